@@ -1,0 +1,240 @@
+"""One recursive chain: fit, sample, refit, for many generations, as a single `lax.scan`.
+
+Conventions (see README): generation 0 is the real distribution; model k >= 1 is fitted at generation k;
+model 1 is fitted on M real points only. Every generation k >= 2 draws a batch of M points: M - r
+synthetic points from model k-1 and r = round(real_fraction * M) real points (fresh draws from the real
+distribution, or draws without replacement from the generation-1 real sample). The pool rule decides
+what model k is fitted on:
+
+  replace               the batch of generation k (M points);
+  accumulate            all batches of generations 1..k (kM points);
+  accumulate-subsample  M points drawn without replacement from that pool.
+
+Two exact paths: `method="samples"` draws the points; `method="sufficient"` draws the batch's
+sufficient statistics from their exact law (estimators with `sample_statistics`), so its cost does not
+grow with M, and allows a growing sample size M_k = round(M k^a).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from collapse_jax.estimator import Estimator
+from collapse_jax.keys import Purpose, chain_key, generation_key, shared_key
+
+POLICIES = ("replace", "accumulate", "accumulate-subsample")
+REAL_SOURCES = ("fresh", "original")
+METHODS = ("samples", "sufficient")
+
+
+def round_half_up(x: float) -> int:
+    """The rounding used for counts such as round(alpha * M)."""
+    return int(math.floor(x + 0.5))
+
+
+class Setting(NamedTuple):
+    """A model class, the real distribution (as true parameters of that class) and its metrics.
+
+    metrics(params, true_params) -> dict of scalar arrays, one per metric name.
+    """
+
+    name: str
+    estimator: Estimator
+    true_params: Any
+    metrics: Callable[[Any, Any], dict]
+
+
+@dataclasses.dataclass(frozen=True)
+class ChainSpec:
+    """Everything that fixes shapes or code paths of a chain (hashable; one compile per spec).
+
+    Attributes:
+      num_generations: G, the number of fitted models (generations 1..G).
+      samples: M, points per generation (M_1 when `sample_growth` > 0).
+      policy: pool rule, one of POLICIES.
+      real_fraction: alpha in [0, 1]; r = round(alpha M) real points per generation k >= 2.
+      real_source: "fresh" (new real draws) or "original" (from the generation-1 sample).
+      method: "samples" or "sufficient".
+      shared_real_data: all chains share the same real draws (results are then conditional on them).
+      sample_growth: a >= 0, M_k = round(M k^a) (sufficient path only).
+      accumulate_with_statistics: under `accumulate`, merge sufficient statistics (O(1) memory) when the
+        estimator has them, instead of keeping a buffer of all points. Both give the same fits.
+    """
+
+    num_generations: int
+    samples: int
+    policy: str = "replace"
+    real_fraction: float = 0.0
+    real_source: str = "fresh"
+    method: str = "samples"
+    shared_real_data: bool = False
+    sample_growth: float = 0.0
+    accumulate_with_statistics: bool = True
+
+    @property
+    def real_count(self) -> int:
+        return round_half_up(self.real_fraction * self.samples)
+
+
+def validate_spec(spec: ChainSpec, estimator: Estimator) -> None:
+    """Raise ValueError naming the offending field before anything is traced."""
+
+    def whole(name, value, low):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+    whole("num_generations", spec.num_generations, 1)
+    whole("samples", spec.samples, 1)
+    if spec.policy not in POLICIES:
+        raise ValueError(f"policy must be one of {', '.join(POLICIES)}; got {spec.policy!r}")
+    if spec.real_source not in REAL_SOURCES:
+        raise ValueError(f"real_source must be one of {', '.join(REAL_SOURCES)}; got {spec.real_source!r}")
+    if spec.method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {spec.method!r}")
+    if not (isinstance(spec.real_fraction, (int, float)) and 0.0 <= spec.real_fraction <= 1.0):
+        raise ValueError(f"real_fraction must be in [0, 1], got {spec.real_fraction!r}")
+    if not (isinstance(spec.sample_growth, (int, float)) and 0.0 <= spec.sample_growth <= 4.0):
+        raise ValueError(f"sample_growth must be in [0, 4], got {spec.sample_growth!r}")
+    if spec.method == "sufficient":
+        if not estimator.has_sufficient_path:
+            raise ValueError(f"method='sufficient' needs sufficient statistics; {estimator.name} has none")
+        if spec.policy == "accumulate-subsample":
+            raise ValueError("method='sufficient' supports policy replace or accumulate, not accumulate-subsample")
+        if spec.real_count > 0 and spec.real_source == "original":
+            raise ValueError("method='sufficient' supports real_source='fresh' only (original needs the points)")
+    elif spec.sample_growth != 0.0:
+        raise ValueError("sample_growth > 0 needs method='sufficient' (sample shapes must be static)")
+
+
+def _real_key(key_run, key_chain, spec: ChainSpec, generation):
+    base = shared_key(key_run) if spec.shared_real_data else key_chain
+    return generation_key(base, generation, Purpose.REAL)
+
+
+def make_chain_fn(setting: Setting, spec: ChainSpec) -> Callable[[jax.Array, jax.Array], dict]:
+    """Build `chain(key, chain_id) -> {metric: (G + 1,)}` for one chain (vmap it over chain ids).
+
+    `key` is the run's root key; chain `chain_id` derives every draw from (key, chain_id, generation,
+    purpose) only.
+    """
+    validate_spec(spec, setting.estimator)
+    if spec.method == "sufficient":
+        return _make_sufficient_chain(setting, spec)
+    return _make_sample_chain(setting, spec)
+
+
+def _history(setting: Setting, first_params, scan_metrics) -> dict:
+    """Stack generation 0 (the truth), generation 1 and the scanned generations 2..G."""
+    true = setting.true_params
+    m0 = setting.metrics(true, true)
+    m1 = setting.metrics(first_params, true)
+    return {
+        name: jnp.concatenate([m0[name][None], m1[name][None], scan_metrics[name]]) for name in m0
+    }
+
+
+def _make_sample_chain(setting: Setting, spec: ChainSpec):
+    est, true = setting.estimator, setting.true_params
+    G, M, r = spec.num_generations, spec.samples, spec.real_count
+    use_statistics = spec.policy == "accumulate" and spec.accumulate_with_statistics and est.has_statistics
+    use_buffer = spec.policy == "accumulate-subsample" or (spec.policy == "accumulate" and not use_statistics)
+    capacity = G * M
+
+    def chain(key, chain_id):
+        key_chain = chain_key(key, chain_id)
+        real_first = est.sample(_real_key(key, key_chain, spec, 1), true, M)
+        ones = jnp.ones((M,), real_first.dtype)
+
+        def real_points(generation):
+            if spec.real_source == "fresh":
+                return est.sample(_real_key(key, key_chain, spec, generation), true, r)
+            key_select = generation_key(key_chain, generation, Purpose.REAL_SELECT)
+            scores = jax.random.uniform(key_select, (M,))
+            _, index = jax.lax.top_k(scores, r)
+            return real_first[index]
+
+        def fit_pool(generation, pool, batch):
+            key_fit = generation_key(key_chain, generation, Purpose.FIT)
+            if spec.policy == "replace":
+                return est.fit(key_fit, batch, ones), pool
+            if use_statistics:
+                pool = est.merge(pool, est.statistics(batch, ones))
+                return est.fit_statistics(key_fit, pool), pool
+            data, weights = pool
+            start = (generation - 1) * M
+            data = jax.lax.dynamic_update_slice_in_dim(data, batch, start, axis=0)
+            weights = jax.lax.dynamic_update_slice_in_dim(weights, ones, start, axis=0)
+            if spec.policy == "accumulate":
+                return est.fit(key_fit, data, weights), (data, weights)
+            key_sub = generation_key(key_chain, generation, Purpose.SUBSAMPLE)
+            scores = jnp.where(weights > 0, jax.random.uniform(key_sub, weights.shape), -1.0)
+            _, index = jax.lax.top_k(scores, M)
+            return est.fit(key_fit, data[index], ones), (data, weights)
+
+        if use_statistics:
+            empty = est.statistics(real_first, jnp.zeros_like(ones))
+            pool = empty
+        elif use_buffer:
+            pool = (
+                jnp.zeros((capacity,) + real_first.shape[1:], real_first.dtype),
+                jnp.zeros((capacity,), real_first.dtype),
+            )
+        else:
+            pool = None
+        params, pool = fit_pool(1, pool, real_first)
+
+        def step(carry, generation):
+            params, pool = carry
+            key_synthetic = generation_key(key_chain, generation, Purpose.SYNTHETIC)
+            synthetic = est.sample(key_synthetic, params, M - r)
+            batch = jnp.concatenate([synthetic, real_points(generation)]) if r else synthetic
+            params, pool = fit_pool(generation, pool, batch)
+            return (params, pool), setting.metrics(params, true)
+
+        first = params
+        _, scanned = jax.lax.scan(step, (params, pool), jnp.arange(2, G + 1))
+        return _history(setting, first, scanned)
+
+    return chain
+
+
+def _make_sufficient_chain(setting: Setting, spec: ChainSpec):
+    est, true = setting.estimator, setting.true_params
+    G, M = spec.num_generations, spec.samples
+
+    def sizes(generation):
+        total = jnp.floor(M * jnp.asarray(generation, jnp.float32) ** spec.sample_growth + 0.5)
+        if spec.sample_growth == 0.0:
+            total = jnp.float32(M)
+        real = jnp.floor(spec.real_fraction * total + 0.5)
+        return total, real
+
+    def chain(key, chain_id):
+        key_chain = chain_key(key, chain_id)
+        total1, _ = sizes(1)
+        batch = est.sample_statistics(_real_key(key, key_chain, spec, 1), true, total1)
+        params = est.fit_statistics(generation_key(key_chain, 1, Purpose.FIT), batch)
+        pool = batch
+
+        def step(carry, generation):
+            params, pool = carry
+            total, real = sizes(generation)
+            key_synthetic = generation_key(key_chain, generation, Purpose.SYNTHETIC)
+            batch = est.sample_statistics(key_synthetic, params, total - real)
+            if spec.real_fraction > 0:
+                real_stats = est.sample_statistics(_real_key(key, key_chain, spec, generation), true, real)
+                batch = est.merge(batch, real_stats)
+            pool = est.merge(pool, batch) if spec.policy == "accumulate" else batch
+            params = est.fit_statistics(generation_key(key_chain, generation, Purpose.FIT), pool)
+            return (params, pool), setting.metrics(params, true)
+
+        first = params
+        _, scanned = jax.lax.scan(step, (params, pool), jnp.arange(2, G + 1))
+        return _history(setting, first, scanned)
+
+    return chain

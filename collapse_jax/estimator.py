@@ -1,0 +1,50 @@
+"""The estimator protocol: what a model class must provide to be run in a chain.
+
+An estimator is a `NamedTuple` of pure functions, configured by its factory (closure), never at call
+time, so that a sweep over array-valued hyperparameters does not recompile.
+
+Shapes: `data` is `(n, *event_shape)` with a static `n`; `weights` is `(n,)`, non-negative, zero on
+empty slots, so variable-size pools keep a static shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+Params = Any  # a pytree of arrays
+Stats = Any  # a pytree of arrays (mergeable sufficient statistics)
+
+
+class Estimator(NamedTuple):
+    """A model class and its fitting procedure.
+
+    Required:
+      fit(key, data, weights) -> params: fit to the weighted points.
+      sample(key, params, n) -> data: `n` (a static int) independent draws from the fitted model.
+
+    Optional (all or none), for models with mergeable sufficient statistics:
+      statistics(data, weights) -> stats: the statistics of a weighted point set.
+      merge(stats_a, stats_b) -> stats: the statistics of the union of two point sets.
+      fit_statistics(key, stats) -> params: the same fit as `fit`, from statistics.
+      sample_statistics(key, params, n) -> stats: the statistics of `n` draws from the model, drawn from
+        their exact joint law (`n` may be a traced integer); its cost must not grow with `n`.
+
+    With statistics, `accumulate` keeps O(1) memory and the chain can run on the exact
+    sufficient-statistic path (`method="sufficient"`), whose cost does not grow with the sample size.
+    """
+
+    name: str
+    fit: Callable[..., Params]
+    sample: Callable[..., Any]
+    statistics: Callable[..., Stats] | None = None
+    merge: Callable[..., Stats] | None = None
+    fit_statistics: Callable[..., Params] | None = None
+    sample_statistics: Callable[..., Stats] | None = None
+
+    @property
+    def has_statistics(self) -> bool:
+        return self.statistics is not None and self.merge is not None and self.fit_statistics is not None
+
+    @property
+    def has_sufficient_path(self) -> bool:
+        return self.has_statistics and self.sample_statistics is not None

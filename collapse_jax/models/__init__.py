@@ -1,0 +1,1 @@
+"""Model classes (estimators) that chains fit and sample from."""
