@@ -1,0 +1,12 @@
+"""Closed-form predictions for recursive estimation, independent of the simulation package.
+
+`theory` never imports `collapse_jax`: it takes plain keyword arguments (the simulation's parameter
+names) and returns arrays over generations, so that a shared bug cannot make both sides agree.
+"""
+
+from theory import gaussian
+from theory.common import NoTheory, Prediction, checkable
+
+PREDICTORS = {"gaussian": gaussian.predict}
+
+__all__ = ["gaussian", "NoTheory", "Prediction", "checkable", "PREDICTORS"]

@@ -1,0 +1,48 @@
+"""Shared types for closed-form predictions."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+
+
+class Prediction(NamedTuple):
+    """A prediction over generations 0..G.
+
+    mean: `(G + 1,)` the predicted expectation of the metric (unconditional, over the real data too).
+    kind: "exact" | "asymptotic" | "bound".
+    log_relative_variance: `(G + 1,)` or None; log(1 + Var/E^2) of the heavy-tailed factor of the metric
+      (the covariance scale). Where it is large, a sample mean over chains does not estimate the
+      expectation (see `checkable`).
+    quantiles: {level: `(G + 1,)`} or None; predicted quantiles of the metric's law.
+    quantile_kind: kind of the quantile prediction.
+    note: source and assumptions, one line.
+    """
+
+    mean: jax.Array
+    kind: str
+    log_relative_variance: jax.Array | None = None
+    quantiles: dict | None = None
+    quantile_kind: str | None = None
+    note: str = ""
+
+
+class NoTheory(NamedTuple):
+    """No closed form for this metric and configuration, and why."""
+
+    reason: str
+
+
+def checkable(log_relative_variance, num_chains: int):
+    """Whether a mean over `num_chains` chains estimates the expectation of a log-normal-like metric.
+
+    A product of k scaled chi-squares is close to log-normal with log-variance s^2 = log(1 + Var/E^2);
+    the sample mean of C such draws is dominated by rare large draws until C >> exp(s^2). We call the
+    mean checkable when exp(s^2) <= C^(1/4), i.e. s^2 <= log(C) / 4 (C = 10^4: s^2 <= 2.3).
+    """
+    import numpy as np
+
+    if log_relative_variance is None:
+        return None
+    return np.asarray(log_relative_variance) <= np.log(num_chains) / 4.0

@@ -1,0 +1,293 @@
+"""Closed-form predictions for recursive Gaussian fitting ("Gaussian model collapse").
+
+Setting (the conventions of collapse-jax, stated here so this module stands alone): real distribution
+N(mu_0, Sigma_0) in d dimensions, Sigma_0 positive definite. Model k >= 1 is the sample mean and the
+covariance scatter / (n - ddof) of its training set, ddof = 0 (MLE) or 1 (unbiased). Model 1 is fitted
+on M_1 real points. Generation k >= 2 draws M_k - r_k points from model k-1 and r_k = round(alpha M_k)
+fresh real points. `replace` fits model k on generation k's batch; `accumulate` on all batches so far.
+Sizes: M_k = round(M k^a) (a = `sample_growth`, 0 by default).
+
+Every expectation is unconditional: over the real data as well as the synthetic draws (each chain draws
+its own real data). Metrics: mean_error_sq = ||mu_k - mu_0||^2, trace_ratio = tr Sigma_k / tr Sigma_0,
+log_det_ratio = log det Sigma_k - log det Sigma_0, w2_sq = W_2(N(mu_k, Sigma_k), N(mu_0, Sigma_0))^2.
+
+Sources: Shumailov et al., Nature 2024, Thm 3.1 (collapse of the variance, divergence of W2 under
+replace); Kazdan et al. 2024 "Collapse or Thrive?" and Dey & Donoho 2024 (accumulate stays bounded,
+the pi^2/6 pathway). The finite-generation formulas are derived here: Cochran's theorem gives
+Sigma_k = L_{k-1} W_k L_{k-1}^T / c_k with W_k ~ Wishart_d(M_k - 1, I) independent of the mean, and
+the moment recursions below follow by linearity (E W = nu I, E[W B W] = nu(nu+1) B + nu tr(B) I,
+Bartlett's decomposition for det W).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.special import gammaln, polygamma
+
+from theory.common import NoTheory, Prediction
+
+METRICS = ("mean_error_sq", "trace_ratio", "log_det_ratio", "w2_sq")
+
+
+def sample_sizes(*, samples, num_generations, real_fraction=0.0, sample_growth=0.0):
+    """Per-generation sizes for k = 1..G: total M_k and real r_k (r_1 = 0: model 1 is all real).
+
+    Returns two float arrays of shape `(G,)`.
+    """
+    k = jnp.arange(1, num_generations + 1, dtype=float)
+    total = jnp.floor(samples * k**sample_growth + 0.5)
+    real = jnp.floor(real_fraction * total + 0.5) * (k > 1)
+    return total, real
+
+
+def first_moments(*, samples, ddof, policy, num_generations, real_fraction=0.0, sample_growth=0.0, trace0=1.0):
+    """Exact E||mu_k - mu_0||^2 and E tr Sigma_k for k = 0..G (recursion, any d, any rank).
+
+    Valid for policy "replace" or "accumulate" with fresh real points (r_k may be 0). Derivation: the
+    batch of generation k has mean mu_{k-1} + xi_s (synthetic part, E||xi_s||^2 = s/n_s) mixed with
+    fresh real points; scatters merge exactly, and all cross terms have zero mean.
+
+    Returns:
+      (e, s): two arrays of shape `(G + 1,)`, e = E||mu_k - mu_0||^2, s = E tr Sigma_k.
+    """
+    total, real = sample_sizes(
+        samples=samples, num_generations=num_generations, real_fraction=real_fraction, sample_growth=sample_growth
+    )
+    synthetic = total - real
+    accumulate = policy == "accumulate"
+
+    def step(carry, sizes):
+        e, s, pool = carry
+        m, n_s, n_r = sizes
+        both = (n_s > 0) & (n_r > 0)
+        batch_scatter = (
+            jnp.maximum(n_s - 1, 0) * s
+            + jnp.maximum(n_r - 1, 0) * trace0
+            + jnp.where(both, (n_s * n_r * e + n_r * s + n_s * trace0) / m, 0.0)
+        )
+        if accumulate:
+            new_pool = pool + m
+            gap = (n_s * s + n_r * trace0 + n_r**2 * e) / m**2  # E||batch mean - mu_{k-1}||^2
+            scatter = (pool - ddof) * s + batch_scatter + pool * m / new_pool * gap
+            e_new = ((pool + n_s) ** 2 * e + n_s * s + n_r * trace0) / new_pool**2
+            s_new = scatter / (new_pool - ddof)
+        else:
+            new_pool = m
+            e_new = (n_s**2 * e + n_s * s + n_r * trace0) / m**2
+            s_new = batch_scatter / (m - ddof)
+        return (e_new, s_new, new_pool), (e_new, s_new)
+
+    m1 = total[0]
+    e1, s1 = trace0 / m1, (m1 - 1) * trace0 / (m1 - ddof)
+    init = (e1, s1, m1)
+    _, (e, s) = jax.lax.scan(step, init, (total[1:], synthetic[1:], real[1:]))
+    zero = jnp.zeros((1,), e.dtype)
+    return (
+        jnp.concatenate([zero, jnp.atleast_1d(e1).astype(e.dtype), e]),
+        jnp.concatenate([zero + trace0, jnp.atleast_1d(s1).astype(s.dtype), s]),
+    )
+
+
+def replace_closed_form(*, samples, ddof, num_generations, trace0=1.0):
+    """Closed forms under replace (constant M, no real data), k = 0..G.
+
+    E tr Sigma_k = tr Sigma_0 (nu/c)^k and E||mu_k - mu_0||^2 = (tr Sigma_0 / M) sum_{i<k} (nu/c)^i,
+    nu = M - 1, c = M - ddof: the variance is a martingale for ddof = 1 (and the mean error grows
+    linearly, k/M), and decays as (1 - 1/M)^k for the MLE (mean error bounded by tr Sigma_0).
+    """
+    ratio = (samples - 1) / (samples - ddof)
+    k = jnp.arange(num_generations + 1, dtype=float)
+    s = trace0 * ratio**k
+    e = jnp.where(ratio == 1.0, trace0 * k / samples, trace0 / samples * (1 - ratio**k) / (1 - jnp.where(ratio == 1.0, 0.5, ratio)))
+    return e, s
+
+
+def accumulate_variance_closed_form(*, samples, ddof, num_generations):
+    """E tr Sigma_k / tr Sigma_0 under accumulate (constant M, no real data), k = 0..G.
+
+    MLE: prod_{j=1}^k (1 - 1/(j^2 M)); unbiased: prod_{j=2}^k (1 - 1/(j (j M - 1))). The variance does
+    not collapse: see `accumulate_variance_limit`.
+    """
+    j = jnp.arange(1, num_generations + 1, dtype=float)
+    if ddof == 0:
+        factors = 1 - 1 / (j**2 * samples)
+    else:
+        factors = jnp.where(j > 1, 1 - 1 / (j * (j * samples - 1)), 1.0)
+    return jnp.concatenate([jnp.ones((1,)), jnp.cumprod(factors)])
+
+
+def accumulate_variance_limit(*, samples, ddof):
+    """lim_k E tr Sigma_k / tr Sigma_0 under accumulate (constant M, no real data).
+
+    MLE: sin(pi/sqrt(M)) / (pi/sqrt(M)) (Euler's product for sin); unbiased:
+    Gamma(2 - 1/M) / (Gamma(2 - r+) Gamma(2 - r-)), r+- = (1 +- sqrt(1 + 4M)) / (2M).
+    """
+    if ddof == 0:
+        x = math.pi / math.sqrt(samples)
+        return math.sin(x) / x
+    root = math.sqrt(1 + 4 * samples)
+    r_plus, r_minus = (1 + root) / (2 * samples), (1 - root) / (2 * samples)
+    return math.exp(math.lgamma(2 - 1 / samples) - math.lgamma(2 - r_plus) - math.lgamma(2 - r_minus))
+
+
+def accumulate_mean_error_bound(*, samples, trace0=1.0):
+    """pi^2/6 * tr Sigma_0 / M: the bound on E||mu_k - mu_0||^2 under accumulate (the pi^2/6 pathway).
+
+    Holds for every k and either ddof (E tr Sigma_j <= tr Sigma_0, and the sum of 1/j^2 is pi^2/6).
+    """
+    return math.pi**2 / 6 * trace0 / samples
+
+
+def _bartlett_terms(total, dim, ddof, order):
+    """sum_j psi^(order)((nu - j)/2) (+ d log(2/c) for order 0), per generation: `(G,)`; -inf if nu < d."""
+    nu = total - 1
+    j = jnp.arange(dim, dtype=float)
+    half = (nu[:, None] - j[None, :]) / 2
+    valid = jnp.all(half > 0, axis=1)
+    safe = jnp.where(half > 0, half, 1.0)
+    if order == 0:
+        value = jnp.sum(jax.scipy.special.digamma(safe), axis=1) + dim * jnp.log(2 / (total - ddof))
+        return jnp.where(valid, value, -jnp.inf)
+    value = jnp.sum(polygamma(order, safe), axis=1)
+    return jnp.where(valid, value, jnp.nan)
+
+
+def log_det_cumulants(*, dim, samples, ddof, num_generations, sample_growth=0.0):
+    """Exact cumulants 1..4 of log det Sigma_k - log det Sigma_0 under replace (no real data), k = 0..G.
+
+    log det Sigma_k - log det Sigma_0 = sum_{i<=k} [log det W_i - d log c_i], and by Bartlett
+    log det W = sum_{j<d} log chi2_{nu - j}, all independent. The cumulants of log chi2_m are
+    psi(m/2) + log 2 (mean) and psi^(n-1)(m/2) (order n >= 2). Mean is -inf once nu_i < d (singular).
+
+    Returns `(4, G + 1)`.
+    """
+    total, _ = sample_sizes(samples=samples, num_generations=num_generations, sample_growth=sample_growth)
+    rows = [_bartlett_terms(total, dim, ddof, order) for order in range(4)]
+    zero = jnp.zeros((1,))
+    return jnp.stack([jnp.concatenate([zero, jnp.cumsum(r)]) for r in rows])
+
+
+def log_variance_rate(*, samples, ddof, dim=1):
+    """Almost-sure rate of collapse: lim (1/k) log det Sigma_k = E log det(W/c) < 0 (replace, constant M).
+
+    For d = 1 this is psi((M-1)/2) + log(2/c) ~ -1/(M-1) - 1/(3(M-1)^2) (unbiased) and
+    ~ -1/(M-1) - 1/M (MLE): sigma_k -> 0 almost surely at rate |rate|/2 per generation even though
+    E sigma_k^2 = sigma_0^2 for the unbiased estimator (strong law of large numbers + Jensen).
+    """
+    total = jnp.asarray([float(samples)])
+    return _bartlett_terms(total, dim, ddof, 0)[0]
+
+
+def trace_second_moments(*, samples, ddof, num_generations, sample_growth=0.0, covariance=None, dim=1):
+    """Exact (E tr Sigma_k^2, E (tr Sigma_k)^2) under replace (no real data), k = 0..G: `(2, G + 1)`.
+
+    v_k = A_k v_{k-1}, A = [[nu(nu+1), nu], [2 nu, nu^2]] / c^2 (from E[W B W] = nu(nu+1) B + nu tr(B) I
+    and Var tr(BW) = 2 nu tr B^2 for W ~ Wishart(nu, I)).
+    """
+    covariance = jnp.eye(dim) if covariance is None else jnp.asarray(covariance)
+    total, _ = sample_sizes(samples=samples, num_generations=num_generations, sample_growth=sample_growth)
+    v0 = jnp.stack([jnp.trace(covariance @ covariance), jnp.trace(covariance) ** 2])
+
+    def step(v, m):
+        nu, c = m - 1, m - ddof
+        a = jnp.stack([jnp.stack([nu * (nu + 1), nu]), jnp.stack([2 * nu, nu**2])]) / c**2
+        v = a @ v
+        return v, v
+
+    _, vs = jax.lax.scan(step, v0, total)
+    return jnp.concatenate([v0[:, None], vs.T], axis=1)
+
+
+def expected_sd_ratio(*, samples, ddof, num_generations, sample_growth=0.0):
+    """E sigma_k / sigma_0 in 1-D under replace: prod_i sqrt(2/c_i) Gamma(M_i/2) / Gamma((M_i-1)/2)."""
+    total, _ = sample_sizes(samples=samples, num_generations=num_generations, sample_growth=sample_growth)
+    log_a = 0.5 * jnp.log(2 / (total - ddof)) + gammaln(total / 2) - gammaln((total - 1) / 2)
+    return jnp.concatenate([jnp.ones((1,)), jnp.exp(jnp.cumsum(log_a))])
+
+
+def _cornish_fisher(cumulants, level):
+    """Quantile from cumulants 1..4 (Cornish-Fisher expansion to third order)."""
+    z = jnp.sqrt(2.0) * jax.scipy.special.erfinv(2 * level - 1)
+    k1, k2, k3, k4 = cumulants
+    sd = jnp.sqrt(jnp.where(k2 > 0, k2, 1.0))
+    g1, g2 = k3 / sd**3, k4 / sd**4
+    w = z + (z**2 - 1) * g1 / 6 + (z**3 - 3 * z) * g2 / 24 - (2 * z**3 - 5 * z) * g1**2 / 36
+    return jnp.where(k2 > 0, k1 + sd * w, k1)
+
+
+def predict(
+    metric: str,
+    *,
+    dim: int,
+    samples: int,
+    ddof: int,
+    policy: str,
+    num_generations: int,
+    real_fraction: float = 0.0,
+    real_source: str = "fresh",
+    sample_growth: float = 0.0,
+    shared_real_data: bool = False,
+    covariance=None,
+    quantile_levels=(0.05, 0.5, 0.95),
+    **_ignored,
+) -> Prediction | NoTheory:
+    """The prediction for one metric, taking the simulation's own parameter names.
+
+    Returns NoTheory(reason) where no closed form is known (accumulate-subsample; w2_sq in d > 1 or off
+    replace; log_det_ratio off plain replace; real points drawn from the generation-1 sample; results
+    conditional on a shared real sample).
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    covariance = jnp.eye(dim) if covariance is None else jnp.asarray(covariance)
+    trace0 = jnp.trace(covariance)
+    if shared_real_data:
+        return NoTheory("with a shared real sample the chain mean is conditional on it; theory is unconditional")
+    if policy == "accumulate-subsample":
+        return NoTheory("accumulate-subsample with mean and covariance refit: no closed form known (simulation only)")
+    if real_fraction > 0 and real_source == "original":
+        return NoTheory("real points reused from the generation-1 sample: not derived (simulation only)")
+    plain_replace = policy == "replace" and real_fraction == 0
+    common = dict(samples=samples, num_generations=num_generations, sample_growth=sample_growth)
+    tail = None
+    if plain_replace:
+        v = trace_second_moments(ddof=ddof, covariance=covariance, dim=dim, **common)
+        _, s = first_moments(ddof=ddof, policy=policy, trace0=trace0, **common)
+        tail = jnp.log(jnp.maximum(v[1] / s**2, 1.0))
+    if metric in ("mean_error_sq", "trace_ratio"):
+        e, s = first_moments(ddof=ddof, policy=policy, real_fraction=real_fraction, trace0=trace0, **common)
+        mean = e if metric == "mean_error_sq" else s / trace0
+        note = "exact moment recursion (Cochran + linearity)"
+        if policy == "accumulate":
+            note += "; accumulate: mean error below pi^2/6 tr(Sigma_0)/M when no real data (pi^2/6 pathway)"
+        return Prediction(mean, "exact", tail, note=note)
+    if metric == "log_det_ratio":
+        if not plain_replace:
+            return NoTheory("E log det under accumulate or with real data: no closed form known")
+        cumulants = log_det_cumulants(dim=dim, ddof=ddof, **common)
+        finite = jnp.isfinite(cumulants[0])
+        quantiles = {str(q): jnp.where(finite, _cornish_fisher(cumulants, q), -jnp.inf) for q in quantile_levels}
+        return Prediction(
+            cumulants[0],
+            "exact",
+            None,
+            quantiles,
+            "asymptotic",
+            note="exact: sum of independent log chi-squares (Bartlett); quantiles by Cornish-Fisher from exact cumulants",
+        )
+    # w2_sq
+    if dim != 1:
+        return NoTheory("E W2^2 in d > 1 involves E tr(Sigma_0^1/2 Sigma_k Sigma_0^1/2)^1/2: no closed form known")
+    if not plain_replace:
+        return NoTheory("E sigma_k under accumulate or with real data: no closed form known")
+    e, s = first_moments(ddof=ddof, policy=policy, trace0=trace0, **common)
+    sd_ratio = expected_sd_ratio(ddof=ddof, **common)
+    return Prediction(
+        e + s - 2 * trace0 * sd_ratio + trace0,
+        "exact",
+        tail,
+        note="exact: E W2^2 = E(mu_k-mu_0)^2 + E sigma_k^2 - 2 sigma_0 E sigma_k + sigma_0^2, E sigma_k from Gamma functions",
+    )
