@@ -225,7 +225,7 @@ def predict(
     samples: int,
     ddof: int,
     policy: str,
-    num_generations: int,
+    generations: int,
     real_fraction: float = 0.0,
     real_source: str = "fresh",
     sample_growth: float = 0.0,
@@ -234,7 +234,7 @@ def predict(
     quantile_levels=(0.05, 0.5, 0.95),
     **_ignored,
 ) -> Prediction | NoTheory:
-    """The prediction for one metric, taking the simulation's own parameter names.
+    """The prediction for one metric, taking the simulation's own parameter names (`generations` = G).
 
     Returns NoTheory(reason) where no closed form is known (accumulate-subsample; w2_sq in d > 1 or off
     replace; log_det_ratio off plain replace; real points drawn from the generation-1 sample; results
@@ -251,7 +251,7 @@ def predict(
     if real_fraction > 0 and real_source == "original":
         return NoTheory("real points reused from the generation-1 sample: not derived (simulation only)")
     plain_replace = policy == "replace" and real_fraction == 0
-    common = dict(samples=samples, num_generations=num_generations, sample_growth=sample_growth)
+    common = dict(samples=samples, num_generations=generations, sample_growth=sample_growth)
     tail = None
     if plain_replace:
         v = trace_second_moments(ddof=ddof, covariance=covariance, dim=dim, **common)

@@ -1,0 +1,186 @@
+"""Registered settings: their parameters (names, defaults, allowed ranges) and how to build a chain.
+
+One table per setting drives the command line (`collapse-jax simulate <setting>`), the validation of
+every entry point (errors name the parameter and its allowed range before anything compiles), and the
+`config` block of `summary.json`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+from collapse_jax.chain import METHODS, POLICIES, REAL_SOURCES, ChainSpec, Setting
+
+
+@dataclasses.dataclass(frozen=True)
+class Parameter:
+    """One parameter of a setting. `kind` is int, float, str, bool or "list" (comma-separated names)."""
+
+    name: str
+    kind: Any
+    default: Any
+    help: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def check(self, value) -> Any:
+        """Return the value (normalised) or raise ValueError naming the parameter and its range."""
+        where = f"{self.name} ({self.flag})"
+        if self.kind is bool:
+            if not isinstance(value, bool):
+                raise ValueError(f"{where} must be true or false, got {value!r}")
+            return value
+        if self.kind is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                if isinstance(value, float) and value.is_integer():
+                    value = int(value)
+                else:
+                    raise ValueError(f"{where} must be an integer {self._range()}, got {value!r}")
+        elif self.kind is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{where} must be a number {self._range()}, got {value!r}")
+            value = float(value)
+        elif self.kind == "list":
+            if isinstance(value, str):
+                value = tuple(v.strip() for v in value.split(",") if v.strip())
+            value = tuple(value)
+            bad = [v for v in value if self.choices and v not in self.choices]
+            if bad or not value:
+                raise ValueError(f"{where} must be a non-empty list from {', '.join(self.choices)}; got {value!r}")
+            return value
+        if self.choices is not None and value not in self.choices:
+            raise ValueError(f"{where} must be one of {', '.join(map(str, self.choices))}; got {value!r}")
+        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+            raise ValueError(f"{where} must be {self._range()}, got {value!r}")
+        return value
+
+    def _range(self) -> str:
+        if self.low is not None and self.high is not None:
+            return f"in [{self.low:g}, {self.high:g}]"
+        if self.low is not None:
+            return f">= {self.low:g}"
+        return ""
+
+
+CHAIN_PARAMETERS = (
+    Parameter("policy", str, "replace", "pool rule: what model k is fitted on", choices=POLICIES),
+    Parameter("samples", int, 100, "M, points per generation (M_1 with --sample-growth)", low=1),
+    Parameter("generations", int, 100, "G, number of fitted models (generations 1..G)", low=1),
+    Parameter("chains", int, 1000, "number of independent chains", low=1),
+    Parameter("seed", int, 0, "root seed", low=0, high=2**32 - 1),
+    Parameter("real_fraction", float, 0.0, "alpha: round(alpha*M) real points per generation k >= 2", low=0, high=1),
+    Parameter("real_source", str, "fresh", "real points: fresh draws or draws from the generation-1 sample", choices=REAL_SOURCES),
+    Parameter("method", str, "samples", "samples: draw points; sufficient: draw exact sufficient statistics", choices=METHODS),
+    Parameter("sample_growth", float, 0.0, "a: M_k = round(M k^a) (sufficient path)", low=0, high=4),
+    Parameter("shared_real_data", bool, False, "all chains share the same real draws (results conditional on them)"),
+)
+
+RUN_PARAMETERS = (
+    Parameter("chunk_size", int, 0, "chains per compiled call (0: sized from free memory)", low=0),
+    Parameter("quantile_chains", int, 10_000, "quantiles are computed from the first N chains", low=1),
+    Parameter("x64", bool, False, "simulate in float64"),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class SettingDefinition:
+    """A registered setting: its own parameters and a builder `build(config) -> (Setting, ChainSpec)`."""
+
+    name: str
+    description: str
+    parameters: tuple[Parameter, ...]
+    build: Callable[[dict], tuple[Setting, ChainSpec]]
+    check: Callable[[dict], None] = lambda config: None
+
+    @property
+    def all_parameters(self) -> tuple[Parameter, ...]:
+        return CHAIN_PARAMETERS + self.parameters + RUN_PARAMETERS
+
+    def resolve(self, overrides: dict | None = None) -> dict:
+        """Full config (defaults filled in), validated. Unknown names raise ValueError."""
+        overrides = dict(overrides or {})
+        table = {p.name: p for p in self.all_parameters}
+        unknown = sorted(set(overrides) - set(table))
+        if unknown:
+            raise ValueError(f"unknown parameter(s) for setting {self.name!r}: {', '.join(unknown)}")
+        config = {name: p.check(overrides.get(name, p.default)) for name, p in table.items()}
+        _check_chain(config)
+        self.check(config)
+        return config
+
+
+def _check_chain(config: dict) -> None:
+    if config["method"] == "sufficient" and config["policy"] == "accumulate-subsample":
+        raise ValueError("method (--method) 'sufficient' supports policy replace or accumulate, not accumulate-subsample")
+    if config["method"] == "sufficient" and config["real_fraction"] > 0 and config["real_source"] == "original":
+        raise ValueError("method (--method) 'sufficient' needs real_source 'fresh' when real_fraction > 0")
+    if config["sample_growth"] > 0 and config["method"] != "sufficient":
+        raise ValueError("sample_growth (--sample-growth) > 0 needs --method sufficient")
+
+
+def chain_spec(config: dict) -> ChainSpec:
+    return ChainSpec(
+        num_generations=config["generations"],
+        samples=config["samples"],
+        policy=config["policy"],
+        real_fraction=config["real_fraction"],
+        real_source=config["real_source"],
+        method=config["method"],
+        shared_real_data=config["shared_real_data"],
+        sample_growth=config["sample_growth"],
+    )
+
+
+def _gaussian_definition() -> SettingDefinition:
+    from collapse_jax.models.gaussian import GAUSSIAN_METRICS
+
+    def check(config):
+        if config["samples"] < config["ddof"] + 1:
+            raise ValueError(
+                f"samples (--samples) must be >= {config['ddof'] + 1} with ddof={config['ddof']} "
+                f"(the covariance divides by M - ddof), got {config['samples']}"
+            )
+
+    def build(config):
+        import jax.numpy as jnp
+
+        from collapse_jax.models.gaussian import gaussian_metrics, gaussian_params, make_gaussian
+
+        dtype = jnp.float64 if config["x64"] else jnp.float32
+        dim = config["dim"]
+        true = gaussian_params(jnp.zeros(dim, dtype), jnp.eye(dim, dtype=dtype))
+        names = tuple(config["metrics"])
+        setting = Setting(
+            "gaussian",
+            make_gaussian(ddof=config["ddof"]),
+            true,
+            lambda params, true_params: gaussian_metrics(params, true_params, names),
+        )
+        return setting, chain_spec(config)
+
+    return SettingDefinition(
+        name="gaussian",
+        description="recursive fitting of a d-dimensional Gaussian (real distribution N(0, I_d))",
+        parameters=(
+            Parameter("dim", int, 1, "d, dimension", low=1, high=4096),
+            Parameter("ddof", int, 1, "covariance divisor M - ddof: 0 = MLE, 1 = unbiased", choices=(0, 1)),
+            Parameter("metrics", "list", GAUSSIAN_METRICS, "metrics to record (w2_sq costs an SVD per draw when d > 1)", choices=GAUSSIAN_METRICS),
+        ),
+        build=build,
+        check=check,
+    )
+
+
+SETTINGS: dict[str, SettingDefinition] = {"gaussian": _gaussian_definition()}
+
+
+def get_setting(name: str) -> SettingDefinition:
+    if name not in SETTINGS:
+        raise ValueError(f"setting must be one of {', '.join(SETTINGS)}; got {name!r}")
+    return SETTINGS[name]

@@ -1,0 +1,91 @@
+"""Thin entry point: validate a config, run the chains, attach theory, write summary.json."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from collapse_jax.settings import get_setting
+from collapse_jax.summary import build_summary, write_chains, write_summary
+
+
+def predictions_for(setting: str, config: dict) -> dict:
+    """Theory for every recorded metric of a config (imports `theory`, which never imports us)."""
+    import jax
+
+    import theory
+
+    predictor = theory.PREDICTORS.get(setting)
+    if predictor is None:
+        return {}
+    with jax.enable_x64(True):
+        return {name: predictor(name, **config) for name in config.get("metrics", ())}
+
+
+def rich_progress(description: str):
+    """A progress callback drawing a bar with ETA on stderr; returns (callback, close)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} chains"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    )
+    task = None
+
+    def update(done, total):
+        nonlocal task
+        if task is None:
+            bar.start()
+            task = bar.add_task(description, total=total)
+        bar.update(task, completed=done)
+
+    return update, bar.stop
+
+
+def simulate(setting: str, overrides: dict | None = None, *, out: str | None = None, save_chains: bool = False,
+             progress: bool = False, devices=None) -> dict:
+    """Run a registered setting and return its summary (also written to `out/summary.json`).
+
+    Args:
+      setting: registered setting name (see `collapse_jax.settings.SETTINGS`).
+      overrides: parameter values; the rest take their defaults. Invalid values raise ValueError naming
+        the parameter, before anything is compiled.
+      out: directory for `summary.json` (and `chains.npz` with `save_chains`).
+      progress: draw a progress bar on stderr.
+    """
+    definition = get_setting(setting)
+    config = definition.resolve(overrides)
+    if config["x64"]:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    from collapse_jax.runner import run_chains
+
+    sim_setting, spec = definition.build(config)
+    callback, close = rich_progress(f"{setting} {config['policy']}") if progress and sys.stderr.isatty() else (None, None)
+    try:
+        result = run_chains(
+            sim_setting,
+            spec,
+            seed=config["seed"],
+            num_chains=config["chains"],
+            chunk_size=config["chunk_size"] or None,
+            devices=devices,
+            save_chains=save_chains,
+            quantile_chains=config["quantile_chains"],
+            progress=callback,
+        )
+    finally:
+        if close:
+            close()
+    summary = build_summary(setting, config, result, predictions_for(setting, config))
+    if out is not None:
+        os.makedirs(out, exist_ok=True)
+        write_summary(summary, os.path.join(out, "summary.json"))
+        if save_chains:
+            write_chains(result.chains, result.generations, os.path.join(out, "chains.npz"))
+    return summary
