@@ -111,6 +111,29 @@ def validate_spec(spec: ChainSpec, estimator: Estimator) -> None:
         raise ValueError("sample_growth > 0 needs method='sufficient' (sample shapes must be static)")
 
 
+def chain_bytes_estimate(setting: Setting, spec: ChainSpec) -> float:
+    """A static, generous estimate of one chain's memory inside a vmapped program (bytes).
+
+    Counts the pool buffer (accumulate without statistics, accumulate-subsample), a few copies of a
+    generation's batch and of the parameters, and the per-generation history, times a safety factor.
+    """
+    import math as _math
+
+    est, true = setting.estimator, setting.true_params
+    if spec.method == "sufficient":
+        batch_elems = 0
+    else:
+        batch = jax.eval_shape(lambda: est.sample(jax.random.key(0), true, spec.samples))
+        batch_elems = _math.prod(batch.shape)
+    param_elems = sum(_math.prod(leaf.shape) for leaf in jax.tree.leaves(true))
+    buffered = spec.policy == "accumulate-subsample" or (
+        spec.policy == "accumulate" and not (spec.accumulate_with_statistics and est.has_statistics)
+    )
+    pool_elems = spec.num_generations * batch_elems if buffered else 0
+    history = (spec.num_generations + 1) * 8
+    return 8.0 * 4 * (pool_elems + 4 * batch_elems + 8 * param_elems + history)
+
+
 def _real_key(key_run, key_chain, spec: ChainSpec, generation):
     base = shared_key(key_run) if spec.shared_real_data else key_chain
     return generation_key(base, generation, Purpose.REAL)

@@ -6,34 +6,51 @@ import jax
 import jax.numpy as jnp
 
 
-def psd_cholesky(matrix: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Cholesky factor of a positive semi-definite matrix, exact when it is singular.
+def cholesky_root(matrix: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Cholesky factor and log-determinant of a positive-definite matrix `(d, d)`.
 
-    Outer-product Cholesky in which a pivot at or below `d * eps * max(diag)` (rounding level) ends its
-    column: the column is set to zero instead of producing NaN. For a singular PSD matrix the zero
-    pivots are exactly the missing directions, so `L @ L.T == matrix` up to rounding.
+    A matrix that is singular to working precision gives NaN (reported as non-finite, never hidden):
+    use `pivoted_root` where singular matrices are expected.
+    """
+    factor = jnp.linalg.cholesky(matrix)
+    return factor, 2.0 * jnp.sum(jnp.log(jnp.diagonal(factor)))
+
+
+def pivoted_root(matrix: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Square root `F` (`F F^T = matrix`) of a positive semi-definite matrix, exact when it is singular.
+
+    Diagonally pivoted outer-product Cholesky (the rank-revealing form of LAPACK's pstrf): each step
+    takes the largest remaining diagonal; once it falls below `sqrt(eps) * max(diag)` the remaining
+    directions count as absent, so the factor has the matrix's rank and `log det = -inf`. The threshold
+    sits far above the rounding that accumulates when scatters are merged over many generations and far
+    below the smallest eigenvalue of a well-conditioned pool; it is meant for pools that may be exactly
+    singular (a Gaussian fitted on at most d points and all data drawn from it), not for matrices that
+    are merely ill-conditioned.
 
     Args:
       matrix: `(d, d)` symmetric positive semi-definite.
 
     Returns:
-      factor: `(d, d)` lower triangular with non-negative diagonal.
-      rank_deficient: `()` bool, True if any pivot was dropped.
+      root: `(d, d)`, a column-permuted lower-triangular factor.
+      log_det: `()`, the log-determinant, `-inf` if the matrix is rank deficient.
     """
     d = matrix.shape[-1]
-    eps = jnp.finfo(matrix.dtype).eps
-    tol = d * eps * jnp.max(jnp.diagonal(matrix))
-    rows = jnp.arange(d)
+    tol = jnp.sqrt(jnp.finfo(matrix.dtype).eps) * jnp.max(jnp.diagonal(matrix))
+    index = jnp.arange(d)
 
-    def column(j, state):
-        residual, factor, dropped = state
-        pivot = residual[j, j]
+    def column(k, state):
+        residual, root, used, log_det = state
+        diag = jnp.where(used, -jnp.inf, jnp.diagonal(residual))
+        pivot_index = jnp.argmax(diag)
+        pivot = diag[pivot_index]
         keep = pivot > tol
-        col = jnp.where(keep, residual[:, j] / jnp.sqrt(jnp.where(keep, pivot, 1.0)), 0.0)
-        col = jnp.where(rows >= j, col, 0.0)
+        col = residual @ (index == pivot_index).astype(matrix.dtype)
+        col = jnp.where(keep & ~used, col / jnp.sqrt(jnp.where(keep, pivot, 1.0)), 0.0)
         residual = residual - jnp.outer(col, col)
-        return residual, factor.at[:, j].set(col), dropped | ~keep
+        root = root + jnp.outer(col, (index == k).astype(matrix.dtype))
+        log_det = log_det + jnp.where(keep, jnp.log(jnp.where(keep, pivot, 1.0)), -jnp.inf)
+        return residual, root, used | (index == pivot_index), log_det
 
-    init = (matrix, jnp.zeros_like(matrix), jnp.zeros((), bool))
-    _, factor, dropped = jax.lax.fori_loop(0, d, column, init)
-    return factor, dropped
+    init = (matrix, jnp.zeros_like(matrix), jnp.zeros((d,), bool), jnp.zeros((), matrix.dtype))
+    _, root, _, log_det = jax.lax.fori_loop(0, d, column, init)
+    return root, log_det

@@ -50,3 +50,18 @@ def device_description(devices=None) -> str:
     devices = list(jax.local_devices() if devices is None else devices)
     kinds = sorted({d.device_kind for d in devices})
     return f"{len(devices)} x {', '.join(kinds)} ({jax.default_backend()})"
+
+
+def enable_compilation_cache(path: str | None = None) -> str:
+    """Turn on JAX's persistent compilation cache (every program cached, whatever its compile time).
+
+    Default location: $COLLAPSE_JAX_CACHE_DIR, else ~/.cache/collapse-jax/xla. Returns the path.
+    """
+    path = path or os.environ.get("COLLAPSE_JAX_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "collapse-jax", "xla"
+    )
+    os.makedirs(path, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return path

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from collapse_jax import parallel
-from collapse_jax.chain import ChainSpec, Setting, make_chain_fn
+from collapse_jax.chain import ChainSpec, Setting, chain_bytes_estimate, make_chain_fn
 from collapse_jax.keys import root_key
 from collapse_jax.stats import StreamingMoments, quantiles, reduce_chunk
 
@@ -75,18 +75,25 @@ def _round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
-def auto_chunk_size(program: _ChunkProgram, key, num_chains: int, num_devices: int) -> int:
-    """Largest chunk (a multiple of the device count) whose compiled footprint fits in free memory."""
-    probe = num_devices * 16
+def auto_chunk_size(program: _ChunkProgram, key, num_chains: int, num_devices: int, bytes_hint: float) -> int:
+    """Chains per chunk (a multiple of the device count) whose footprint fits in free memory.
+
+    `bytes_hint` is a static per-chain estimate; when all chains fit in a quarter of the budget by that
+    estimate, one chunk is used without further ado. Otherwise a small probe program is compiled and
+    its memory analysis (temporaries, outputs, arguments) sizes the chunk.
+    """
     padded = _round_up(num_chains, num_devices)
+    budget = MEMORY_FRACTION * parallel.available_memory_bytes(program.mesh.devices.flat[0])
+    if padded * bytes_hint <= budget / 4:
+        return min(padded, MAX_CHUNK)
+    probe = num_devices * 16
     if padded <= probe:
         return padded
     analysis = program.compiled(key, probe, True).memory_analysis()
-    if analysis is None:
-        return min(padded, probe * 64)
-    footprint = analysis.temp_size_in_bytes + analysis.output_size_in_bytes + analysis.argument_size_in_bytes
-    per_chain = max(footprint / probe, 1.0)
-    budget = MEMORY_FRACTION * parallel.available_memory_bytes(program.mesh.devices.flat[0])
+    per_chain = bytes_hint
+    if analysis is not None:
+        footprint = analysis.temp_size_in_bytes + analysis.output_size_in_bytes + analysis.argument_size_in_bytes
+        per_chain = max(footprint / probe, 1.0)
     fits = int(budget // per_chain) // num_devices * num_devices
     return max(num_devices, min(padded, fits, MAX_CHUNK))
 
@@ -135,7 +142,7 @@ def run_chains(
 
     start = time.perf_counter()
     if chunk_size is None:
-        chunk = auto_chunk_size(program, key, num_chains, num_devices)
+        chunk = auto_chunk_size(program, key, num_chains, num_devices, chain_bytes_estimate(setting, spec))
     else:
         chunk = _round_up(min(chunk_size, num_chains), num_devices)
     quantile_chains = min(quantile_chains, num_chains)

@@ -158,7 +158,7 @@ def _gaussian_definition() -> SettingDefinition:
         names = tuple(config["metrics"])
         setting = Setting(
             "gaussian",
-            make_gaussian(ddof=config["ddof"]),
+            make_gaussian(ddof=config["ddof"], full_rank=config["samples"] - 1 >= dim),
             true,
             lambda params, true_params: gaussian_metrics(params, true_params, names),
         )

@@ -1,15 +1,19 @@
 """Gaussian estimator: sample mean and (MLE or unbiased) sample covariance, 1-D or d-dimensional.
 
-Fitted parameters keep the covariance as a lower-triangular factor `L` with `Sigma = L @ L.T`, obtained
-by a positive-semi-definite Cholesky (`collapse_jax.linalg.psd_cholesky`). New points are drawn as
-`mean + L z`, which is exact even when the fitted covariance is singular (e.g. `M - 1 < d`): the
-draws then lie in the affine span of the fitted points, as they must. The log-determinant of a
-rank-deficient fit is `-inf`, never NaN.
+A fitted Gaussian keeps a square root `F` of its covariance (`Sigma = F F^T`, any root) and its
+log-determinant. New points are drawn as `mean + F z`, which is exact even when the fitted covariance
+is singular (`M - 1 < d`): the draws then stay in the affine span of the fitted points, as they must,
+and `log det` is `-inf`, never NaN.
 
-Sufficient statistics are `(count, mean, scatter)`; for draws from `N(mu, L L^T)` they have the exact
-law `mean ~ N(mu, L L^T / n)` independent of `scatter = L W L^T`, `W ~ Wishart_d(n - 1, I)`, which is
-drawn by Bartlett's decomposition (valid for singular `n - 1 < d` too), so the sufficient path costs
-O(d^3) per generation whatever `n`.
+Roots come without any decomposition where possible: from the centred points themselves when a fit
+has at most d points, and as `F A` (A a Bartlett factor) for statistics drawn from their exact law.
+Otherwise a Cholesky factor is computed; when singular pools are possible (`samples - 1 < d`, built
+with `full_rank=False`) a pivoted, rank-revealing Cholesky is used instead.
+
+Sufficient statistics are `(count, mean, scatter)`; for n draws from `N(mu, F F^T)` they have the
+exact law `mean ~ N(mu, F F^T / n)` independent of `scatter = F W F^T`, `W ~ Wishart_d(n - 1, I)`,
+drawn by Bartlett's decomposition (valid for singular `n - 1 < d` too): O(d^3) per generation,
+whatever n.
 """
 
 from __future__ import annotations
@@ -20,53 +24,37 @@ import jax
 import jax.numpy as jnp
 
 from collapse_jax.estimator import Estimator
-from collapse_jax.linalg import psd_cholesky
+from collapse_jax.linalg import cholesky_root, pivoted_root
 
 
 class GaussianParams(NamedTuple):
-    """A fitted Gaussian. mean: `(d,)`; factor: `(d, d)` lower triangular; rank_deficient: `()` bool."""
+    """A fitted Gaussian. mean: `(d,)`; root: `(d, d)` with Sigma = root root^T; log_det: `()`."""
 
     mean: jax.Array
-    factor: jax.Array
-    rank_deficient: jax.Array
+    root: jax.Array
+    log_det: jax.Array
 
     @property
     def covariance(self) -> jax.Array:
-        return self.factor @ self.factor.T
+        return self.root @ self.root.T
 
 
 class GaussianStats(NamedTuple):
-    """Weighted point-set statistics. count: `()`; mean: `(d,)`; scatter: `(d, d)`."""
+    """Weighted point-set statistics: count `()`, mean `(d,)`, scatter `(d, d)`, a root of the scatter
+    `(d, d)` and its log-determinant `()` (computed only where used)."""
 
     count: jax.Array
     mean: jax.Array
     scatter: jax.Array
+    root: jax.Array
+    log_det: jax.Array
 
 
 def gaussian_params(mean, covariance) -> GaussianParams:
     """The true (generation-0) parameters from a mean `(d,)` and a positive-definite covariance `(d, d)`."""
     mean = jnp.asarray(mean)
-    covariance = jnp.asarray(covariance, dtype=mean.dtype)
-    return GaussianParams(mean, jnp.linalg.cholesky(covariance), jnp.zeros((), bool))
-
-
-def statistics(data: jax.Array, weights: jax.Array) -> GaussianStats:
-    """Statistics of weighted points. data: `(n, d)`; weights: `(n,)`."""
-    weights = weights.astype(data.dtype)
-    count = jnp.sum(weights)
-    mean = weights @ data / jnp.maximum(count, 1.0)
-    centred = (data - mean) * jnp.sqrt(weights)[:, None]
-    return GaussianStats(count, mean, centred.T @ centred)
-
-
-def merge(a: GaussianStats, b: GaussianStats) -> GaussianStats:
-    """Statistics of the union of two point sets (exact; either may be empty)."""
-    count = a.count + b.count
-    safe = jnp.maximum(count, 1.0)
-    delta = b.mean - a.mean
-    mean = a.mean + delta * (b.count / safe)
-    scatter = a.scatter + b.scatter + jnp.outer(delta, delta) * (a.count * b.count / safe)
-    return GaussianStats(count, mean, scatter)
+    root, log_det = cholesky_root(jnp.asarray(covariance, dtype=mean.dtype))
+    return GaussianParams(mean, root, log_det)
 
 
 def _bartlett_factor(key: jax.Array, dof, dim: int, dtype) -> jax.Array:
@@ -87,8 +75,13 @@ def _bartlett_factor(key: jax.Array, dof, dim: int, dtype) -> jax.Array:
     return jnp.where(below_mask, below, 0.0) + jnp.diag(diag)
 
 
-def make_gaussian(*, ddof: int = 0) -> Estimator:
+def make_gaussian(*, ddof: int = 0, full_rank: bool = True) -> Estimator:
     """Gaussian estimator with covariance normalised by `count - ddof` (0: MLE, 1: unbiased).
+
+    Args:
+      ddof: 0 (MLE) or 1 (unbiased).
+      full_rank: every merged pool is almost surely full rank (true when the first fit has more than d
+        points, i.e. M - 1 >= d); False switches merges to the rank-revealing pivoted Cholesky.
 
     Example:
       >>> est = make_gaussian(ddof=1)
@@ -97,13 +90,35 @@ def make_gaussian(*, ddof: int = 0) -> Estimator:
     """
     if ddof not in (0, 1):
         raise ValueError(f"ddof must be 0 (MLE) or 1 (unbiased), got {ddof!r}")
+    decompose = cholesky_root if full_rank else pivoted_root
+
+    def statistics(data, weights) -> GaussianStats:
+        n, dim = data.shape
+        weights = weights.astype(data.dtype)
+        count = jnp.sum(weights)
+        mean = weights @ data / jnp.maximum(count, 1.0)
+        centred = (data - mean) * jnp.sqrt(weights)[:, None]
+        scatter = centred.T @ centred
+        if n <= dim:  # at most d points: the centred points are a root, and the scatter is singular
+            root = jnp.pad(centred.T, ((0, 0), (0, dim - n)))
+            return GaussianStats(count, mean, scatter, root, jnp.asarray(-jnp.inf, data.dtype))
+        root, log_det = decompose(scatter)
+        return GaussianStats(count, mean, scatter, root, log_det)
+
+    def merge(a: GaussianStats, b: GaussianStats) -> GaussianStats:
+        count = a.count + b.count
+        safe = jnp.maximum(count, 1.0)
+        delta = b.mean - a.mean
+        mean = a.mean + delta * (b.count / safe)
+        scatter = a.scatter + b.scatter + jnp.outer(delta, delta) * (a.count * b.count / safe)
+        root, log_det = decompose(scatter)
+        return GaussianStats(count, mean, scatter, root, log_det)
 
     def fit_statistics(key, stats: GaussianStats) -> GaussianParams:
         del key
         dim = stats.mean.shape[-1]
-        covariance = stats.scatter / (stats.count - ddof)
-        factor, dropped = psd_cholesky(covariance)
-        return GaussianParams(stats.mean, factor, dropped | (stats.count - 1 < dim))
+        divisor = stats.count - ddof
+        return GaussianParams(stats.mean, stats.root / jnp.sqrt(divisor), stats.log_det - dim * jnp.log(divisor))
 
     def fit(key, data, weights) -> GaussianParams:
         return fit_statistics(key, statistics(data, weights))
@@ -111,7 +126,7 @@ def make_gaussian(*, ddof: int = 0) -> Estimator:
     def sample(key, params: GaussianParams, n: int) -> jax.Array:
         dim = params.mean.shape[-1]
         z = jax.random.normal(key, (n, dim), params.mean.dtype)
-        return params.mean + z @ params.factor.T
+        return params.mean + z @ params.root.T
 
     def sample_statistics(key, params: GaussianParams, n) -> GaussianStats:
         dim = params.mean.shape[-1]
@@ -119,9 +134,11 @@ def make_gaussian(*, ddof: int = 0) -> Estimator:
         key_mean, key_scatter = jax.random.split(key)
         count = jnp.asarray(n, dtype)
         z = jax.random.normal(key_mean, (dim,), dtype)
-        mean = params.mean + params.factor @ z / jnp.sqrt(jnp.maximum(count, 1.0))
-        root = params.factor @ _bartlett_factor(key_scatter, count - 1, dim, dtype)
-        return GaussianStats(count, mean, root @ root.T)
+        mean = params.mean + params.root @ z / jnp.sqrt(jnp.maximum(count, 1.0))
+        bartlett = _bartlett_factor(key_scatter, count - 1, dim, dtype)
+        root = params.root @ bartlett
+        log_det = params.log_det + 2.0 * jnp.sum(jnp.log(jnp.diagonal(bartlett)))
+        return GaussianStats(count, mean, root @ root.T, root, log_det)
 
     return Estimator(
         name=f"gaussian(ddof={ddof})",
@@ -144,22 +161,20 @@ def gaussian_metrics(params: GaussianParams, true: GaussianParams, names: tuple[
     """
     out = {}
     mean_error_sq = jnp.sum((params.mean - true.mean) ** 2)
-    trace = jnp.sum(params.factor**2)
-    trace0 = jnp.sum(true.factor**2)
+    trace = jnp.sum(params.root**2)
+    trace0 = jnp.sum(true.root**2)
     if "mean_error_sq" in names:
         out["mean_error_sq"] = mean_error_sq
     if "trace_ratio" in names:
         out["trace_ratio"] = trace / trace0
     if "log_det_ratio" in names:
-        diag = jnp.abs(jnp.diagonal(params.factor))
-        log_det = jnp.where(params.rank_deficient, -jnp.inf, 2.0 * jnp.sum(jnp.log(diag)))
-        out["log_det_ratio"] = log_det - 2.0 * jnp.sum(jnp.log(jnp.diagonal(true.factor)))
+        out["log_det_ratio"] = params.log_det - true.log_det
     if "w2_sq" in names:
         if params.mean.shape[-1] == 1:
-            sd_gap = jnp.abs(params.factor[0, 0]) - true.factor[0, 0]
+            sd_gap = jnp.sqrt(trace) - jnp.sqrt(trace0)
             out["w2_sq"] = mean_error_sq + sd_gap**2
         else:
-            nuclear = jnp.sum(jnp.linalg.svd(true.factor.T @ params.factor, compute_uv=False))
+            nuclear = jnp.sum(jnp.linalg.svd(true.root.T @ params.root, compute_uv=False))
             out["w2_sq"] = jnp.maximum(mean_error_sq + trace + trace0 - 2.0 * nuclear, 0.0)
     return out
 

@@ -1,0 +1,102 @@
+"""The `collapse-jax` command line: simulate, reproduce, list."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from collapse_jax.settings import SETTINGS
+
+
+def _add_parameter(parser: argparse.ArgumentParser, parameter) -> None:
+    if parameter.kind is bool:
+        parser.add_argument(parameter.flag, dest=parameter.name, action="store_true", default=None, help=parameter.help)
+        return
+    kind = {int: int, float: float, str: str, "list": str}[parameter.kind]
+    default = ",".join(parameter.default) if parameter.kind == "list" else parameter.default
+    parser.add_argument(
+        parameter.flag, dest=parameter.name, type=kind, default=None, metavar=parameter.name.upper(),
+        help=f"{parameter.help} (default: {default})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="collapse-jax", description="Model collapse: simulation and theory.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    simulate = commands.add_parser("simulate", help="run chains of one setting and write summary.json")
+    settings = simulate.add_subparsers(dest="setting", required=True)
+    for definition in SETTINGS.values():
+        sub = settings.add_parser(definition.name, help=definition.description, description=definition.description)
+        for parameter in definition.all_parameters:
+            _add_parameter(sub, parameter)
+        sub.add_argument("--out", required=True, help="output directory (summary.json, chains.npz)")
+        sub.add_argument("--save-chains", action="store_true", help="also write per-chain metrics to chains.npz")
+        sub.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    reproduce = commands.add_parser("reproduce", help="run registered figure experiments")
+    reproduce.add_argument("names", nargs="*", help="experiments to run (default: all)")
+    reproduce.add_argument("--quick", action="store_true", help="small versions (minutes on a laptop)")
+    reproduce.add_argument("--out", required=True, help="output directory (figures, report.md)")
+    reproduce.add_argument("--quiet", action="store_true", help="no progress output")
+
+    commands.add_parser("list", help="list the registered experiments")
+    return parser
+
+
+def _print_simulation(summary: dict, out: str) -> None:
+    from collapse_jax.summary import compare
+
+    g = summary["generations"][-1]
+    print(f"{summary['setting']}: {summary['num_chains']} chains x {g} generations on {summary['device']}"
+          f" ({summary['timing']['compile_seconds']:.1f} s compile, {summary['timing']['run_seconds']:.1f} s run)")
+    print(f"{'metric':<16}{'mean at G':>14}{'+- 1.96 SE':>12}{'theory at G':>14}  comparison")
+    for name, entry in summary["metrics"].items():
+        mean, se, theory = entry["mean"][-1], entry["se"][-1], entry["theory"][-1]
+        verdict = compare(entry)
+        fmt = lambda v: "null" if v is None else f"{v:.6g}"
+        detail = verdict["status"]
+        if verdict["max_z"] is not None:
+            detail += f" (max {verdict['max_z']:.2f} SE over {verdict['compared']} generations)"
+        if entry["nonfinite_chains"][-1]:
+            detail += f"; {entry['nonfinite_chains'][-1]} non-finite chains at G"
+        print(f"{name:<16}{fmt(mean):>14}{fmt(None if se is None else 1.96 * se):>12}{fmt(theory):>14}  {detail}")
+    print(f"wrote {out}/summary.json")
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command in ("simulate", "reproduce") and not os.environ.get("COLLAPSE_JAX_NO_CACHE"):
+        from collapse_jax.parallel import enable_compilation_cache
+
+        enable_compilation_cache()
+    try:
+        if args.command == "list":
+            from experiments import REGISTRY
+
+            for name, experiment in REGISTRY.items():
+                print(f"{name:<28}{experiment.description}")
+            return 0
+        if args.command == "simulate":
+            from collapse_jax.simulate import simulate
+
+            definition = SETTINGS[args.setting]
+            overrides = {p.name: getattr(args, p.name) for p in definition.all_parameters if getattr(args, p.name) is not None}
+            definition.resolve(overrides)  # validate before importing or compiling anything heavy
+            summary = simulate(args.setting, overrides, out=args.out, save_chains=args.save_chains, progress=not args.quiet)
+            _print_simulation(summary, args.out)
+            return 0
+        if args.command == "reproduce":
+            from experiments import reproduce
+
+            failed = reproduce(args.names, out=args.out, quick=args.quick, verbose=not args.quiet)
+            return 1 if failed else 0
+    except ValueError as error:
+        print(f"collapse-jax: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Figure experiments, registered so that `collapse-jax reproduce` runs them all.
+
+Each experiment module defines `EXPERIMENT = Experiment(name, description, run)` where
+`run(out_dir, quick, progress) -> (curves, figure_paths)`: it simulates through `collapse_jax.simulate`
+(summaries are kept under `out_dir/<name>/`), plots the figure, and returns the per-curve comparisons.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Callable
+
+from experiments.common import report_markdown
+from collapse_jax.summary import DEFAULT_K
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    name: str
+    description: str
+    run: Callable
+
+
+def _registry() -> dict[str, Experiment]:
+    from experiments import kazdan_gaussian, shumailov_gaussian
+
+    return {e.name: e for e in (shumailov_gaussian.EXPERIMENT, kazdan_gaussian.EXPERIMENT)}
+
+
+REGISTRY = _registry()
+
+
+def reproduce(names=None, *, out: str, quick: bool = False, verbose: bool = True) -> list:
+    """Run experiments (default: all), write figures and `out/report.md`; return the failed curves."""
+    names = list(names or REGISTRY)
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        raise ValueError(f"unknown experiment(s) {', '.join(unknown)}; `collapse-jax list` shows: {', '.join(REGISTRY)}")
+    os.makedirs(out, exist_ok=True)
+    curves, figures = [], {}
+    for name in names:
+        start = time.perf_counter()
+        if verbose:
+            print(f"[{name}] running{' (quick)' if quick else ''} ...", flush=True)
+        new_curves, paths = REGISTRY[name].run(os.path.join(out, name), quick=quick, progress=verbose)
+        curves += new_curves
+        figures[name] = paths
+        if verbose:
+            bad = sum(c.verdict["status"] == "fail" for c in new_curves)
+            print(f"[{name}] {len(new_curves)} curves, {bad} failed, {time.perf_counter() - start:.0f} s; "
+                  f"figures: {', '.join(paths)}", flush=True)
+    report = report_markdown(curves, figures, out, DEFAULT_K)
+    with open(os.path.join(out, "report.md"), "w") as stream:
+        stream.write(report)
+    if verbose:
+        print(f"wrote {os.path.join(out, 'report.md')}")
+    return [c for c in curves if c.verdict["status"] == "fail"]

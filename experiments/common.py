@@ -1,0 +1,113 @@
+"""Shared pieces of the figure experiments: curve records, plotting style, the agreement report."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+
+from collapse_jax.summary import compare
+
+
+@dataclasses.dataclass
+class Curve:
+    """One simulated curve of a figure and its comparison with theory."""
+
+    experiment: str
+    label: str
+    metric: str
+    verdict: dict
+
+
+def curves_from_summary(experiment: str, label: str, summary: dict, metrics) -> list[Curve]:
+    return [Curve(experiment, label, m, compare(summary["metrics"][m])) for m in metrics]
+
+
+def _array(values) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], float)
+
+
+def plot_metric(ax, summary: dict, metric: str, *, label: str, color, linestyle="-", bands=True, theory=True,
+                transform=None):
+    """Chain mean with its 95% band (mean +- 1.96 SE), the 5-95% band of the chains, theory as a line.
+
+    Theory is solid where the mean is checkable and dotted where heavy tails make the sample mean
+    uninformative (see theory.common.checkable).
+    """
+    entry = summary["metrics"][metric]
+    g = np.asarray(summary["generations"])
+    f = transform or (lambda x: x)
+    mean, se = _array(entry["mean"]), _array(entry["se"])
+    ax.plot(g, f(mean), color=color, linestyle=linestyle, lw=1.4, label=label)
+    ax.fill_between(g, f(mean - 1.96 * se), f(mean + 1.96 * se), color=color, alpha=0.35, lw=0)
+    if bands and entry["quantiles"]:
+        lo, hi = _array(entry["quantiles"]["0.05"]), _array(entry["quantiles"]["0.95"])
+        ax.fill_between(g, f(lo), f(hi), color=color, alpha=0.08, lw=0)
+    if theory and entry["theory_kind"] is not None:
+        t = _array(entry["theory"])
+        checkable = np.asarray(entry["checkable"] or [True] * len(g), bool)
+        solid = np.where(checkable, f(t), np.nan)
+        dotted = np.where(~checkable | np.roll(~checkable, -1), f(t), np.nan)
+        ax.plot(g, solid, color="black", lw=0.9, linestyle="--")
+        ax.plot(g, dotted, color="black", lw=0.9, linestyle=":")
+
+
+def style_axes(ax, *, title=None, xlabel="generation", ylabel=None, logy=False, logx=False):
+    if logy:
+        ax.set_yscale("log")
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.25, lw=0.5)
+
+
+def legend_note(fig):
+    fig.text(
+        0.01, 0.005,
+        "line: chain mean; dark band: mean +- 1.96 SE; light band: 5-95% of chains; "
+        "black dashed: theory (dotted where the mean is not checkable by simulation)",
+        fontsize=7, color="0.3",
+    )
+
+
+def save_figure(fig, out_dir: str, name: str) -> list[str]:
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    for ext in ("png", "pdf"):
+        path = os.path.join(out_dir, f"{name}.{ext}")
+        fig.savefig(path, dpi=130 if ext == "png" else None, bbox_inches="tight")
+        paths.append(path)
+    return paths
+
+
+def report_markdown(curves: list[Curve], figures: dict[str, list[str]], out_dir: str, k: float) -> str:
+    lines = [
+        "# collapse-jax reproduction report",
+        "",
+        f"Each curve's chain mean is compared with theory at every checkable generation; the largest",
+        f"|simulation - theory| is given in standard errors of the chain mean (pass: <= {k:g} SE).",
+        "'not checkable by simulation': the metric is a heavy-tailed product of chi-squares there, so a",
+        "sample mean over the chains does not estimate its expectation (see README, 'Heavy tails').",
+        "",
+        "| experiment | curve | metric | status | max abs(sim - theory) / SE | at generation | generations compared | not checkable |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in curves:
+        v = c.verdict
+        status = {"not checkable": "not checkable by simulation"}.get(v["status"], v["status"])
+        z = "" if v["max_z"] is None else f"{v['max_z']:.2f}"
+        at = "" if v["at_generation"] is None else str(v["at_generation"])
+        lines.append(f"| {c.experiment} | {c.label} | {c.metric} | {status} | {z} | {at} | {v['compared']} | {v['not_checkable']} |")
+    lines += ["", "## Figures", ""]
+    for name, paths in figures.items():
+        for p in paths:
+            if p.endswith(".png"):
+                lines.append(f"![{name}]({os.path.relpath(p, out_dir)})")
+    failed = [c for c in curves if c.verdict["status"] == "fail"]
+    lines += ["", f"**{len(curves)} curves, {len(failed)} failed.**", ""]
+    return "\n".join(lines)

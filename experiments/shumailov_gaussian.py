@@ -1,0 +1,72 @@
+"""Shumailov et al. (Nature 2024), single Gaussian: the variance collapses while W2 grows.
+
+Unbiased refits (ddof = 1) of N(0, 1) under replace, M in {100, 500, 1000, 10000}, 1000 generations:
+sigma_k^2 -> 0 almost surely (its typical value falls like exp(k * rate)) although E sigma_k^2 = 1
+(a martingale), and E W2^2 grows linearly in k. A super-linearly growing sample size M_k = M k^a
+(a > 1) keeps E W2^2 bounded (their condition); a = 1 does not. Runs on the exact sufficient-statistic
+path, so M = 10^4 costs what M = 100 does.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from collapse_jax.simulate import simulate
+from experiments.common import curves_from_summary, legend_note, plot_metric, save_figure, style_axes
+
+NAME = "shumailov-gaussian"
+SIZES = (100, 500, 1000, 10000)
+GROWTH = (0.0, 1.0, 2.0)
+COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
+METRICS = ("trace_ratio", "log_det_ratio", "w2_sq", "mean_error_sq")
+
+
+def run(out_dir: str, quick: bool = False, progress: bool = True):
+    chains = 2000 if quick else 10_000
+    base = dict(dim=1, ddof=1, policy="replace", generations=1000, chains=chains, method="sufficient", seed=0,
+                metrics=METRICS)
+    curves, by_size, by_growth = [], {}, {}
+    for m in SIZES:
+        by_size[m] = simulate("gaussian", {**base, "samples": m}, out=f"{out_dir}/M{m}", progress=progress)
+        curves += curves_from_summary(NAME, f"M={m}", by_size[m], METRICS)
+    for a in GROWTH:
+        by_growth[a] = simulate("gaussian", {**base, "samples": 100, "sample_growth": a}, out=f"{out_dir}/growth{a:g}",
+                                progress=progress)
+        curves += curves_from_summary(NAME, f"M_k=100*k^{a:g}", by_growth[a], ("w2_sq", "mean_error_sq", "trace_ratio"))
+
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    for (m, summary), color in zip(by_size.items(), COLORS):
+        plot_metric(axes[0, 0], summary, "trace_ratio", label=f"M={m}", color=color)
+        plot_metric(axes[0, 1], summary, "log_det_ratio", label=f"M={m}", color=color)
+        plot_metric(axes[1, 0], summary, "w2_sq", label=f"M={m}", color=color)
+        tq = summary["metrics"]["log_det_ratio"]["theory_quantiles"]
+        g = np.asarray(summary["generations"])
+        for level in ("0.05", "0.95"):
+            axes[0, 1].plot(g, np.array(tq[level], float), color=color, lw=0.6, linestyle="-.")
+    for (a, summary), color in zip(by_growth.items(), COLORS):
+        plot_metric(axes[1, 1], summary, "w2_sq", label=f"M_k = 100 k^{a:g}", color=color)
+    style_axes(axes[0, 0], title=r"variance $\sigma_k^2/\sigma_0^2$: mean stays 1, typical value collapses",
+               ylabel=r"$\sigma_k^2/\sigma_0^2$", logy=True)
+    axes[0, 0].set_ylim(1e-5, 1e2)
+    style_axes(axes[0, 1], title=r"$\log\sigma_k^2/\sigma_0^2$ (exact mean; dash-dot: 5/95% theory)",
+               ylabel=r"$\log\sigma_k^2/\sigma_0^2$")
+    style_axes(axes[1, 0], title=r"$W_2^2$ to the original grows linearly (replace)", ylabel=r"$W_2^2$", logy=True)
+    style_axes(axes[1, 1], title=r"growing sample size $M_k = 100\,k^a$ ($a>1$ keeps $W_2$ bounded)",
+               ylabel=r"$W_2^2$", logy=True)
+    for ax in axes.flat:
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Single Gaussian, unbiased refits, replace ({chains} chains per curve)", fontsize=11)
+    legend_note(fig)
+    fig.tight_layout(rect=(0, 0.02, 1, 0.97))
+    paths = save_figure(fig, out_dir, NAME)
+    plt.close(fig)
+    return curves, paths
+
+
+from experiments import Experiment  # noqa: E402
+
+EXPERIMENT = Experiment(NAME, "Shumailov et al. 2024: single Gaussian, variance collapse and W2 growth; growing M_k", run)
