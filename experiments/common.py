@@ -29,15 +29,18 @@ def _array(values) -> np.ndarray:
 
 
 def plot_metric(ax, summary: dict, metric: str, *, label: str, color, linestyle="-", bands=True, theory=True,
-                transform=None):
+                transform=None, positive=False):
     """Chain mean with its 95% band (mean +- 1.96 SE), the 5-95% band of the chains, theory as a line.
 
     Theory is solid where the mean is checkable and dotted where heavy tails make the sample mean
-    uninformative (see theory.common.checkable).
+    uninformative (see theory.common.checkable). `positive`: the metric is non-negative and drawn on a
+    log axis, so band edges below zero are drawn at the axis floor instead of being dropped.
     """
     entry = summary["metrics"][metric]
     g = np.asarray(summary["generations"])
     f = transform or (lambda x: x)
+    if positive:
+        f = lambda x, inner=f: np.maximum(inner(x), 1e-300)
     mean, se = _array(entry["mean"]), _array(entry["se"])
     ax.plot(g, f(mean), color=color, linestyle=linestyle, lw=1.4, label=label)
     ax.fill_between(g, f(mean - 1.96 * se), f(mean + 1.96 * se), color=color, alpha=0.35, lw=0)

@@ -31,7 +31,9 @@ def chains_for(dim: int, policy: str, samples: int, quick: bool) -> int:
     """Chains per cell: the sample-level subsample path at d = 100, M = 1000 is the costly one."""
     if policy == "accumulate-subsample":
         cost = dim * samples
-        return (16 if cost >= 10_000 else 256) if quick else (200 if cost >= 10_000 else 2000)
+        if quick:
+            return 16 if cost >= 10_000 else (64 if samples >= 1000 else 256)
+        return 200 if cost >= 10_000 else 2000
     return {1: 4000, 10: 1000, 100: 100}[dim] if quick else {1: 20_000, 10: 10_000, 100: 2000}[dim]
 
 
@@ -53,8 +55,8 @@ def run(out_dir: str, quick: bool = False, progress: bool = True):
             if d != dim:
                 continue
             label = f"{policy}, M={m}"
-            plot_metric(axes[0, col], summary, "trace_ratio", label=label, color=COLORS[m], linestyle=STYLES[policy])
-            plot_metric(axes[1, col], summary, "mean_error_sq", label=label, color=COLORS[m], linestyle=STYLES[policy])
+            plot_metric(axes[0, col], summary, "trace_ratio", positive=True, label=label, color=COLORS[m], linestyle=STYLES[policy])
+            plot_metric(axes[1, col], summary, "mean_error_sq", positive=True, label=label, color=COLORS[m], linestyle=STYLES[policy])
         style_axes(axes[0, col], title=f"d = {dim}", ylabel=r"tr $\Sigma_k$ / tr $\Sigma_0$", logy=True)
         axes[0, col].set_ylim(1e-4, 3)
         style_axes(axes[1, col], ylabel=r"$\|\mu_k-\mu_0\|^2$", logy=True)

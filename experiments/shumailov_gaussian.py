@@ -40,15 +40,15 @@ def run(out_dir: str, quick: bool = False, progress: bool = True):
 
     fig, axes = plt.subplots(2, 2, figsize=(11, 8))
     for (m, summary), color in zip(by_size.items(), COLORS):
-        plot_metric(axes[0, 0], summary, "trace_ratio", label=f"M={m}", color=color)
+        plot_metric(axes[0, 0], summary, "trace_ratio", positive=True, label=f"M={m}", color=color)
         plot_metric(axes[0, 1], summary, "log_det_ratio", label=f"M={m}", color=color)
-        plot_metric(axes[1, 0], summary, "w2_sq", label=f"M={m}", color=color)
+        plot_metric(axes[1, 0], summary, "w2_sq", positive=True, label=f"M={m}", color=color)
         tq = summary["metrics"]["log_det_ratio"]["theory_quantiles"]
         g = np.asarray(summary["generations"])
         for level in ("0.05", "0.95"):
             axes[0, 1].plot(g, np.array(tq[level], float), color=color, lw=0.6, linestyle="-.")
     for (a, summary), color in zip(by_growth.items(), COLORS):
-        plot_metric(axes[1, 1], summary, "w2_sq", label=f"M_k = 100 k^{a:g}", color=color)
+        plot_metric(axes[1, 1], summary, "w2_sq", positive=True, label=f"M_k = 100 k^{a:g}", color=color)
     style_axes(axes[0, 0], title=r"variance $\sigma_k^2/\sigma_0^2$: mean stays 1, typical value collapses",
                ylabel=r"$\sigma_k^2/\sigma_0^2$", logy=True)
     axes[0, 0].set_ylim(1e-5, 1e2)
