@@ -180,7 +180,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smaller sizes and one call per collapse-jax configuration: a smoke test (about 20 s on 2 CPU cores)",
+        help="smaller sizes and one call per collapse-jax configuration: a smoke test (about 10 s on 2 CPU cores)",
     )
     args = parser.parse_args(argv)
 

@@ -9,6 +9,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import PartitionSpec
 
 from collapse_jax import parallel
 from collapse_jax.chain import ChainSpec, Setting, chain_bytes_estimate, make_chain_fn
@@ -43,31 +44,35 @@ class RunResult:
 
 
 class _ChunkProgram:
-    """The compiled program for one chunk size, with and without per-chain histories."""
+    """The compiled program for one chunk size, with and without per-chain histories.
+
+    Each device runs its shard of chains and reduces them locally (`shard_map`): the program has no
+    cross-device collective, so devices never wait on each other, and the host merges the per-device
+    partial statistics.
+    """
 
     def __init__(self, chain_fn, mesh):
         self.mesh = mesh
         self._cache = {}
-
-        def run(key, chain_ids, valid, with_history):
-            history = jax.vmap(chain_fn, in_axes=(None, 0))(key, chain_ids)
-            reduced = {name: reduce_chunk(values, valid) for name, values in history.items()}
-            return (reduced, history) if with_history else (reduced, None)
-
-        self._run = run
+        self._chain_fn = chain_fn
 
     def compiled(self, key, chunk: int, with_history: bool):
         cache_key = (chunk, with_history)
         if cache_key not in self._cache:
-            rep, shard = parallel.replicated(self.mesh), parallel.chain_sharding(self.mesh)
-            fn = jax.jit(
-                lambda k, ids, valid: self._run(k, ids, valid, with_history),
-                in_shardings=(rep, shard, shard),
-                out_shardings=(rep, shard if with_history else None),
-            )
+            chains = PartitionSpec(parallel.CHAIN_AXIS)
+
+            def local(key, chain_ids, valid):
+                history = jax.vmap(self._chain_fn, in_axes=(None, 0))(key, chain_ids)
+                reduced = {
+                    name: tuple(part[None] for part in reduce_chunk(values, valid)) for name, values in history.items()
+                }
+                return (reduced, history) if with_history else reduced
+
+            sharded = jax.shard_map(local, mesh=self.mesh, in_specs=(PartitionSpec(), chains, chains), out_specs=chains,
+                                    check_vma=False)
             ids = jax.ShapeDtypeStruct((chunk,), jnp.int32)
             valid = jax.ShapeDtypeStruct((chunk,), jnp.bool_)
-            self._cache[cache_key] = fn.lower(key, ids, valid).compile()
+            self._cache[cache_key] = jax.jit(sharded).lower(key, ids, valid).compile()
         return self._cache[cache_key]
 
 
@@ -158,9 +163,12 @@ def run_chains(
         ids = np.arange(first, first + chunk, dtype=np.int32)
         valid = ids < num_chains
         with_history = save_chains or first < quantile_chains
-        reduced, history = program.compiled(key, chunk, with_history)(key, jnp.asarray(ids), jnp.asarray(valid))
-        for name, parts in reduced.items():
-            moments.setdefault(name, StreamingMoments(len(generations))).merge_chunk(*jax.device_get(parts))
+        output = program.compiled(key, chunk, with_history)(key, jnp.asarray(ids), jnp.asarray(valid))
+        reduced, history = output if with_history else (output, None)
+        for name, parts in jax.device_get(reduced).items():
+            stream = moments.setdefault(name, StreamingMoments(len(generations)))
+            for device_parts in zip(*parts):  # one partial reduction per device
+                stream.merge_chunk(*device_parts)
         if history is not None:
             history = jax.device_get(history)
             for name, values in history.items():

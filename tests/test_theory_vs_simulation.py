@@ -1,0 +1,127 @@
+"""Simulation against closed-form theory: chain means within k = 5 standard errors (fixed seeds,
+>= 10^4 chains), at every generation where the mean is checkable; quantiles and distributions where
+means are not. A deliberately wrong formula must fail the same test (power)."""
+
+import numpy as np
+import pytest
+
+import theory
+from collapse_jax.simulate import simulate
+from collapse_jax.summary import compare
+from tests.helpers import build, z_scores
+
+pytestmark = pytest.mark.statistical
+K = 5.0
+CHAINS = 10_000
+
+CASES = [
+    dict(dim=1, samples=10, ddof=1, policy="replace", generations=30),
+    dict(dim=1, samples=10, ddof=0, policy="replace", generations=30),
+    dict(dim=1, samples=10, ddof=1, policy="replace", generations=30, method="sufficient"),
+    dict(dim=1, samples=10, ddof=0, policy="replace", generations=30, method="sufficient"),
+    dict(dim=3, samples=8, ddof=1, policy="replace", generations=15, metrics="mean_error_sq,trace_ratio,log_det_ratio"),
+    dict(dim=3, samples=8, ddof=0, policy="replace", generations=15, method="sufficient"),
+    dict(dim=3, samples=6, ddof=0, policy="accumulate", generations=20),
+    dict(dim=3, samples=6, ddof=1, policy="accumulate", generations=20, method="sufficient"),
+    dict(dim=1, samples=10, ddof=1, policy="accumulate", generations=30),
+    dict(dim=2, samples=10, ddof=1, policy="replace", generations=20, real_fraction=0.3),
+    dict(dim=2, samples=10, ddof=0, policy="accumulate", generations=20, real_fraction=0.3, method="sufficient"),
+    dict(dim=1, samples=10, ddof=1, policy="replace", generations=30, method="sufficient", sample_growth=1.5),
+    dict(dim=5, samples=4, ddof=0, policy="replace", generations=10, metrics="mean_error_sq,trace_ratio,log_det_ratio"),
+]
+
+
+def _id(case):
+    return "-".join(f"{k}={v}" for k, v in case.items() if k != "metrics")
+
+
+@pytest.mark.parametrize("case", CASES, ids=_id)
+def test_means_match_theory(case):
+    summary = simulate("gaussian", dict(case, chains=CHAINS, seed=2024))
+    compared = 0
+    for name, entry in summary["metrics"].items():
+        verdict = compare(entry, K)
+        if entry["theory_kind"] is None:
+            assert verdict["status"] == "no theory"
+            continue
+        assert verdict["status"] == "pass", (name, verdict)
+        compared += verdict["compared"]
+    assert compared >= case["generations"]
+
+
+def test_singular_fit_reports_minus_infinity_not_nan():
+    summary = simulate("gaussian", dict(dim=5, samples=4, ddof=0, generations=3, chains=64))
+    entry = summary["metrics"]["log_det_ratio"]
+    assert entry["nonfinite"]["-inf"][1:] == [64, 64, 64] and entry["nonfinite"]["nan"] == [0, 0, 0, 0]
+    assert entry["mean"][1:] == [None, None, None]
+    assert entry["theory"][1:] == [None, None, None]  # theory says -inf too (written as null)
+
+
+def test_wrong_formula_is_caught():
+    """Power: MLE chains against the unbiased theory (and vice versa) fail the same 5-SE test."""
+    for sim_ddof, theory_ddof in ((0, 1), (1, 0)):
+        summary = simulate("gaussian", dict(dim=1, samples=10, ddof=sim_ddof, generations=30, chains=CHAINS, seed=2024,
+                                            metrics="trace_ratio,mean_error_sq"))
+        for name in ("trace_ratio", "mean_error_sq"):
+            entry = dict(summary["metrics"][name])
+            wrong = theory.gaussian.predict(name, dim=1, samples=10, ddof=theory_ddof, policy="replace", generations=30)
+            entry["theory"] = [float(v) for v in wrong.mean]
+            assert compare(entry, K)["status"] == "fail", (sim_ddof, name)
+
+
+def test_log_variance_quantiles_where_means_are_not_checkable():
+    """M = 10 over 200 generations: sigma_k^2 means are uncheckable, but E log sigma_k^2 (exact) and the
+    quantiles of log sigma_k^2 (Cornish-Fisher from its exact cumulants) are."""
+    summary = simulate("gaussian", dict(dim=1, samples=10, ddof=1, generations=200, chains=CHAINS, seed=99,
+                                        method="sufficient", metrics="trace_ratio,log_det_ratio"))
+    trace = summary["metrics"]["trace_ratio"]
+    assert not trace["checkable"][200] and compare(trace, K)["not_checkable"] > 100
+    log_det = summary["metrics"]["log_det_ratio"]
+    assert compare(log_det, K)["status"] == "pass"
+    n = summary["quantile_chains"]
+    variance = theory.gaussian.log_det_cumulants(dim=1, samples=10, ddof=1, num_generations=200)[1]
+    for level, values in log_det["theory_quantiles"].items():
+        p = float(level)
+        for k in (25, 100, 200):
+            sd = float(np.sqrt(variance[k]))
+            density = np.exp(-0.5 * 1.6449**2) / (np.sqrt(2 * np.pi) * sd) if p != 0.5 else 1 / (np.sqrt(2 * np.pi) * sd)
+            se = np.sqrt(p * (1 - p) / n) / density
+            assert abs(log_det["quantiles"][level][k] - values[k]) < K * se, (level, k)
+
+
+def test_sufficient_path_agrees_in_distribution_with_sample_path():
+    """Two-sample Kolmogorov-Smirnov on the per-chain metrics at the last generation."""
+    from collapse_jax.runner import run_chains
+
+    for policy, real_fraction in (("replace", 0.0), ("accumulate", 0.25)):
+        results = {}
+        for method in ("samples", "sufficient"):
+            setting, spec, _ = build(dim=2, samples=12, ddof=1, policy=policy, generations=8, method=method,
+                                     real_fraction=real_fraction)
+            results[method] = run_chains(setting, spec, seed=5, num_chains=CHAINS, save_chains=True).chains
+        for name in ("trace_ratio", "mean_error_sq", "log_det_ratio", "w2_sq"):
+            a, b = np.sort(results["samples"][name][:, -1]), np.sort(results["sufficient"][name][:, -1])
+            grid = np.concatenate([a, b])
+            distance = np.max(np.abs(np.searchsorted(a, grid, "right") - np.searchsorted(b, grid, "right"))) / CHAINS
+            assert distance < 1.95 * np.sqrt(2 / CHAINS), (policy, name, distance)  # 0.1% level
+
+
+def test_accumulate_subsample_sits_between_accumulate_and_replace():
+    """Simulation only (no closed form): the fixed-budget pool degrades more than accumulate, less than replace."""
+    means = {}
+    for policy in ("replace", "accumulate", "accumulate-subsample"):
+        s = simulate("gaussian", dict(dim=2, samples=20, ddof=0, policy=policy, generations=30, chains=4000, seed=1,
+                                      metrics="mean_error_sq,trace_ratio"))
+        means[policy] = {m: s["metrics"][m]["mean"][-1] for m in ("mean_error_sq", "trace_ratio")}
+    assert means["accumulate"]["mean_error_sq"] < means["accumulate-subsample"]["mean_error_sq"] < means["replace"]["mean_error_sq"]
+    assert means["replace"]["trace_ratio"] < means["accumulate-subsample"]["trace_ratio"] < means["accumulate"]["trace_ratio"]
+
+
+def test_all_real_original_source_is_stationary():
+    """alpha = 1 with the generation-1 sample as source: every model is refitted on that sample."""
+    from collapse_jax.runner import run_chains
+
+    setting, spec, _ = build(dim=2, samples=9, ddof=1, generations=6, real_fraction=1.0, real_source="original")
+    chains = run_chains(setting, spec, seed=4, num_chains=16, save_chains=True).chains
+    for values in chains.values():
+        np.testing.assert_allclose(values[:, 2:], np.repeat(values[:, 1:2], 5, axis=1), rtol=1e-5, atol=1e-6)
