@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce = commands.add_parser("reproduce", help="run registered figure experiments")
     reproduce.add_argument("names", nargs="*", help="experiments to run (default: all)")
     reproduce.add_argument("--quick", action="store_true", help="small versions (minutes on a laptop)")
+    reproduce.add_argument("--smoke", action="store_true", help="tiny versions that only check the pipeline runs")
     reproduce.add_argument("--out", required=True, help="output directory (figures, report.md)")
     reproduce.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -90,7 +91,7 @@ def main(argv=None) -> int:
         if args.command == "reproduce":
             from experiments import reproduce
 
-            failed = reproduce(args.names, out=args.out, quick=args.quick, verbose=not args.quiet)
+            failed = reproduce(args.names, out=args.out, quick=args.quick, smoke=args.smoke, verbose=not args.quiet)
             return 1 if failed else 0
     except ValueError as error:
         print(f"collapse-jax: error: {error}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """Figure experiments, registered so that `collapse-jax reproduce` runs them all.
 
 Each experiment module defines `EXPERIMENT = Experiment(name, description, run)` where
-`run(out_dir, quick, progress) -> (curves, figure_paths)`: it simulates through `collapse_jax.simulate`
+`run(out_dir, mode, progress) -> (curves, figure_paths)` (mode: "full", "quick" or "smoke"): it simulates through `collapse_jax.simulate`
 (summaries are kept under `out_dir/<name>/`), plots the figure, and returns the per-curve comparisons.
 """
 
@@ -32,19 +32,20 @@ def _registry() -> dict[str, Experiment]:
 REGISTRY = _registry()
 
 
-def reproduce(names=None, *, out: str, quick: bool = False, verbose: bool = True) -> list:
+def reproduce(names=None, *, out: str, quick: bool = False, smoke: bool = False, verbose: bool = True) -> list:
     """Run experiments (default: all), write figures and `out/report.md`; return the failed curves."""
     names = list(names or REGISTRY)
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
         raise ValueError(f"unknown experiment(s) {', '.join(unknown)}; `collapse-jax list` shows: {', '.join(REGISTRY)}")
     os.makedirs(out, exist_ok=True)
+    mode = "smoke" if smoke else "quick" if quick else "full"
     curves, figures = [], {}
     for name in names:
         start = time.perf_counter()
         if verbose:
-            print(f"[{name}] running{' (quick)' if quick else ''} ...", flush=True)
-        new_curves, paths = REGISTRY[name].run(os.path.join(out, name), quick=quick, progress=verbose)
+            print(f"[{name}] running ({mode}) ...", flush=True)
+        new_curves, paths = REGISTRY[name].run(os.path.join(out, name), mode=mode, progress=verbose)
         curves += new_curves
         figures[name] = paths
         if verbose:

@@ -24,6 +24,37 @@ def curves_from_summary(experiment: str, label: str, summary: dict, metrics) -> 
     return [Curve(experiment, label, m, compare(summary["metrics"][m])) for m in metrics]
 
 
+def simulate_cells(cells: dict, *, progress: bool = False, workers: int = 2) -> dict:
+    """Run `{name: (setting, config, out_dir)}` cells, two at a time, and return `{name: summary}`.
+
+    XLA compiles in C++ without the Python lock, so two cells in threads keep both cores busy while
+    programs compile (most of a quick figure's time); progress bars are drawn only when serial.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from collapse_jax.simulate import simulate
+
+    import threading
+    import time
+
+    done, lock, start = [0], threading.Lock(), time.perf_counter()
+
+    def one(item):
+        name, (setting, config, out) = item
+        summary = simulate(setting, config, out=out, progress=progress and workers == 1)
+        if progress:
+            with lock:
+                done[0] += 1
+                elapsed = time.perf_counter() - start
+                eta = elapsed / done[0] * (len(cells) - done[0])
+                print(f"  [{done[0]}/{len(cells)}] {os.path.relpath(out)} ({summary['num_chains']} chains) "
+                      f"elapsed {elapsed:.0f} s, ETA {eta:.0f} s", flush=True)
+        return name, summary
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(pool.map(one, cells.items()))
+
+
 def _array(values) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], float)
 

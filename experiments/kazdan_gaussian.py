@@ -15,8 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from collapse_jax.simulate import simulate
-from experiments.common import curves_from_summary, legend_note, plot_metric, save_figure, style_axes
+from experiments.common import curves_from_summary, legend_note, plot_metric, save_figure, simulate_cells, style_axes
 
 NAME = "kazdan-gaussian"
 DIMS = (1, 10, 100)
@@ -27,8 +26,11 @@ STYLES = {"replace": "-", "accumulate": "--", "accumulate-subsample": ":"}
 METRICS = ("trace_ratio", "mean_error_sq")
 
 
-def chains_for(dim: int, policy: str, samples: int, quick: bool) -> int:
+def chains_for(dim: int, policy: str, samples: int, mode: str) -> int:
     """Chains per cell: the sample-level subsample path at d = 100, M = 1000 is the costly one."""
+    quick = mode == "quick"
+    if mode == "smoke":
+        return 32
     if policy == "accumulate-subsample":
         cost = dim * samples
         if quick:
@@ -37,20 +39,24 @@ def chains_for(dim: int, policy: str, samples: int, quick: bool) -> int:
     return {1: 4000, 10: 1000, 100: 100}[dim] if quick else {1: 20_000, 10: 10_000, 100: 2000}[dim]
 
 
-def run(out_dir: str, quick: bool = False, progress: bool = True):
-    curves, summaries = [], {}
-    for dim in DIMS:
+def run(out_dir: str, mode: str = "full", progress: bool = True):
+    """mode: "full", "quick" (fewer chains) or "smoke" (d in {1, 10}, M in {10, 100}, 10 generations)."""
+    dims, sizes = ((1, 10), (10, 100)) if mode == "smoke" else (DIMS, SIZES)
+    cells = {}
+    for dim in dims:
         for policy in POLICIES:
-            for m in SIZES:
-                config = dict(dim=dim, samples=m, ddof=0, policy=policy, generations=100, seed=0, metrics=METRICS,
-                              chains=chains_for(dim, policy, m, quick),
+            for m in sizes:
+                config = dict(dim=dim, samples=m, ddof=0, policy=policy, generations=10 if mode == "smoke" else 100,
+                              seed=0, metrics=METRICS, chains=chains_for(dim, policy, m, mode),
                               method="samples" if policy == "accumulate-subsample" else "sufficient")
-                summary = simulate("gaussian", config, out=f"{out_dir}/d{dim}-{policy}-M{m}", progress=progress)
-                summaries[dim, policy, m] = summary
-                curves += curves_from_summary(NAME, f"d={dim} {policy} M={m}", summary, METRICS)
+                cells[dim, policy, m] = ("gaussian", config, f"{out_dir}/d{dim}-{policy}-M{m}")
+    summaries = simulate_cells(cells, progress=progress)
+    curves = []
+    for (dim, policy, m), summary in summaries.items():
+        curves += curves_from_summary(NAME, f"d={dim} {policy} M={m}", summary, METRICS)
 
-    fig, axes = plt.subplots(2, len(DIMS), figsize=(14, 8), sharex=True)
-    for col, dim in enumerate(DIMS):
+    fig, axes = plt.subplots(2, len(dims), figsize=(14, 8), sharex=True)
+    for col, dim in enumerate(dims):
         for (d, policy, m), summary in summaries.items():
             if d != dim:
                 continue

@@ -15,8 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from collapse_jax.simulate import simulate
-from experiments.common import curves_from_summary, legend_note, plot_metric, save_figure, style_axes
+from experiments.common import curves_from_summary, legend_note, plot_metric, save_figure, simulate_cells, style_axes
 
 NAME = "shumailov-gaussian"
 SIZES = (100, 500, 1000, 10000)
@@ -25,17 +24,22 @@ COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
 METRICS = ("trace_ratio", "log_det_ratio", "w2_sq", "mean_error_sq")
 
 
-def run(out_dir: str, quick: bool = False, progress: bool = True):
-    chains = 2000 if quick else 10_000
-    base = dict(dim=1, ddof=1, policy="replace", generations=1000, chains=chains, method="sufficient", seed=0,
+def run(out_dir: str, mode: str = "full", progress: bool = True):
+    """mode: "full" (10^4 chains), "quick" (2000 chains) or "smoke" (a few seconds, for tests)."""
+    chains = {"full": 10_000, "quick": 2000, "smoke": 64}[mode]
+    generations = 50 if mode == "smoke" else 1000
+    base = dict(dim=1, ddof=1, policy="replace", generations=generations, chains=chains, method="sufficient", seed=0,
                 metrics=METRICS)
-    curves, by_size, by_growth = [], {}, {}
+    cells = {("size", m): ("gaussian", {**base, "samples": m}, f"{out_dir}/M{m}") for m in SIZES}
+    cells |= {("growth", a): ("gaussian", {**base, "samples": 100, "sample_growth": a}, f"{out_dir}/growth{a:g}")
+              for a in GROWTH}
+    summaries = simulate_cells(cells, progress=progress)
+    by_size = {m: summaries["size", m] for m in SIZES}
+    by_growth = {a: summaries["growth", a] for a in GROWTH}
+    curves = []
     for m in SIZES:
-        by_size[m] = simulate("gaussian", {**base, "samples": m}, out=f"{out_dir}/M{m}", progress=progress)
         curves += curves_from_summary(NAME, f"M={m}", by_size[m], METRICS)
     for a in GROWTH:
-        by_growth[a] = simulate("gaussian", {**base, "samples": 100, "sample_growth": a}, out=f"{out_dir}/growth{a:g}",
-                                progress=progress)
         curves += curves_from_summary(NAME, f"M_k=100*k^{a:g}", by_growth[a], ("w2_sq", "mean_error_sq", "trace_ratio"))
 
     fig, axes = plt.subplots(2, 2, figsize=(11, 8))

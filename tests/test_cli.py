@@ -1,0 +1,55 @@
+"""The command line as a newcomer uses it: simulate, list, reproduce (smoke), and the summary schema."""
+
+import json
+
+import numpy as np
+
+from collapse_jax import cli
+from collapse_jax.summary import SCHEMA, load_summary
+
+
+def test_simulate_writes_summary_and_chains(tmp_path, capsys):
+    code = cli.main(["simulate", "gaussian", "--policy", "accumulate", "--dim", "2", "--samples", "20", "--ddof", "0",
+                     "--generations", "6", "--chains", "500", "--seed", "3", "--save-chains", "--quiet",
+                     "--out", str(tmp_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "trace_ratio" in out and "pass" in out
+    summary = load_summary(tmp_path / "summary.json")
+    assert summary["schema"] == SCHEMA and summary["setting"] == "gaussian"
+    for key in ("config", "seed", "num_chains", "jax_version", "device", "created", "generations", "metrics"):
+        assert key in summary
+    assert summary["generations"] == list(range(7))
+    assert summary["config"]["real_source"] == "fresh" and summary["config"]["real_fraction"] == 0.0
+    for name in ("mean_error_sq", "trace_ratio", "log_det_ratio", "w2_sq"):
+        entry = summary["metrics"][name]
+        for field in ("mean", "se", "theory", "nonfinite_chains"):
+            assert len(entry[field]) == 7
+        assert set(entry["quantiles"]) == {"0.05", "0.5", "0.95"}
+        assert entry["theory_kind"] in ("exact", "asymptotic", "bound", None)
+    assert summary["metrics"]["trace_ratio"]["theory_kind"] == "exact"
+    assert summary["metrics"]["w2_sq"]["theory_kind"] is None
+    with np.load(tmp_path / "chains.npz", allow_pickle=False) as chains:
+        assert chains["trace_ratio"].shape == (500, 7)
+        np.testing.assert_allclose(chains["trace_ratio"].mean(0), summary["metrics"]["trace_ratio"]["mean"], rtol=1e-5)
+
+
+def test_json_has_no_nan(tmp_path):
+    cli.main(["simulate", "gaussian", "--dim", "5", "--samples", "3", "--ddof", "0", "--generations", "3",
+              "--chains", "16", "--quiet", "--out", str(tmp_path)])
+    text = (tmp_path / "summary.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    entry = json.loads(text)["metrics"]["log_det_ratio"]
+    assert entry["mean"][1:] == [None] * 3 and entry["nonfinite"]["-inf"][1:] == [16] * 3
+
+
+def test_list_and_reproduce_smoke(tmp_path, capsys):
+    assert cli.main(["list"]) == 0
+    listed = capsys.readouterr().out
+    assert "shumailov-gaussian" in listed and "kazdan-gaussian" in listed
+    assert cli.main(["reproduce", "--smoke", "--quiet", "--out", str(tmp_path)]) == 0
+    report = (tmp_path / "report.md").read_text()
+    assert "| shumailov-gaussian |" in report and "| kazdan-gaussian |" in report
+    for name in ("shumailov-gaussian", "kazdan-gaussian"):
+        assert (tmp_path / name / f"{name}.png").stat().st_size > 10_000
+        assert (tmp_path / name / f"{name}.pdf").exists()
