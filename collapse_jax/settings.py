@@ -57,7 +57,8 @@ class Parameter:
         if self.choices is not None and value not in self.choices:
             raise ValueError(f"{where} must be one of {', '.join(map(str, self.choices))}; got {value!r}")
         if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
-            raise ValueError(f"{where} must be {self._range()}, got {value!r}")
+            kind = "an integer " if self.kind is int else ""
+            raise ValueError(f"{where} must be {kind}{self._range()}, got {value!r}")
         return value
 
     def _range(self) -> str:

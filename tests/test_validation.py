@@ -42,7 +42,7 @@ def test_bad_parameters_raise_before_compiling(overrides, name, monkeypatch):
 def test_error_names_the_allowed_range():
     with pytest.raises(ValueError, match=r"real_fraction \(--real-fraction\) must be in \[0, 1\]"):
         get_setting("gaussian").resolve({"real_fraction": 2.0})
-    with pytest.raises(ValueError, match="policy must be one of replace, accumulate, accumulate-subsample"):
+    with pytest.raises(ValueError, match=r"policy \(--policy\) must be one of replace, accumulate, accumulate-subsample"):
         get_setting("gaussian").resolve({"policy": "nope"})
 
 
@@ -54,7 +54,7 @@ def test_unknown_setting():
 @pytest.mark.parametrize("argv,fragment", [
     (["--samples", "1", "--ddof", "1"], "samples (--samples) must be >= 2"),
     (["--real-fraction", "3"], "real_fraction (--real-fraction) must be in [0, 1]"),
-    (["--policy", "bogus"], "policy must be one of"),
+    (["--policy", "bogus"], "policy (--policy) must be one of"),
     (["--chains", "-3"], "chains (--chains) must be an integer >= 1"),
 ])
 def test_command_line_reports_bad_arguments(argv, fragment, capsys, tmp_path):
