@@ -103,7 +103,20 @@ def auto_chunk_size(program: _ChunkProgram, key, num_chains: int, num_devices: i
     return max(num_devices, min(padded, fits, MAX_CHUNK))
 
 
-def run_chains(
+@dataclasses.dataclass
+class PreparedRun:
+    """A validated, compiled run: `execute(prepared)` runs it. Compiling can happen in another thread."""
+
+    spec: ChainSpec
+    program: _ChunkProgram
+    key: jax.Array
+    num_chains: int
+    chunk: int
+    quantile_chains: int
+    compile_seconds: float
+
+
+def prepare_chains(
     setting: Setting,
     spec: ChainSpec,
     *,
@@ -111,28 +124,9 @@ def run_chains(
     num_chains: int,
     chunk_size: int | None = None,
     devices=None,
-    save_chains: bool = False,
     quantile_chains: int = 10_000,
-    progress: Callable[[int, int], None] | None = None,
-) -> RunResult:
-    """Run `num_chains` independent chains and summarise every metric per generation.
-
-    Chains are identified by global ids 0..num_chains-1 and every draw depends on (seed, chain id,
-    generation, purpose) only, so results do not depend on `chunk_size`, `devices` or batch size (up to
-    floating-point reassociation in the reductions).
-
-    Args:
-      setting: model class, true parameters and metrics.
-      spec: static chain configuration.
-      seed: root seed.
-      num_chains: number of chains (>= 1).
-      chunk_size: chains per compiled call (rounded up to a multiple of the device count); default: sized
-        from the compiled program's memory footprint and the free memory.
-      devices: devices to shard chains over (default: all local devices).
-      save_chains: also return per-chain histories `(num_chains, G + 1)` per metric.
-      quantile_chains: quantiles are computed from chains 0..quantile_chains-1.
-      progress: called as progress(chains_done, num_chains) after each chunk.
-    """
+) -> PreparedRun:
+    """Validate, choose the chunk size and compile the program of a run (see `run_chains`)."""
     if isinstance(num_chains, bool) or not isinstance(num_chains, int) or num_chains < 1:
         raise ValueError(f"num_chains must be an integer >= 1, got {num_chains!r}")
     if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
@@ -144,17 +138,22 @@ def run_chains(
     num_devices = mesh.devices.size
     key = root_key(seed)
     program = _ChunkProgram(chain_fn, mesh)
-
     start = time.perf_counter()
     if chunk_size is None:
         chunk = auto_chunk_size(program, key, num_chains, num_devices, chain_bytes_estimate(setting, spec))
     else:
         chunk = _round_up(min(chunk_size, num_chains), num_devices)
-    quantile_chains = min(quantile_chains, num_chains)
     program.compiled(key, chunk, True)
-    compile_seconds = time.perf_counter() - start
+    return PreparedRun(spec, program, key, num_chains, chunk, min(quantile_chains, num_chains),
+                       time.perf_counter() - start)
 
-    generations = np.arange(spec.num_generations + 1)
+
+def execute(prepared: PreparedRun, *, save_chains: bool = False,
+            progress: Callable[[int, int], None] | None = None) -> RunResult:
+    """Run a prepared run chunk by chunk, merging per-device statistics as they arrive."""
+    program, key, chunk, num_chains = prepared.program, prepared.key, prepared.chunk, prepared.num_chains
+    quantile_chains = prepared.quantile_chains
+    generations = np.arange(prepared.spec.num_generations + 1)
     moments: dict[str, StreamingMoments] = {}
     reservoir: dict[str, list] = {}
     saved: dict[str, list] = {}
@@ -190,8 +189,43 @@ def run_chains(
         chains={name: np.concatenate(parts) for name, parts in saved.items()} if save_chains else None,
         num_chains=num_chains,
         chunk_size=chunk,
-        num_devices=num_devices,
-        device=parallel.device_description(mesh.devices.flat),
-        compile_seconds=compile_seconds,
+        num_devices=program.mesh.devices.size,
+        device=parallel.device_description(program.mesh.devices.flat),
+        compile_seconds=prepared.compile_seconds,
         run_seconds=run_seconds,
     )
+
+
+def run_chains(
+    setting: Setting,
+    spec: ChainSpec,
+    *,
+    seed: int,
+    num_chains: int,
+    chunk_size: int | None = None,
+    devices=None,
+    save_chains: bool = False,
+    quantile_chains: int = 10_000,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunResult:
+    """Run `num_chains` independent chains and summarise every metric per generation.
+
+    Chains are identified by global ids 0..num_chains-1 and every draw depends on (seed, chain id,
+    generation, purpose) only, so results do not depend on `chunk_size`, `devices` or batch size (up to
+    floating-point reassociation in the reductions).
+
+    Args:
+      setting: model class, true parameters and metrics.
+      spec: static chain configuration.
+      seed: root seed.
+      num_chains: number of chains (>= 1).
+      chunk_size: chains per compiled call (rounded up to a multiple of the device count); default: sized
+        from the compiled program's memory footprint and the free memory.
+      devices: devices to shard chains over (default: all local devices).
+      save_chains: also return per-chain histories `(num_chains, G + 1)` per metric.
+      quantile_chains: quantiles are computed from chains 0..quantile_chains-1.
+      progress: called as progress(chains_done, num_chains) after each chunk.
+    """
+    prepared = prepare_chains(setting, spec, seed=seed, num_chains=num_chains, chunk_size=chunk_size,
+                              devices=devices, quantile_chains=quantile_chains)
+    return execute(prepared, save_chains=save_chains, progress=progress)

@@ -46,16 +46,10 @@ def rich_progress(description: str):
     return update, bar.stop
 
 
-def simulate(setting: str, overrides: dict | None = None, *, out: str | None = None, save_chains: bool = False,
-             progress: bool = False, devices=None) -> dict:
-    """Run a registered setting and return its summary (also written to `out/summary.json`).
+def prepare(setting: str, overrides: dict | None = None, *, devices=None):
+    """Validate a config and compile its program: returns `(config, prepared run)`.
 
-    Args:
-      setting: registered setting name (see `collapse_jax.settings.SETTINGS`).
-      overrides: parameter values; the rest take their defaults. Invalid values raise ValueError naming
-        the parameter, before anything is compiled.
-      out: directory for `summary.json` (and `chains.npz` with `save_chains`).
-      progress: draw a progress bar on stderr.
+    Invalid values raise ValueError naming the parameter before anything is compiled.
     """
     definition = get_setting(setting)
     config = definition.resolve(overrides)
@@ -63,22 +57,23 @@ def simulate(setting: str, overrides: dict | None = None, *, out: str | None = N
         import jax
 
         jax.config.update("jax_enable_x64", True)
-    from collapse_jax.runner import run_chains
+    from collapse_jax.runner import prepare_chains
 
     sim_setting, spec = definition.build(config)
+    prepared = prepare_chains(sim_setting, spec, seed=config["seed"], num_chains=config["chains"],
+                              chunk_size=config["chunk_size"] or None, devices=devices,
+                              quantile_chains=config["quantile_chains"])
+    return config, prepared
+
+
+def finish(setting: str, config: dict, prepared, *, out: str | None = None, save_chains: bool = False,
+           progress: bool = False) -> dict:
+    """Execute a prepared run, attach theory, write `out/summary.json` (and `chains.npz`); return the summary."""
+    from collapse_jax.runner import execute
+
     callback, close = rich_progress(f"{setting} {config['policy']}") if progress and sys.stderr.isatty() else (None, None)
     try:
-        result = run_chains(
-            sim_setting,
-            spec,
-            seed=config["seed"],
-            num_chains=config["chains"],
-            chunk_size=config["chunk_size"] or None,
-            devices=devices,
-            save_chains=save_chains,
-            quantile_chains=config["quantile_chains"],
-            progress=callback,
-        )
+        result = execute(prepared, save_chains=save_chains, progress=callback)
     finally:
         if close:
             close()
@@ -89,3 +84,19 @@ def simulate(setting: str, overrides: dict | None = None, *, out: str | None = N
         if save_chains:
             write_chains(result.chains, result.generations, os.path.join(out, "chains.npz"))
     return summary
+
+
+def simulate(setting: str, overrides: dict | None = None, *, out: str | None = None, save_chains: bool = False,
+             progress: bool = False, devices=None) -> dict:
+    """Run a registered setting and return its summary (also written to `out/summary.json`).
+
+    Args:
+      setting: registered setting name (see `collapse_jax.settings.SETTINGS`).
+      overrides: parameter values; the rest take their defaults. Invalid values raise ValueError naming
+        the parameter, before anything is compiled.
+      out: directory for `summary.json` (and `chains.npz` with `save_chains`).
+      save_chains: also write the per-chain metrics.
+      progress: draw a progress bar on stderr.
+    """
+    config, prepared = prepare(setting, overrides, devices=devices)
+    return finish(setting, config, prepared, out=out, save_chains=save_chains, progress=progress)

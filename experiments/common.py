@@ -25,34 +25,29 @@ def curves_from_summary(experiment: str, label: str, summary: dict, metrics) -> 
 
 
 def simulate_cells(cells: dict, *, progress: bool = False, workers: int = 2) -> dict:
-    """Run `{name: (setting, config, out_dir)}` cells, two at a time, and return `{name: summary}`.
+    """Run `{name: (setting, config, out_dir)}` cells and return `{name: summary}`.
 
-    XLA compiles in C++ without the Python lock, so two cells in threads keep both cores busy while
-    programs compile (most of a quick figure's time); progress bars are drawn only when serial.
+    Programs are compiled two at a time in threads (XLA compiles in C++ without the Python lock, and
+    compiling is most of a quick figure's time); they are then executed one after another, because
+    concurrent executions on one CPU device can deadlock in the XLA CPU runtime.
     """
+    import time
     from concurrent.futures import ThreadPoolExecutor
 
-    from collapse_jax.simulate import simulate
+    from collapse_jax.simulate import finish, prepare
 
-    import threading
-    import time
-
-    done, lock, start = [0], threading.Lock(), time.perf_counter()
-
-    def one(item):
-        name, (setting, config, out) = item
-        summary = simulate(setting, config, out=out, progress=progress and workers == 1)
-        if progress:
-            with lock:
-                done[0] += 1
-                elapsed = time.perf_counter() - start
-                eta = elapsed / done[0] * (len(cells) - done[0])
-                print(f"  [{done[0]}/{len(cells)}] {os.path.relpath(out)} ({summary['num_chains']} chains) "
-                      f"elapsed {elapsed:.0f} s, ETA {eta:.0f} s", flush=True)
-        return name, summary
-
+    start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return dict(pool.map(one, cells.items()))
+        prepared = dict(zip(cells, pool.map(lambda cell: prepare(cell[0], cell[1]), cells.values())))
+    summaries = {}
+    for done, (name, (setting, _, out)) in enumerate(cells.items(), 1):
+        config, run = prepared[name]
+        summaries[name] = finish(setting, config, run, out=out)
+        if progress:
+            elapsed = time.perf_counter() - start
+            print(f"  [{done}/{len(cells)}] {os.path.relpath(out)} ({summaries[name]['num_chains']} chains) "
+                  f"elapsed {elapsed:.0f} s", flush=True)
+    return summaries
 
 
 def _array(values) -> np.ndarray:
@@ -70,11 +65,11 @@ def plot_metric(ax, summary: dict, metric: str, *, label: str, color, linestyle=
     entry = summary["metrics"][metric]
     g = np.asarray(summary["generations"])
     f = transform or (lambda x: x)
-    if positive:
-        f = lambda x, inner=f: np.maximum(inner(x), 1e-300)
     mean, se = _array(entry["mean"]), _array(entry["se"])
+    # on a log axis, an SE band edge at or below zero is drawn three decades under the mean (off the chart)
+    floor = (lambda lo: np.maximum(lo, 1e-3 * mean)) if positive else (lambda lo: lo)
     ax.plot(g, f(mean), color=color, linestyle=linestyle, lw=1.4, label=label)
-    ax.fill_between(g, f(mean - 1.96 * se), f(mean + 1.96 * se), color=color, alpha=0.35, lw=0)
+    ax.fill_between(g, f(floor(mean - 1.96 * se)), f(mean + 1.96 * se), color=color, alpha=0.35, lw=0)
     if bands and entry["quantiles"]:
         lo, hi = _array(entry["quantiles"]["0.05"]), _array(entry["quantiles"]["0.95"])
         ax.fill_between(g, f(lo), f(hi), color=color, alpha=0.08, lw=0)

@@ -34,7 +34,7 @@ def test_bad_parameters_raise_before_compiling(overrides, name, monkeypatch):
     def must_not_run(*args, **kwargs):
         raise AssertionError("compiled or ran despite a bad parameter")
 
-    monkeypatch.setattr(runner, "run_chains", must_not_run)
+    monkeypatch.setattr(runner, "prepare_chains", must_not_run)
     with pytest.raises(ValueError, match=name):
         simulate("gaussian", overrides)
 
