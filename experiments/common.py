@@ -95,22 +95,25 @@ def style_axes(ax, *, title=None, xlabel="generation", ylabel=None, logy=False, 
     ax.grid(alpha=0.25, lw=0.5)
 
 
-def legend_note(fig):
+def finish_figure(fig, title: str, out_dir: str, name: str) -> list[str]:
+    """Title, the band legend, layout; save as PNG and PDF under `out_dir`, close; return the paths."""
+    import matplotlib.pyplot as plt
+
+    fig.suptitle(title, fontsize=11)
     fig.text(
         0.01, 0.005,
         "line: chain mean; dark band: mean +- 1.96 SE; light band: 5-95% of chains; "
         "black dashed: theory (dotted where the mean is not checkable by simulation)",
         fontsize=7, color="0.3",
     )
-
-
-def save_figure(fig, out_dir: str, name: str) -> list[str]:
+    fig.tight_layout(rect=(0, 0.02, 1, 0.97))
     os.makedirs(out_dir, exist_ok=True)
     paths = []
     for ext in ("png", "pdf"):
         path = os.path.join(out_dir, f"{name}.{ext}")
         fig.savefig(path, dpi=130 if ext == "png" else None, bbox_inches="tight")
         paths.append(path)
+    plt.close(fig)
     return paths
 
 

@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from experiments.common import curves_from_summary, legend_note, plot_metric, save_figure, simulate_cells, style_axes
+from experiments.common import curves_from_summary, finish_figure, plot_metric, simulate_cells, style_axes
 
 NAME = "kazdan-gaussian"
 DIMS = (1, 10, 100)
@@ -67,12 +67,8 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         axes[0, col].set_ylim(1e-4, 3)
         style_axes(axes[1, col], ylabel=r"$\|\mu_k-\mu_0\|^2$", logy=True)
     axes[0, 0].legend(fontsize=7, ncol=1)
-    fig.suptitle("Multivariate Gaussian, MLE refits: replace (solid) vs accumulate (dashed) vs accumulate-subsample (dotted)",
-                 fontsize=11)
-    legend_note(fig)
-    fig.tight_layout(rect=(0, 0.02, 1, 0.97))
-    paths = save_figure(fig, out_dir, NAME)
-    plt.close(fig)
+    title = "Multivariate Gaussian, MLE refits: replace (solid) vs accumulate (dashed) vs accumulate-subsample (dotted)"
+    paths = finish_figure(fig, title, out_dir, NAME)
     return curves, paths
 
 

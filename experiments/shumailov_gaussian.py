@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.common import curves_from_summary, legend_note, plot_metric, save_figure, simulate_cells, style_axes
+from experiments.common import curves_from_summary, finish_figure, plot_metric, simulate_cells, style_axes
 
 NAME = "shumailov-gaussian"
 SIZES = (100, 500, 1000, 10000)
@@ -63,11 +63,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
                ylabel=r"$W_2^2$", logy=True)
     for ax in axes.flat:
         ax.legend(fontsize=8)
-    fig.suptitle(f"Single Gaussian, unbiased refits, replace ({chains} chains per curve)", fontsize=11)
-    legend_note(fig)
-    fig.tight_layout(rect=(0, 0.02, 1, 0.97))
-    paths = save_figure(fig, out_dir, NAME)
-    plt.close(fig)
+    paths = finish_figure(fig, f"Single Gaussian, unbiased refits, replace ({chains} chains per curve)", out_dir, NAME)
     return curves, paths
 
 
