@@ -53,3 +53,21 @@ def test_list_and_reproduce_smoke(tmp_path, capsys):
     for name in ("shumailov-gaussian", "kazdan-gaussian"):
         assert (tmp_path / name / f"{name}.png").stat().st_size > 10_000
         assert (tmp_path / name / f"{name}.pdf").exists()
+
+
+def test_x64_runs_in_float64_in_its_own_process(tmp_path):
+    """--x64 flips JAX's global dtype flag, so it is checked in a fresh process (the flag is sticky)."""
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", "collapse_jax", "simulate", "gaussian", "--x64", "--samples", "10", "--generations", "5",
+         "--chains", "2000", "--quiet", "--save-chains", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "XLA_FLAGS": ""},
+    )
+    assert run.returncode == 0, run.stderr
+    summary = load_summary(tmp_path / "summary.json")
+    assert summary["config"]["x64"] is True
+    with np.load(tmp_path / "chains.npz", allow_pickle=False) as chains:
+        assert chains["trace_ratio"].dtype == np.float64
+    assert all(summary["metrics"][m]["theory_kind"] == "exact" for m in ("trace_ratio", "mean_error_sq", "w2_sq"))
