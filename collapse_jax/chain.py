@@ -117,15 +117,13 @@ def chain_bytes_estimate(setting: Setting, spec: ChainSpec) -> float:
     Counts the pool buffer (accumulate without statistics, accumulate-subsample), a few copies of a
     generation's batch and of the parameters, and the per-generation history, times a safety factor.
     """
-    import math as _math
-
     est, true = setting.estimator, setting.true_params
     if spec.method == "sufficient":
         batch_elems = 0
     else:
         batch = jax.eval_shape(lambda: est.sample(jax.random.key(0), true, spec.samples))
-        batch_elems = _math.prod(batch.shape)
-    param_elems = sum(_math.prod(leaf.shape) for leaf in jax.tree.leaves(true))
+        batch_elems = math.prod(batch.shape)
+    param_elems = sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(true))
     buffered = spec.policy == "accumulate-subsample" or (
         spec.policy == "accumulate" and not (spec.accumulate_with_statistics and est.has_statistics)
     )
