@@ -5,8 +5,13 @@ from __future__ import annotations
 import os
 import sys
 
+import threading
+
 from collapse_jax.settings import get_setting
 from collapse_jax.summary import build_summary, write_chains, write_summary
+
+
+_EAGER_LOCK = threading.Lock()
 
 
 def predictions_for(setting: str, config: dict) -> dict:
@@ -59,7 +64,8 @@ def prepare(setting: str, overrides: dict | None = None, *, devices=None):
         jax.config.update("jax_enable_x64", True)
     from collapse_jax.runner import prepare_chains
 
-    sim_setting, spec = definition.build(config)
+    with _EAGER_LOCK:  # building evaluates small arrays eagerly; keep that out of concurrent threads
+        sim_setting, spec = definition.build(config)
     prepared = prepare_chains(sim_setting, spec, seed=config["seed"], num_chains=config["chains"],
                               chunk_size=config["chunk_size"] or None, devices=devices,
                               quantile_chains=config["quantile_chains"])
