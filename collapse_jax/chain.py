@@ -81,8 +81,9 @@ class ChainSpec:
         return round_half_up(self.real_fraction * self.samples)
 
 
-def validate_spec(spec: ChainSpec, estimator: Estimator) -> None:
-    """Raise ValueError naming the offending field before anything is traced."""
+def validate_spec(spec: ChainSpec, estimator: Estimator | None = None) -> None:
+    """Raise ValueError naming the offending field before anything is traced (estimator: if given, also
+    check that it supports the chosen method)."""
 
     def whole(name, value, low):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -101,7 +102,7 @@ def validate_spec(spec: ChainSpec, estimator: Estimator) -> None:
     if not (isinstance(spec.sample_growth, (int, float)) and 0.0 <= spec.sample_growth <= 4.0):
         raise ValueError(f"sample_growth must be in [0, 4], got {spec.sample_growth!r}")
     if spec.method == "sufficient":
-        if not estimator.has_sufficient_path:
+        if estimator is not None and not estimator.has_sufficient_path:
             raise ValueError(f"method='sufficient' needs sufficient statistics; {estimator.name} has none")
         if spec.policy == "accumulate-subsample":
             raise ValueError("method='sufficient' supports policy replace or accumulate, not accumulate-subsample")

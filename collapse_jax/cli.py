@@ -84,7 +84,6 @@ def main(argv=None) -> int:
 
             definition = SETTINGS[args.setting]
             overrides = {p.name: getattr(args, p.name) for p in definition.all_parameters if getattr(args, p.name) is not None}
-            definition.resolve(overrides)  # validate before importing or compiling anything heavy
             summary = simulate(args.setting, overrides, out=args.out, save_chains=args.save_chains, progress=not args.quiet)
             _print_simulation(summary, args.out)
             return 0

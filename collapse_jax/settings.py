@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
-from collapse_jax.chain import METHODS, POLICIES, REAL_SOURCES, ChainSpec, Setting
+from collapse_jax.chain import METHODS, POLICIES, REAL_SOURCES, ChainSpec, Setting, validate_spec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,18 +111,9 @@ class SettingDefinition:
         if unknown:
             raise ValueError(f"unknown parameter(s) for setting {self.name!r}: {', '.join(unknown)}")
         config = {name: p.check(overrides.get(name, p.default)) for name, p in table.items()}
-        _check_chain(config)
+        validate_spec(chain_spec(config))  # combinations of chain options, as the engine checks them
         self.check(config)
         return config
-
-
-def _check_chain(config: dict) -> None:
-    if config["method"] == "sufficient" and config["policy"] == "accumulate-subsample":
-        raise ValueError("method (--method) 'sufficient' supports policy replace or accumulate, not accumulate-subsample")
-    if config["method"] == "sufficient" and config["real_fraction"] > 0 and config["real_source"] == "original":
-        raise ValueError("method (--method) 'sufficient' needs real_source 'fresh' when real_fraction > 0")
-    if config["sample_growth"] > 0 and config["method"] != "sufficient":
-        raise ValueError("sample_growth (--sample-growth) > 0 needs --method sufficient")
 
 
 def chain_spec(config: dict) -> ChainSpec:

@@ -252,13 +252,12 @@ def predict(
         return NoTheory("real points reused from the generation-1 sample: not derived (simulation only)")
     plain_replace = policy == "replace" and real_fraction == 0
     common = dict(samples=samples, num_generations=generations, sample_growth=sample_growth)
+    e, s = first_moments(ddof=ddof, policy=policy, real_fraction=real_fraction, trace0=trace0, **common)
     tail = None
     if plain_replace:
         v = trace_second_moments(ddof=ddof, covariance=covariance, dim=dim, **common)
-        _, s = first_moments(ddof=ddof, policy=policy, trace0=trace0, **common)
         tail = jnp.log(jnp.maximum(v[1] / s**2, 1.0))
     if metric in ("mean_error_sq", "trace_ratio"):
-        e, s = first_moments(ddof=ddof, policy=policy, real_fraction=real_fraction, trace0=trace0, **common)
         mean = e if metric == "mean_error_sq" else s / trace0
         note = "exact moment recursion (Cochran + linearity)"
         if policy == "accumulate":
@@ -283,7 +282,6 @@ def predict(
         return NoTheory("E W2^2 in d > 1 involves E tr(Sigma_0^1/2 Sigma_k Sigma_0^1/2)^1/2: no closed form known")
     if not plain_replace:
         return NoTheory("E sigma_k under accumulate or with real data: no closed form known")
-    e, s = first_moments(ddof=ddof, policy=policy, trace0=trace0, **common)
     sd_ratio = expected_sd_ratio(ddof=ddof, **common)
     return Prediction(
         e + s - 2 * trace0 * sd_ratio + trace0,
