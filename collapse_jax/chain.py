@@ -41,12 +41,25 @@ class Setting(NamedTuple):
     """A model class, the real distribution (as true parameters of that class) and its metrics.
 
     metrics(params, true_params) -> dict of scalar arrays, one per metric name.
+    per_chain: optional `(chain_key, shared_key) -> Setting`, for settings whose real distribution is
+      itself drawn (a design matrix, a true weight vector): each chain calls it once with keys of
+      purpose TRUTH (its own, and the one all chains share) and runs on the setting it returns, whose
+      estimator, true parameters and metrics must have the shapes of this one's.
     """
 
     name: str
     estimator: Estimator
     true_params: Any
     metrics: Callable[[Any, Any], dict]
+    per_chain: Callable[[jax.Array, jax.Array], "Setting"] | None = None
+
+
+def chain_setting(setting: Setting, key: jax.Array, key_chain: jax.Array) -> Setting:
+    """The setting one chain runs on (see `Setting.per_chain`)."""
+    if setting.per_chain is None:
+        return setting
+    return setting.per_chain(generation_key(key_chain, 0, Purpose.TRUTH),
+                             generation_key(shared_key(key), 0, Purpose.TRUTH))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,14 +174,16 @@ def _history(setting: Setting, first_params, scan_metrics) -> dict:
 
 
 def _make_sample_chain(setting: Setting, spec: ChainSpec):
-    est, true = setting.estimator, setting.true_params
     G, M, r = spec.num_generations, spec.samples, spec.real_count
-    use_statistics = spec.policy == "accumulate" and spec.accumulate_with_statistics and est.has_statistics
+    use_statistics = (spec.policy == "accumulate" and spec.accumulate_with_statistics
+                      and setting.estimator.has_statistics)
     use_buffer = spec.policy == "accumulate-subsample" or (spec.policy == "accumulate" and not use_statistics)
     capacity = G * M
 
     def chain(key, chain_id):
         key_chain = chain_key(key, chain_id)
+        this = chain_setting(setting, key, key_chain)
+        est, true = this.estimator, this.true_params
         real_first = est.sample(_real_key(key, key_chain, spec, 1), true, M)
         ones = jnp.ones((M,), real_first.dtype)
 
@@ -216,17 +231,16 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
             synthetic = est.sample(key_synthetic, params, M - r)
             batch = jnp.concatenate([synthetic, real_points(generation)]) if r else synthetic
             params, pool = fit_pool(generation, pool, batch)
-            return (params, pool), setting.metrics(params, true)
+            return (params, pool), this.metrics(params, true)
 
         first = params
         _, scanned = jax.lax.scan(step, (params, pool), jnp.arange(2, G + 1))
-        return _history(setting, first, scanned)
+        return _history(this, first, scanned)
 
     return chain
 
 
 def _make_sufficient_chain(setting: Setting, spec: ChainSpec):
-    est, true = setting.estimator, setting.true_params
     G, M = spec.num_generations, spec.samples
 
     def sizes(generation):
@@ -238,6 +252,8 @@ def _make_sufficient_chain(setting: Setting, spec: ChainSpec):
 
     def chain(key, chain_id):
         key_chain = chain_key(key, chain_id)
+        this = chain_setting(setting, key, key_chain)
+        est, true = this.estimator, this.true_params
         total1, _ = sizes(1)
         batch = est.sample_statistics(_real_key(key, key_chain, spec, 1), true, total1)
         params = est.fit_statistics(generation_key(key_chain, 1, Purpose.FIT), batch)
@@ -253,10 +269,10 @@ def _make_sufficient_chain(setting: Setting, spec: ChainSpec):
                 batch = est.merge(batch, real_stats)
             pool = est.merge(pool, batch) if spec.policy == "accumulate" else batch
             params = est.fit_statistics(generation_key(key_chain, generation, Purpose.FIT), pool)
-            return (params, pool), setting.metrics(params, true)
+            return (params, pool), this.metrics(params, true)
 
         first = params
         _, scanned = jax.lax.scan(step, (params, pool), jnp.arange(2, G + 1))
-        return _history(setting, first, scanned)
+        return _history(this, first, scanned)
 
     return chain

@@ -20,6 +20,7 @@ class Purpose(enum.IntEnum):
     SUBSAMPLE = 3  # which pool points a fixed-budget fit uses
     FIT = 4  # randomness inside an estimator's fit (e.g. neural initialisation)
     VERIFY = 5  # randomness of a verifier
+    TRUTH = 6  # a chain's drawn real distribution (design matrix, true weights), at generation 0
 
 
 _CHAIN_STREAM = 0

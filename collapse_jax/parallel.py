@@ -5,17 +5,57 @@ from __future__ import annotations
 import os
 
 import jax
+import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 CHAIN_AXIS = "chains"
 
 
 def chain_mesh(devices=None) -> Mesh:
-    """A 1-D mesh named `chains` over the given devices (default: all local devices)."""
-    devices = list(jax.local_devices() if devices is None else devices)
-    import numpy as np
-
+    """A 1-D mesh named `chains` over the given devices (default: every device of every process)."""
+    devices = list(jax.devices() if devices is None else devices)
     return Mesh(np.array(devices), (CHAIN_AXIS,))
+
+
+def put_global(array: np.ndarray, sharding: NamedSharding) -> jax.Array:
+    """A global array from a host array that every process holds in full (works on one host or many)."""
+    return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
+
+
+def fetch(tree):
+    """Host copies of (possibly sharded) outputs; across processes, every process gets all shards."""
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    from jax.experimental import multihost_utils
+
+    return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def initialize_distributed(coordinator_address: str | None = None, num_processes: int | None = None,
+                           process_id: int | None = None, *, auto: bool = False) -> int:
+    """Join a multi-host run (one process per host) and return this process's index.
+
+    Wraps `jax.distributed.initialize`. Arguments default to the variables COLLAPSE_JAX_COORDINATOR,
+    COLLAPSE_JAX_NUM_PROCESSES and COLLAPSE_JAX_PROCESS_ID; `auto=True` lets JAX read the cluster
+    environment (SLURM, TPU pods, ...) instead. With none of these it is a no-op (single process). Every process then
+    runs the same sweep: lanes are sharded over the devices of all hosts, each process computes its
+    shards, statistics are gathered, and only process 0 writes files (`is_writer`).
+    """
+    coordinator_address = coordinator_address or os.environ.get("COLLAPSE_JAX_COORDINATOR")
+    if num_processes is None and os.environ.get("COLLAPSE_JAX_NUM_PROCESSES"):
+        num_processes = int(os.environ["COLLAPSE_JAX_NUM_PROCESSES"])
+    if process_id is None and os.environ.get("COLLAPSE_JAX_PROCESS_ID"):
+        process_id = int(os.environ["COLLAPSE_JAX_PROCESS_ID"])
+    if coordinator_address is None and num_processes is None and not auto:
+        return 0
+    jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes,
+                               process_id=process_id)
+    return jax.process_index()
+
+
+def is_writer() -> bool:
+    """Whether this process writes results (process 0)."""
+    return jax.process_index() == 0
 
 
 def chain_sharding(mesh: Mesh) -> NamedSharding:

@@ -1,10 +1,23 @@
-"""Run many chains: vmapped, sharded over devices, chunked to fit in memory, summarised as a stream."""
+"""Run many chains: vmapped, sharded over devices, chunked to fit in memory, summarised as a stream.
+
+The unit of compilation is a *program*: one static chain configuration (`ChainSpec`, shapes, code
+paths) run for a table of *cells*. A cell is one run: a seed, values of the setting's traced
+hyperparameters (array-valued, so changing them does not recompile) and a number of chains. The
+program's batch is a flat list of *lanes*, one per (cell, chain id) pair, sharded over a 1-D mesh of
+all devices and cut into chunks that fit in memory; each device reduces its lanes per cell
+(segment sums) and the host merges those partial statistics as a stream, so no per-chain array of
+all chains is ever held. A cell whose last lane has run is handed to `on_cell` at once.
+
+A chain's draws depend only on (seed, chain id, generation, purpose): never on the cell's
+hyperparameter values (common random numbers across a curve), the chunking, the batch or the devices.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -13,16 +26,17 @@ from jax.sharding import PartitionSpec
 
 from collapse_jax import parallel
 from collapse_jax.chain import ChainSpec, Setting, chain_bytes_estimate, make_chain_fn
-from collapse_jax.keys import root_key
-from collapse_jax.stats import StreamingMoments, quantiles, reduce_chunk
+from collapse_jax.stats import StreamingMoments, quantiles, reduce_segments
 
 MEMORY_FRACTION = 0.4  # share of free memory one chunk may use
 MAX_CHUNK = 1 << 20
+SEED_RANGE = 2**32
+_EAGER_LOCK = threading.Lock()  # building a setting evaluates small arrays eagerly: one thread at a time
 
 
 @dataclasses.dataclass
 class RunResult:
-    """Per-generation summaries of a run (arrays are over generations 0..G)."""
+    """Per-generation summaries of one cell (arrays are over generations 0..G)."""
 
     generations: np.ndarray
     moments: dict[str, StreamingMoments]
@@ -43,36 +57,109 @@ class RunResult:
         return self.moments[metric].standard_error
 
 
+@dataclasses.dataclass(frozen=True)
+class Cells:
+    """The runs of one program. seeds, num_chains: one entry per cell; hyper: name -> one value per cell."""
+
+    seeds: tuple[int, ...]
+    num_chains: tuple[int, ...]
+    hyper: dict[str, tuple[float, ...]] = dataclasses.field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.seeds)
+
+    def hyper_of(self, index: int) -> dict[str, float]:
+        return {name: values[index] for name, values in self.hyper.items()}
+
+
+def validate_cells(cells: Cells) -> None:
+    """Raise ValueError naming the field when a cell table is malformed."""
+    n = len(cells.seeds)
+    if n == 0:
+        raise ValueError("cells must hold at least one cell")
+    for seed in cells.seeds:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < SEED_RANGE:
+            raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+    if len(cells.num_chains) != n:
+        raise ValueError(f"num_chains must have one entry per cell ({n}), got {len(cells.num_chains)}")
+    for count in cells.num_chains:
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+            raise ValueError(f"num_chains must be an integer >= 1, got {count!r}")
+    for name, values in cells.hyper.items():
+        if len(values) != n:
+            raise ValueError(f"hyperparameter {name} must have one value per cell ({n}), got {len(values)}")
+        if not np.all(np.isfinite(np.asarray(values, float))):
+            raise ValueError(f"hyperparameter {name} must be finite, got {values!r}")
+
+
+class _Lanes:
+    """The flat lane list of the selected cells: lane -> (cell, chain id), computed per chunk."""
+
+    def __init__(self, cells: Cells, selected):
+        self.selected = np.asarray(selected, np.int64)
+        counts = np.asarray([cells.num_chains[i] for i in self.selected], np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(counts)])
+        self.total = int(self.offsets[-1])
+
+    def chunk(self, first: int, size: int):
+        lane = np.arange(first, first + size, dtype=np.int64)
+        valid = lane < self.total
+        position = np.clip(np.searchsorted(self.offsets, lane, side="right") - 1, 0, len(self.selected) - 1)
+        cell = np.where(valid, self.selected[position], self.selected[0]).astype(np.int32)
+        chain = np.where(valid, lane - self.offsets[position], 0).astype(np.int32)
+        return cell, chain, valid
+
+    def last_lane(self, position: int) -> int:
+        return int(self.offsets[position + 1]) - 1
+
+
+def make_lane_fn(setting_fn: Callable[[dict], Setting], spec: ChainSpec):
+    """`lane(seed, chain_id, hyper) -> {metric: (G + 1,)}`: one chain of the cell with this seed and
+    hyperparameters. `setting_fn(hyper)` builds the setting from (possibly traced) hyperparameters."""
+
+    def lane(seed, chain_id, hyper):
+        chain = make_chain_fn(setting_fn(hyper), spec)
+        return chain(jax.random.key(seed), chain_id)
+
+    return lane
+
+
 class _ChunkProgram:
     """The compiled program for one chunk size, with and without per-chain histories.
 
-    Each device runs its shard of chains and reduces them locally (`shard_map`): the program has no
+    Each device runs its shard of lanes and reduces them per cell (`shard_map`): the program has no
     cross-device collective, so devices never wait on each other, and the host merges the per-device
     partial statistics.
     """
 
-    def __init__(self, chain_fn, mesh):
+    def __init__(self, lane_fn, mesh, num_cells: int):
         self.mesh = mesh
+        self.num_cells = num_cells
         self._cache = {}
-        self._chain_fn = chain_fn
+        self._lane_fn = lane_fn
 
-    def compiled(self, key, chunk: int, with_history: bool):
+    def compiled(self, table, chunk: int, with_history: bool):
         cache_key = (chunk, with_history)
         if cache_key not in self._cache:
-            chains = PartitionSpec(parallel.CHAIN_AXIS)
+            lanes = PartitionSpec(parallel.CHAIN_AXIS)
+            num_cells, lane_fn = self.num_cells, self._lane_fn
 
-            def local(key, chain_ids, valid):
-                history = jax.vmap(self._chain_fn, in_axes=(None, 0))(key, chain_ids)
+            def local(seeds, hyper, cell, chain_ids, valid):
+                def one(cell_index, chain_id):
+                    values = {name: column[cell_index] for name, column in hyper.items()}
+                    return lane_fn(seeds[cell_index], chain_id, values)
+
+                history = jax.vmap(one)(cell, chain_ids)
                 reduced = {
-                    name: tuple(part[None] for part in reduce_chunk(values, valid)) for name, values in history.items()
+                    name: tuple(part[None] for part in reduce_segments(values, cell, valid, num_cells))
+                    for name, values in history.items()
                 }
                 return (reduced, history) if with_history else reduced
 
-            sharded = jax.shard_map(local, mesh=self.mesh, in_specs=(PartitionSpec(), chains, chains), out_specs=chains,
-                                    check_vma=False)
-            ids = jax.ShapeDtypeStruct((chunk,), jnp.int32)
-            valid = jax.ShapeDtypeStruct((chunk,), jnp.bool_)
-            self._cache[cache_key] = jax.jit(sharded).lower(key, ids, valid).compile()
+            sharded = jax.shard_map(local, mesh=self.mesh, in_specs=(PartitionSpec(), PartitionSpec(), lanes, lanes, lanes),
+                                    out_specs=lanes, check_vma=False)
+            shapes = [jax.ShapeDtypeStruct((chunk,), dtype) for dtype in (jnp.int32, jnp.int32, jnp.bool_)]
+            self._cache[cache_key] = jax.jit(sharded).lower(*table, *shapes).compile()
         return self._cache[cache_key]
 
 
@@ -80,40 +167,188 @@ def _round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
-def auto_chunk_size(program: _ChunkProgram, key, num_chains: int, num_devices: int, bytes_hint: float) -> int:
-    """Chains per chunk (a multiple of the device count) whose footprint fits in free memory.
+def auto_chunk_size(program: _ChunkProgram, table, num_lanes: int, num_devices: int, bytes_hint: float) -> int:
+    """Lanes per chunk (a multiple of the device count) whose footprint fits in free memory.
 
-    `bytes_hint` is a static per-chain estimate; when all chains fit in a quarter of the budget by that
+    `bytes_hint` is a static per-chain estimate; when all lanes fit in a quarter of the budget by that
     estimate, one chunk is used without further ado. Otherwise a small probe program is compiled and
     its memory analysis (temporaries, outputs, arguments) sizes the chunk.
     """
-    padded = _round_up(num_chains, num_devices)
+    padded = _round_up(num_lanes, num_devices)
     budget = MEMORY_FRACTION * parallel.available_memory_bytes(program.mesh.devices.flat[0])
     if padded * bytes_hint <= budget / 4:
-        return min(padded, MAX_CHUNK)
+        return min(padded, _round_up(MAX_CHUNK, num_devices))
     probe = num_devices * 16
     if padded <= probe:
         return padded
-    analysis = program.compiled(key, probe, True).memory_analysis()
+    analysis = program.compiled(table, probe, True).memory_analysis()
     per_chain = bytes_hint
     if analysis is not None:
         footprint = analysis.temp_size_in_bytes + analysis.output_size_in_bytes + analysis.argument_size_in_bytes
         per_chain = max(footprint / probe, 1.0)
     fits = int(budget // per_chain) // num_devices * num_devices
-    return max(num_devices, min(padded, fits, MAX_CHUNK))
+    return max(num_devices, min(padded, fits, _round_up(MAX_CHUNK, num_devices)))
 
 
 @dataclasses.dataclass
 class PreparedRun:
-    """A validated, compiled run: `execute(prepared)` runs it. Compiling can happen in another thread."""
+    """A validated, compiled program with its cell table. Compiling can happen in another thread."""
 
     spec: ChainSpec
     program: _ChunkProgram
-    key: jax.Array
-    num_chains: int
+    cells: Cells
+    selected: tuple[int, ...]
+    table: tuple
     chunk: int
     quantile_chains: int
     compile_seconds: float
+
+
+def _cell_table(cells: Cells, mesh) -> tuple:
+    """Replicated device arrays: seeds `(n,)` uint32 and each traced hyperparameter `(n,)`."""
+    sharding = parallel.replicated(mesh)
+    dtype = jnp.result_type(float)
+    seeds = parallel.put_global(np.asarray(cells.seeds, np.uint32), sharding)
+    hyper = {name: parallel.put_global(np.asarray(values, dtype), sharding) for name, values in cells.hyper.items()}
+    return seeds, hyper
+
+
+def prepare_program(
+    setting_fn: Callable[[dict], Setting],
+    spec: ChainSpec,
+    cells: Cells,
+    *,
+    selected=None,
+    chunk_size: int | None = None,
+    devices=None,
+    quantile_chains: int = 10_000,
+) -> PreparedRun:
+    """Validate, choose the chunk size and compile the program of a cell table.
+
+    Args:
+      setting_fn: `hyper -> Setting`; called with concrete values (to validate and size) and with traced
+        ones (inside the program). Its hyperparameters must not change shapes.
+      spec: the static chain configuration shared by all cells.
+      cells: seeds, chain counts and hyperparameter values.
+      selected: indices of the cells to run (default: all); the table keeps every cell, so a subset
+        reuses the same program shapes.
+      chunk_size: lanes per compiled call (rounded up to a multiple of the device count); default:
+        sized from the compiled program's memory footprint and the free memory.
+      devices: devices to shard lanes over (default: every device of every process).
+      quantile_chains: quantiles are computed from chains 0..quantile_chains-1 of each cell.
+    """
+    validate_cells(cells)
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
+    if isinstance(quantile_chains, bool) or not isinstance(quantile_chains, int) or quantile_chains < 1:
+        raise ValueError(f"quantile_chains must be an integer >= 1, got {quantile_chains!r}")
+    selected = tuple(range(len(cells))) if selected is None else tuple(int(i) for i in selected)
+    if not selected or any(not 0 <= i < len(cells) for i in selected):
+        raise ValueError(f"selected must be a non-empty list of cell indices in [0, {len(cells)}), got {selected!r}")
+    with _EAGER_LOCK:
+        example = setting_fn(cells.hyper_of(0))
+        make_chain_fn(example, spec)  # validates the spec against the estimator before anything compiles
+        bytes_hint = chain_bytes_estimate(example, spec)
+    mesh = parallel.chain_mesh(devices)
+    num_devices = mesh.devices.size
+    program = _ChunkProgram(make_lane_fn(setting_fn, spec), mesh, len(cells))
+    table = _cell_table(cells, mesh)
+    num_lanes = sum(cells.num_chains[i] for i in selected)
+    start = time.perf_counter()
+    if chunk_size is None:
+        chunk = auto_chunk_size(program, table, num_lanes, num_devices, bytes_hint)
+    else:
+        chunk = _round_up(min(chunk_size, num_lanes), num_devices)
+    program.compiled(table, chunk, True)
+    return PreparedRun(spec, program, cells, selected, table, chunk, quantile_chains, time.perf_counter() - start)
+
+
+class _CellAccumulator:
+    """Streaming statistics, quantile reservoir and (optionally) saved histories of one cell."""
+
+    def __init__(self, num_points: int, num_chains: int, quantile_chains: int):
+        self.num_points = num_points
+        self.num_chains = num_chains
+        self.quantile_chains = min(quantile_chains, num_chains)
+        self.moments: dict[str, StreamingMoments] = {}
+        self.reservoir: dict[str, list] = {}
+        self.saved: dict[str, list] = {}
+        self.started = time.perf_counter()
+
+    def merge(self, name: str, parts) -> None:
+        self.moments.setdefault(name, StreamingMoments(self.num_points)).merge_parts(*parts)
+
+    def keep(self, name: str, values: np.ndarray, chain_ids: np.ndarray, save: bool) -> None:
+        reservoir = values[chain_ids < self.quantile_chains]
+        if len(reservoir):
+            self.reservoir.setdefault(name, []).append(reservoir)
+        if save:
+            self.saved.setdefault(name, []).append(values)
+
+
+def execute_cells(prepared: PreparedRun, *, save_chains: bool = False,
+                  progress: Callable[[int, int], None] | None = None,
+                  on_cell: Callable[[int, RunResult], Any] | None = None) -> dict[int, RunResult]:
+    """Run the selected cells of a prepared program chunk by chunk.
+
+    Per-device partial statistics are merged per cell as chunks arrive; as soon as a cell's last lane has
+    run, its `RunResult` is built and passed to `on_cell(cell_index, result)` (e.g. to write it), so a
+    run killed later loses nothing that was handed over. Returns {cell index: RunResult}.
+    """
+    program, cells, chunk, table = prepared.program, prepared.cells, prepared.chunk, prepared.table
+    lanes = _Lanes(cells, prepared.selected)
+    num_points = prepared.spec.num_generations + 1
+    sharding = parallel.chain_sharding(program.mesh)
+    accumulators: dict[int, _CellAccumulator] = {}
+    results: dict[int, RunResult] = {}
+    finished = 0  # positions in `lanes.selected` already handed over
+    for first in range(0, lanes.total, chunk):
+        cell, chain_ids, valid = lanes.chunk(first, chunk)
+        present = np.unique(cell[valid])
+        for index in present:
+            if index not in accumulators:
+                accumulators[index] = _CellAccumulator(num_points, cells.num_chains[index], prepared.quantile_chains)
+        with_history = save_chains or bool(np.any(valid & (chain_ids < prepared.quantile_chains)))
+        inputs = [parallel.put_global(array, sharding) for array in (cell, chain_ids, valid)]
+        output = program.compiled(table, chunk, with_history)(*table, *inputs)
+        reduced, history = output if with_history else (output, None)
+        reduced = parallel.fetch(reduced)
+        history = parallel.fetch(history) if history is not None else None
+        for name, parts in reduced.items():
+            for index in present:
+                accumulators[index].merge(name, [np.asarray(part)[:, index] for part in parts])
+        if history is not None:
+            for index in present:
+                rows = valid & (cell == index)
+                for name, values in history.items():
+                    accumulators[index].keep(name, np.asarray(values)[rows], chain_ids[rows], save_chains)
+        done = min(first + chunk, lanes.total)
+        while finished < len(lanes.selected) and lanes.last_lane(finished) < done:
+            index = int(lanes.selected[finished])
+            results[index] = _cell_result(accumulators.pop(index), prepared)
+            if on_cell is not None:
+                on_cell(index, results[index])
+            finished += 1
+        if progress is not None:
+            progress(done, lanes.total)
+    return results
+
+
+def _cell_result(acc: _CellAccumulator, prepared: PreparedRun) -> RunResult:
+    mesh = prepared.program.mesh
+    return RunResult(
+        generations=np.arange(acc.num_points),
+        moments=acc.moments,
+        quantiles={name: quantiles(np.concatenate(parts)) for name, parts in acc.reservoir.items()},
+        quantile_chains=acc.quantile_chains,
+        chains={name: np.concatenate(parts) for name, parts in acc.saved.items()} if acc.saved else None,
+        num_chains=acc.num_chains,
+        chunk_size=prepared.chunk,
+        num_devices=mesh.devices.size,
+        device=parallel.device_description(mesh.devices.flat),
+        compile_seconds=prepared.compile_seconds,
+        run_seconds=time.perf_counter() - acc.started,
+    )
 
 
 def prepare_chains(
@@ -126,74 +361,18 @@ def prepare_chains(
     devices=None,
     quantile_chains: int = 10_000,
 ) -> PreparedRun:
-    """Validate, choose the chunk size and compile the program of a run (see `run_chains`)."""
+    """Validate and compile a single run (one cell; see `run_chains`)."""
     if isinstance(num_chains, bool) or not isinstance(num_chains, int) or num_chains < 1:
         raise ValueError(f"num_chains must be an integer >= 1, got {num_chains!r}")
-    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
-    chain_fn = make_chain_fn(setting, spec)
-    mesh = parallel.chain_mesh(devices)
-    num_devices = mesh.devices.size
-    key = root_key(seed)
-    program = _ChunkProgram(chain_fn, mesh)
-    start = time.perf_counter()
-    if chunk_size is None:
-        chunk = auto_chunk_size(program, key, num_chains, num_devices, chain_bytes_estimate(setting, spec))
-    else:
-        chunk = _round_up(min(chunk_size, num_chains), num_devices)
-    program.compiled(key, chunk, True)
-    return PreparedRun(spec, program, key, num_chains, chunk, min(quantile_chains, num_chains),
-                       time.perf_counter() - start)
+    return prepare_program(lambda hyper: setting, spec, Cells((seed,), (num_chains,)), chunk_size=chunk_size,
+                           devices=devices, quantile_chains=quantile_chains)
 
 
 def execute(prepared: PreparedRun, *, save_chains: bool = False,
             progress: Callable[[int, int], None] | None = None) -> RunResult:
-    """Run a prepared run chunk by chunk, merging per-device statistics as they arrive."""
-    program, key, chunk, num_chains = prepared.program, prepared.key, prepared.chunk, prepared.num_chains
-    quantile_chains = prepared.quantile_chains
-    generations = np.arange(prepared.spec.num_generations + 1)
-    moments: dict[str, StreamingMoments] = {}
-    reservoir: dict[str, list] = {}
-    saved: dict[str, list] = {}
-    run_start = time.perf_counter()
-    for first in range(0, num_chains, chunk):
-        ids = np.arange(first, first + chunk, dtype=np.int32)
-        valid = ids < num_chains
-        with_history = save_chains or first < quantile_chains
-        output = program.compiled(key, chunk, with_history)(key, jnp.asarray(ids), jnp.asarray(valid))
-        reduced, history = output if with_history else (output, None)
-        for name, parts in jax.device_get(reduced).items():
-            stream = moments.setdefault(name, StreamingMoments(len(generations)))
-            for device_parts in zip(*parts):  # one partial reduction per device
-                stream.merge_chunk(*device_parts)
-        if history is not None:
-            history = jax.device_get(history)
-            for name, values in history.items():
-                values = np.asarray(values)
-                keep = min(quantile_chains - first, chunk)
-                if keep > 0:
-                    reservoir.setdefault(name, []).append(values[:keep])
-                if save_chains:
-                    saved.setdefault(name, []).append(values[valid])
-        if progress is not None:
-            progress(min(first + chunk, num_chains), num_chains)
-    run_seconds = time.perf_counter() - run_start
-
-    return RunResult(
-        generations=generations,
-        moments=moments,
-        quantiles={name: quantiles(np.concatenate(parts)) for name, parts in reservoir.items()},
-        quantile_chains=quantile_chains,
-        chains={name: np.concatenate(parts) for name, parts in saved.items()} if save_chains else None,
-        num_chains=num_chains,
-        chunk_size=chunk,
-        num_devices=program.mesh.devices.size,
-        device=parallel.device_description(program.mesh.devices.flat),
-        compile_seconds=prepared.compile_seconds,
-        run_seconds=run_seconds,
-    )
+    """Run a prepared single run and return its result."""
+    (result,) = execute_cells(prepared, save_chains=save_chains, progress=progress).values()
+    return result
 
 
 def run_chains(
@@ -221,7 +400,7 @@ def run_chains(
       num_chains: number of chains (>= 1).
       chunk_size: chains per compiled call (rounded up to a multiple of the device count); default: sized
         from the compiled program's memory footprint and the free memory.
-      devices: devices to shard chains over (default: all local devices).
+      devices: devices to shard chains over (default: every device).
       save_chains: also return per-chain histories `(num_chains, G + 1)` per metric.
       quantile_chains: quantiles are computed from chains 0..quantile_chains-1.
       progress: called as progress(chains_done, num_chains) after each chunk.

@@ -15,7 +15,11 @@ from collapse_jax.chain import METHODS, POLICIES, REAL_SOURCES, ChainSpec, Setti
 
 @dataclasses.dataclass(frozen=True)
 class Parameter:
-    """One parameter of a setting. `kind` is int, float, str, bool or "list" (comma-separated names)."""
+    """One parameter of a setting. `kind` is int, float, str, bool or "list" (comma-separated names).
+
+    `traced` parameters enter the compiled program as array values (they change no shape or code
+    path), so a sweep over them runs inside one compile; the others are static.
+    """
 
     name: str
     kind: Any
@@ -24,6 +28,7 @@ class Parameter:
     low: float | None = None
     high: float | None = None
     choices: tuple | None = None
+    traced: bool = False
 
     @property
     def flag(self) -> str:
@@ -103,6 +108,25 @@ class SettingDefinition:
     def all_parameters(self) -> tuple[Parameter, ...]:
         return CHAIN_PARAMETERS + self.parameters + RUN_PARAMETERS
 
+    @property
+    def traced_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.parameters if p.traced)
+
+    def parameter(self, name: str) -> Parameter:
+        for p in self.all_parameters:
+            if p.name == name:
+                return p
+        raise ValueError(f"unknown parameter for setting {self.name!r}: {name}")
+
+    def program(self, config: dict):
+        """`(setting_fn, spec)` of a resolved config: `setting_fn(hyper)` builds the setting with the
+        traced parameters taken from `hyper` (concrete or traced values)."""
+
+        def setting_fn(hyper: dict) -> Setting:
+            return self.build({**config, **hyper})[0]
+
+        return setting_fn, chain_spec(config)
+
     def resolve(self, overrides: dict | None = None) -> dict:
         """Full config (defaults filled in), validated. Unknown names raise ValueError."""
         overrides = dict(overrides or {})
@@ -169,7 +193,69 @@ def _gaussian_definition() -> SettingDefinition:
     )
 
 
-SETTINGS: dict[str, SettingDefinition] = {"gaussian": _gaussian_definition()}
+def _regression_definition() -> SettingDefinition:
+    from collapse_jax.models.regression import DESIGNS, REGRESSION_METRICS
+
+    def check(config):
+        if config["design"] == "fixed" and config["real_fraction"] > 0:
+            raise ValueError("real_fraction (--real-fraction) must be 0 with design=fixed (the fixed design is "
+                             "relabelled by the model; real points need fresh rows: use --design fresh)")
+
+    def build(config):
+        import jax
+        import jax.numpy as jnp
+
+        from collapse_jax.models.regression import make_linear_regression, regression_metrics
+
+        dtype = jnp.float64 if config["x64"] else jnp.float32
+        dim, samples, design = config["dim"], config["samples"], config["design"]
+        noise_std = jnp.sqrt(jnp.asarray(config["noise_var"], dtype))
+        ridge = jnp.asarray(config["ridge"], dtype)
+        full_rank = samples > dim and config["policy"] != "accumulate-subsample"
+        names = tuple(config["metrics"])
+
+        def metrics(weights, true_weights):
+            return regression_metrics(weights, true_weights, names)
+
+        def per_chain(key_chain, key_shared):
+            key = key_shared if config["shared_design"] else key_chain
+            key_weights, key_design = jax.random.split(key)
+            true_weights = jax.random.normal(key_weights, (dim,), dtype) / jnp.sqrt(jnp.asarray(dim, dtype))
+            x = jax.random.normal(key_design, (samples, dim), dtype) if design == "fixed" else None
+            estimator = make_linear_regression(dim, ridge=ridge, noise_std=noise_std, design=x, full_rank=full_rank)
+            return Setting("regression", estimator, true_weights, metrics)
+
+        shapes = jnp.zeros((samples, dim), dtype) if design == "fixed" else None
+        representative = Setting(
+            "regression",
+            make_linear_regression(dim, ridge=ridge, noise_std=noise_std, design=shapes, full_rank=full_rank),
+            jnp.zeros((dim,), dtype),
+            metrics,
+            per_chain,
+        )
+        return representative, chain_spec(config)
+
+    return SettingDefinition(
+        name="regression",
+        description="recursive linear regression: OLS / ridge / min-norm fits relabelling their data "
+                    "(x ~ N(0, I_d), w* ~ N(0, I_d / d) per chain, label noise variance sigma^2)",
+        parameters=(
+            Parameter("dim", int, 10, "d, number of features", low=1, high=4096),
+            Parameter("noise_var", float, 1.0, "sigma^2, label noise variance (real and synthetic labels)", low=0,
+                      high=1e6, traced=True),
+            Parameter("ridge", float, 0.0, "lambda, ridge penalty on (1/n) sum of squares (0: OLS / min-norm)", low=0,
+                      high=1e6, traced=True),
+            Parameter("design", str, "fixed", "fixed: relabel the same X every generation; fresh: new X each time",
+                      choices=DESIGNS),
+            Parameter("shared_design", bool, False, "all chains share one X and w* (results conditional on them)"),
+            Parameter("metrics", "list", REGRESSION_METRICS, "metrics to record", choices=REGRESSION_METRICS),
+        ),
+        build=build,
+        check=check,
+    )
+
+
+SETTINGS: dict[str, SettingDefinition] = {"gaussian": _gaussian_definition(), "regression": _regression_definition()}
 
 
 def get_setting(name: str) -> SettingDefinition:

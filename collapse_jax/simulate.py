@@ -5,13 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
-import threading
-
 from collapse_jax.settings import get_setting
 from collapse_jax.summary import build_summary, write_chains, write_summary
-
-
-_EAGER_LOCK = threading.Lock()
 
 
 def predictions_for(setting: str, config: dict) -> dict:
@@ -62,13 +57,12 @@ def prepare(setting: str, overrides: dict | None = None, *, devices=None):
         import jax
 
         jax.config.update("jax_enable_x64", True)
-    from collapse_jax.runner import prepare_chains
+    from collapse_jax.runner import Cells, prepare_program
 
-    with _EAGER_LOCK:  # building evaluates small arrays eagerly; keep that out of concurrent threads
-        sim_setting, spec = definition.build(config)
-    prepared = prepare_chains(sim_setting, spec, seed=config["seed"], num_chains=config["chains"],
-                              chunk_size=config["chunk_size"] or None, devices=devices,
-                              quantile_chains=config["quantile_chains"])
+    setting_fn, spec = definition.program(config)
+    cells = Cells((config["seed"],), (config["chains"],), {name: (config[name],) for name in definition.traced_names})
+    prepared = prepare_program(setting_fn, spec, cells, chunk_size=config["chunk_size"] or None, devices=devices,
+                               quantile_chains=config["quantile_chains"])
     return config, prepared
 
 

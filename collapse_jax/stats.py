@@ -1,6 +1,6 @@
 """Streaming per-generation statistics over chains (host side, float64).
 
-Chunks of chains are reduced on the device to (count, mean, M2, non-finite counts) per generation; the
+Chunks of chains are reduced on the device to (count, mean, M2, non-finite counts) per cell and generation; the
 host merges those with Chan et al.'s parallel update, so no per-chain array of all chains is kept.
 Quantiles come from a fixed reservoir: the first `quantile_chains` chains (chains are i.i.d., so these
 are an unbiased sample of the chain population).
@@ -36,6 +36,14 @@ class StreamingMoments:
         self.posinf += np.asarray(posinf, np.int64)
         self.neginf += np.asarray(neginf, np.int64)
 
+    def merge_parts(self, count, mean, m2, nan, posinf, neginf) -> None:
+        """Merge several partial reductions at once (leading axis: parts, e.g. one per device)."""
+        count, mean, m2 = (np.asarray(a, np.float64) for a in (count, mean, m2))
+        total = count.sum(axis=0)
+        combined = (count * mean).sum(axis=0) / np.maximum(total, 1.0)
+        spread = m2.sum(axis=0) + (count * (mean - combined) ** 2).sum(axis=0)
+        self.merge_chunk(total, combined, spread, *(np.asarray(a).sum(axis=0) for a in (nan, posinf, neginf)))
+
     @property
     def nonfinite(self) -> np.ndarray:
         return self.nan + self.posinf + self.neginf
@@ -53,17 +61,27 @@ class StreamingMoments:
         return np.where(self.count > 0, self.mean, np.nan)
 
 
-def reduce_chunk(values, valid):
-    """Device-side reduction of one chunk. values: `(chains, points)`; valid: `(chains,)` bool."""
+def reduce_segments(values, segment, valid, num_segments: int):
+    """Device-side reduction of one chunk per segment (cell).
+
+    values: `(lanes, points)`; segment: `(lanes,)` int in [0, num_segments); valid: `(lanes,)` bool.
+    Returns (count, mean, m2, nan, +inf, -inf), each `(num_segments, points)`; means and M2 are over
+    the finite values (two passes: the mean first, then squared deviations from it).
+    """
+    import jax
     import jax.numpy as jnp
 
-    finite = jnp.isfinite(values) & valid[:, None]
-    count = jnp.sum(finite, axis=0).astype(values.dtype)
-    mean = jnp.sum(jnp.where(finite, values, 0.0), axis=0) / jnp.maximum(count, 1.0)
-    m2 = jnp.sum(jnp.where(finite, (values - mean) ** 2, 0.0), axis=0)
-    nan = jnp.sum(jnp.isnan(values) & valid[:, None], axis=0)
-    posinf = jnp.sum((values == jnp.inf) & valid[:, None], axis=0)
-    neginf = jnp.sum((values == -jnp.inf) & valid[:, None], axis=0)
+    def total(x):
+        return jax.ops.segment_sum(x, segment, num_segments=num_segments)
+
+    mask = valid[:, None]
+    finite = jnp.isfinite(values) & mask
+    count = total(finite.astype(values.dtype))
+    mean = total(jnp.where(finite, values, 0.0)) / jnp.maximum(count, 1.0)
+    m2 = total(jnp.where(finite, (values - mean[segment]) ** 2, 0.0))
+    nan = total((jnp.isnan(values) & mask).astype(jnp.int32))
+    posinf = total(((values == jnp.inf) & mask).astype(jnp.int32))
+    neginf = total(((values == -jnp.inf) & mask).astype(jnp.int32))
     return count, mean, m2, nan, posinf, neginf
 
 

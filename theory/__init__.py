@@ -4,9 +4,9 @@
 names) and returns arrays over generations, so that a shared bug cannot make both sides agree.
 """
 
-from theory import gaussian
+from theory import gaussian, regression
 from theory.common import NoTheory, Prediction, checkable
 
-PREDICTORS = {"gaussian": gaussian.predict}
+PREDICTORS = {"gaussian": gaussian.predict, "regression": regression.predict}
 
-__all__ = ["gaussian", "NoTheory", "Prediction", "checkable", "PREDICTORS"]
+__all__ = ["gaussian", "regression", "NoTheory", "Prediction", "checkable", "PREDICTORS"]
