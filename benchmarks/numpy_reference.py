@@ -14,6 +14,8 @@ Conventions (shared by both models):
       "accumulate-subsample" M points drawn without replacement from that pool of k*M points;
   * G generations (models 1..G); metrics have length G+1, index 0 being the truth.
 
+Timings depend on BLAS threading (OPENBLAS_NUM_THREADS etc., recorded in the JSON) and machine load.
+
 Usage:
   python benchmarks/numpy_reference.py --grid gaussian --seeds-timed 1 --generations 100 --out g.json
   python benchmarks/numpy_reference.py --grid regression --seeds-timed 1 --generations 100 --out r.json
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import platform
 import time
 
@@ -140,7 +143,8 @@ def main(argv=None):
         run_fn, cells = regression_run, regression_grid(**PAPER_REGRESSION, generations=args.generations)
     result = time_grid(run_fn, cells, args.seeds_timed, TOTAL_SEEDS)
     result.update(grid=args.grid, generations=args.generations, numpy=np.__version__,
-                  python=platform.python_version(), machine=platform.platform())
+                  python=platform.python_version(), machine=platform.platform(), cpu_count=os.cpu_count(),
+                  blas_threads={k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
     print(f"{args.grid}: {len(cells)} cells, measured {result['measured_seconds']:.1f} s "

@@ -1,4 +1,4 @@
-"""The `collapse-jax` command line: simulate, reproduce, list."""
+"""The `collapse-jax` command line: simulate, sweep, reproduce, list."""
 
 from __future__ import annotations
 
@@ -35,6 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--save-chains", action="store_true", help="also write per-chain metrics to chains.npz")
         sub.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    sweep = commands.add_parser("sweep", help="run a grid of runs from a TOML spec (resumable, cell by cell)")
+    sweep.add_argument("spec", help="sweep spec (TOML): setting, [fixed] parameters, [axes] lists")
+    sweep.add_argument("--out", help="output directory (default: sweeps/<name>)")
+    sweep.add_argument("--resume", action="store_true", help="continue the sweep in --out, skipping finished cells")
+    sweep.add_argument("--quiet", action="store_true", help="no progress output (for logs)")
+    sweep.add_argument("--distributed", action="store_true",
+                       help="join a multi-host run (jax.distributed; COLLAPSE_JAX_COORDINATOR, "
+                            "COLLAPSE_JAX_NUM_PROCESSES, COLLAPSE_JAX_PROCESS_ID or the cluster's environment)")
+
     reproduce = commands.add_parser("reproduce", help="run registered figure experiments")
     reproduce.add_argument("names", nargs="*", help="experiments to run (default: all)")
     reproduce.add_argument("--quick", action="store_true", help="small versions (minutes on a laptop)")
@@ -68,7 +77,7 @@ def _print_simulation(summary: dict, out: str) -> None:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command in ("simulate", "reproduce") and not os.environ.get("COLLAPSE_JAX_NO_CACHE"):
+    if args.command in ("simulate", "sweep", "reproduce") and not os.environ.get("COLLAPSE_JAX_NO_CACHE"):
         from collapse_jax.parallel import enable_compilation_cache
 
         enable_compilation_cache()
@@ -86,6 +95,18 @@ def main(argv=None) -> int:
             overrides = {p.name: getattr(args, p.name) for p in definition.all_parameters if getattr(args, p.name) is not None}
             summary = simulate(args.setting, overrides, out=args.out, save_chains=args.save_chains, progress=not args.quiet)
             _print_simulation(summary, args.out)
+            return 0
+        if args.command == "sweep":
+            from collapse_jax.sweep import run_sweep
+
+            if args.distributed:
+                from collapse_jax.parallel import initialize_distributed
+
+                initialize_distributed(auto=not os.environ.get("COLLAPSE_JAX_COORDINATOR"))
+            report = run_sweep(args.spec, args.out, resume=args.resume, progress=False if args.quiet else "auto")
+            verdicts = ", ".join(f"{n} {status}" for status, n in sorted(report.comparisons.items())) or "none"
+            print(f"sweep {report.out}: {report.ran} cells run, {report.skipped} already finished, "
+                  f"{report.programs} programs, {report.seconds:.1f} s; theory comparisons (cell x metric): {verdicts}")
             return 0
         if args.command == "reproduce":
             from experiments import reproduce

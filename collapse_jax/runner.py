@@ -93,24 +93,25 @@ def validate_cells(cells: Cells) -> None:
 
 
 class _Lanes:
-    """The flat lane list of the selected cells: lane -> (cell, chain id), computed per chunk."""
+    """The flat lane list of all cells of a table: lane -> (cell, chain id), computed per chunk.
 
-    def __init__(self, cells: Cells, selected):
-        self.selected = np.asarray(selected, np.int64)
-        counts = np.asarray([cells.num_chains[i] for i in self.selected], np.int64)
-        self.offsets = np.concatenate([[0], np.cumsum(counts)])
+    Lanes always cover every cell, so a chain's lane, chunk and device are the same whichever cells
+    are run (a resumed sweep reproduces an uninterrupted one bit for bit).
+    """
+
+    def __init__(self, cells: Cells):
+        self.offsets = np.concatenate([[0], np.cumsum(np.asarray(cells.num_chains, np.int64))])
         self.total = int(self.offsets[-1])
 
     def chunk(self, first: int, size: int):
         lane = np.arange(first, first + size, dtype=np.int64)
         valid = lane < self.total
-        position = np.clip(np.searchsorted(self.offsets, lane, side="right") - 1, 0, len(self.selected) - 1)
-        cell = np.where(valid, self.selected[position], self.selected[0]).astype(np.int32)
-        chain = np.where(valid, lane - self.offsets[position], 0).astype(np.int32)
-        return cell, chain, valid
+        cell = np.clip(np.searchsorted(self.offsets, lane, side="right") - 1, 0, len(self.offsets) - 2)
+        chain = np.where(valid, lane - self.offsets[cell], 0).astype(np.int32)
+        return np.where(valid, cell, 0).astype(np.int32), chain, valid
 
-    def last_lane(self, position: int) -> int:
-        return int(self.offsets[position + 1]) - 1
+    def last_lane(self, cell: int) -> int:
+        return int(self.offsets[cell + 1]) - 1
 
 
 def make_lane_fn(setting_fn: Callable[[dict], Setting], spec: ChainSpec):
@@ -230,8 +231,9 @@ def prepare_program(
         ones (inside the program). Its hyperparameters must not change shapes.
       spec: the static chain configuration shared by all cells.
       cells: seeds, chain counts and hyperparameter values.
-      selected: indices of the cells to run (default: all); the table keeps every cell, so a subset
-        reuses the same program shapes.
+      selected: indices of the cells to run (default: all); lanes and chunks still cover every cell, so
+        a subset reuses the same program and gives bit-identical results for the cells it runs (chunks
+        holding none of them are skipped).
       chunk_size: lanes per compiled call (rounded up to a multiple of the device count); default:
         sized from the compiled program's memory footprint and the free memory.
       devices: devices to shard lanes over (default: every device of every process).
@@ -253,7 +255,7 @@ def prepare_program(
     num_devices = mesh.devices.size
     program = _ChunkProgram(make_lane_fn(setting_fn, spec), mesh, len(cells))
     table = _cell_table(cells, mesh)
-    num_lanes = sum(cells.num_chains[i] for i in selected)
+    num_lanes = sum(cells.num_chains)
     start = time.perf_counter()
     if chunk_size is None:
         chunk = auto_chunk_size(program, table, num_lanes, num_devices, bytes_hint)
@@ -296,19 +298,26 @@ def execute_cells(prepared: PreparedRun, *, save_chains: bool = False,
     run killed later loses nothing that was handed over. Returns {cell index: RunResult}.
     """
     program, cells, chunk, table = prepared.program, prepared.cells, prepared.chunk, prepared.table
-    lanes = _Lanes(cells, prepared.selected)
+    lanes = _Lanes(cells)
+    selected = np.zeros(len(cells), bool)
+    selected[list(prepared.selected)] = True
     num_points = prepared.spec.num_generations + 1
     sharding = parallel.chain_sharding(program.mesh)
     accumulators: dict[int, _CellAccumulator] = {}
     results: dict[int, RunResult] = {}
-    finished = 0  # positions in `lanes.selected` already handed over
+    handed = 0  # cells 0..handed-1 are finished or not selected
+    todo = sum(cells.num_chains[i] for i in prepared.selected)
+    done = 0
     for first in range(0, lanes.total, chunk):
         cell, chain_ids, valid = lanes.chunk(first, chunk)
-        present = np.unique(cell[valid])
+        present = [int(i) for i in np.unique(cell[valid]) if selected[i]]
+        if not present:
+            continue
         for index in present:
             if index not in accumulators:
                 accumulators[index] = _CellAccumulator(num_points, cells.num_chains[index], prepared.quantile_chains)
-        with_history = save_chains or bool(np.any(valid & (chain_ids < prepared.quantile_chains)))
+        wanted = valid & selected[cell]
+        with_history = save_chains or bool(np.any(wanted & (chain_ids < prepared.quantile_chains)))
         inputs = [parallel.put_global(array, sharding) for array in (cell, chain_ids, valid)]
         output = program.compiled(table, chunk, with_history)(*table, *inputs)
         reduced, history = output if with_history else (output, None)
@@ -322,15 +331,16 @@ def execute_cells(prepared: PreparedRun, *, save_chains: bool = False,
                 rows = valid & (cell == index)
                 for name, values in history.items():
                     accumulators[index].keep(name, np.asarray(values)[rows], chain_ids[rows], save_chains)
-        done = min(first + chunk, lanes.total)
-        while finished < len(lanes.selected) and lanes.last_lane(finished) < done:
-            index = int(lanes.selected[finished])
-            results[index] = _cell_result(accumulators.pop(index), prepared)
-            if on_cell is not None:
-                on_cell(index, results[index])
-            finished += 1
+        end = min(first + chunk, lanes.total)
+        while handed < len(cells) and lanes.last_lane(handed) < end:
+            if selected[handed]:
+                results[handed] = _cell_result(accumulators.pop(handed), prepared)
+                if on_cell is not None:
+                    on_cell(handed, results[handed])
+            handed += 1
+        done += int(np.sum(wanted))
         if progress is not None:
-            progress(done, lanes.total)
+            progress(done, todo)
     return results
 
 

@@ -1,0 +1,286 @@
+"""Sweeps: spec validation, grouping into programs, common random numbers, invariances (devices,
+chunks, subsets), resumption after SIGKILL, the persistent compilation cache, and reading back."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from collapse_jax import runner
+from collapse_jax.results import load_sweep, plot_sweep
+from collapse_jax.simulate import simulate
+from collapse_jax.sweep import expand, group_cells, parse_spec, run_sweep
+
+REGRESSION = {
+    "setting": "regression",
+    "name": "regression-noise",
+    "save_chains": True,
+    "fixed": {"generations": 6, "chains": 48, "dim": 4, "samples": 12, "policy": "replace"},
+    "axes": {"noise_var": [0.5, 1.0, 10.0]},
+}
+
+
+def spec_with(**changes):
+    spec = json.loads(json.dumps(REGRESSION))
+    for key, value in changes.items():
+        spec[key] = value
+    if "fixed" not in changes:  # an axis replaces the fixed value of the same name
+        spec["fixed"] = {k: v for k, v in spec["fixed"].items() if k not in spec["axes"]}
+    return spec
+
+
+@pytest.mark.parametrize(
+    "changes, key",
+    [
+        ({"setting": "nope"}, "setting"),
+        ({"color": 1}, "color"),
+        ({"fixed": {"dimm": 3}}, "fixed.dimm"),
+        ({"axes": {"noise_var": []}}, "axes.noise_var"),
+        ({"axes": {"noise_var": [1.0, -2.0]}}, "axes.noise_var[1]"),
+        ({"axes": {"dim": [1, 0]}}, "axes.dim[1]"),
+        ({"axes": {"policy": ["replace", "keep"]}}, "axes.policy[1]"),
+        ({"axes": {"samples": [12, 12]}}, "axes.samples"),
+        ({"axes": {"chunk_size": [8, 16]}}, "axes.chunk_size"),
+        ({"axes": {"dim": [4]}, "fixed": {"dim": 4}}, "axes.dim: also given"),
+        ({"axes": {"real_fraction": [0.5]}}, "real_fraction"),  # fixed design has no real points
+    ],
+)
+def test_bad_specs_fail_before_anything_runs(changes, key, monkeypatch, tmp_path):
+    def must_not_compile(*args, **kwargs):
+        raise AssertionError("compiled a program for an invalid spec")
+
+    monkeypatch.setattr(runner, "prepare_program", must_not_compile)
+    with pytest.raises(ValueError) as error:
+        run_sweep(spec_with(**changes), str(tmp_path / "out"), progress=False)
+    assert key in str(error.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_toml_spec_is_data_only(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('setting = "gaussian"\n[axes]\ndim = [1, 2]\n__import__ = "os"\n')
+    from collapse_jax.sweep import load_spec
+
+    with pytest.raises(ValueError, match="__import__"):
+        load_spec(str(path))
+
+
+def test_shape_free_axes_share_one_program():
+    spec = parse_spec(spec_with(axes={"noise_var": [0.1, 1.0], "ridge": [0.0, 0.5], "seed": [0, 1],
+                                      "samples": [12, 20], "policy": ["replace", "accumulate"]}))
+    cells = expand(spec)
+    groups = group_cells(spec, cells)
+    assert len(cells) == 32 and len(groups) == 4 and all(len(g) == 8 for g in groups)
+    assert len({c.id for c in cells}) == 32
+    assert expand(spec)[5].id == cells[5].id  # ids are stable
+
+
+def test_common_random_numbers_across_a_traced_axis(tmp_path):
+    """OLS excess risk is exactly proportional to sigma^2 for fixed keys: chain i of every cell sees the
+    same design, weights and standard normals, so per-chain values scale by the ratio of variances."""
+    run_sweep(REGRESSION, str(tmp_path), progress=False)
+    results = load_sweep(str(tmp_path))
+    assert results.finished.all() and results.shape == (3,)
+    chains = []
+    for summary in results.summaries:
+        with np.load(os.path.join(str(tmp_path), "cells", summary["cell"]["id"] + ".npz"), allow_pickle=False) as data:
+            chains.append(data["excess_risk.chains"])
+    np.testing.assert_allclose(chains[2], 10.0 * chains[1], rtol=2e-5, atol=1e-7)
+    np.testing.assert_allclose(chains[0], 0.5 * chains[1], rtol=2e-5, atol=1e-7)
+    assert not np.allclose(chains[1][0], chains[1][1])  # but chains differ from one another
+    assert [s["seed"] for s in results.summaries] == [0, 0, 0]
+    assert results.summaries[0]["chain_range"] == [0, 48]
+    assert {"jax_version", "device", "num_devices", "git_commit", "config"} <= set(results.summaries[0])
+
+
+def test_a_sweep_cell_equals_the_same_simulate_run():
+    spec = spec_with(fixed={**REGRESSION["fixed"], "seed": 3}, save_chains=False)
+    cells = expand(parse_spec(spec))
+    from collapse_jax.runner import Cells, execute_cells, prepare_program
+    from collapse_jax.settings import get_setting
+
+    definition = get_setting("regression")
+    setting_fn, chain_spec = definition.program(cells[0].config)
+    table = Cells((3, 3, 3), (48, 48, 48), {"noise_var": (0.5, 1.0, 10.0), "ridge": (0.0, 0.0, 0.0)})
+    results = execute_cells(prepare_program(setting_fn, chain_spec, table))
+    single = simulate("regression", {**REGRESSION["fixed"], "seed": 3, "noise_var": 10.0})
+    np.testing.assert_allclose(results[2].mean("excess_risk"), single["metrics"]["excess_risk"]["mean"], rtol=1e-5)
+
+
+def _program(devices=None, chunk_size=None, selected=None):
+    from collapse_jax.runner import Cells, execute_cells, prepare_program
+    from collapse_jax.settings import get_setting
+
+    definition = get_setting("regression")
+    config = definition.resolve({**REGRESSION["fixed"], "policy": "accumulate-subsample"})
+    setting_fn, chain_spec = definition.program(config)
+    table = Cells((0, 7, 0, 5), (40, 24, 33, 8), {"noise_var": (1.0, 1.0, 3.0, 0.2), "ridge": (0.0, 0.1, 0.0, 0.0)})
+    prepared = prepare_program(setting_fn, chain_spec, table, devices=devices, chunk_size=chunk_size, selected=selected)
+    return execute_cells(prepared, save_chains=True)
+
+
+def test_sharded_chunked_and_subset_runs_agree(devices):
+    reference = _program(devices=devices[:1])
+    full = _program(devices=devices, chunk_size=16)
+    for other in (full, _program(devices=devices[:3], chunk_size=5)):
+        for index, result in reference.items():
+            np.testing.assert_allclose(other[index].chains["excess_risk"], result.chains["excess_risk"], rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(other[index].mean("excess_risk"), result.mean("excess_risk"), rtol=1e-5)
+            np.testing.assert_allclose(other[index].moments["excess_risk"].m2, result.moments["excess_risk"].m2, rtol=1e-4)
+    subset = _program(devices=devices, chunk_size=16, selected=[1, 3])
+    assert sorted(subset) == [1, 3]
+    for index in (1, 3):  # same lanes, chunks and devices: bit for bit
+        np.testing.assert_array_equal(subset[index].moments["excess_risk"].mean, full[index].moments["excess_risk"].mean)
+
+
+KILL_SPEC = """
+setting = "gaussian"
+name = "kill-test"
+[fixed]
+generations = 30
+chains = 64
+chunk_size = 16
+[axes]
+dim = [1, 2, 3]
+policy = ["replace", "accumulate"]
+seed = [0, 11]
+"""
+
+
+def _sweep_command(spec, out, *extra):
+    return [sys.executable, "-m", "collapse_jax", "sweep", str(spec), "--out", str(out), "--quiet", *extra]
+
+
+def _environment(cache):
+    env = dict(os.environ)
+    env.pop("COLLAPSE_JAX_NO_CACHE", None)
+    env["COLLAPSE_JAX_CACHE_DIR"] = str(cache)
+    return env
+
+
+def _check_cell_files(out):
+    """Every non-temporary file under cells/ is complete: its JSON parses and its NPZ loads."""
+    directory = os.path.join(out, "cells")
+    for name in os.listdir(directory) if os.path.isdir(directory) else []:
+        path = os.path.join(directory, name)
+        if name.startswith(".tmp-"):
+            continue
+        if name.endswith(".json"):
+            with open(path) as stream:
+                json.load(stream)
+            assert os.path.exists(path[:-5] + ".npz"), "a JSON mark without its NPZ"
+        else:
+            with np.load(path, allow_pickle=False) as data:
+                [data[k] for k in data.files]
+
+
+def test_sigkill_and_resume_reproduce_an_uninterrupted_sweep(tmp_path):
+    spec = tmp_path / "kill.toml"
+    spec.write_text(KILL_SPEC)
+    env = _environment(tmp_path / "cache")
+    out = tmp_path / "killed"
+    rng = random.Random(20261121)
+    cells_dir = out / "cells"
+
+    def finished_cells():
+        return len([n for n in os.listdir(cells_dir) if n.endswith(".json")]) if cells_dir.exists() else 0
+
+    kills, finished_counts = 0, []
+    for target in sorted(rng.sample(range(1, 11), 3)):  # kill soon after the target-th cell is written
+        args = _sweep_command(spec, out, *(["--resume"] if (out / "manifest.json").exists() else []))
+        process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 240
+        while process.poll() is None and finished_cells() < target and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.4))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        process.wait()
+        _check_cell_files(str(out))
+        finished_counts.append(finished_cells())
+    assert kills >= 2, "the sweep finished too fast to be interrupted"
+    final = subprocess.run(_sweep_command(spec, out, "--resume"), env=env, capture_output=True, text=True)
+    assert final.returncode == 0, final.stderr
+    reference = subprocess.run(_sweep_command(spec, tmp_path / "reference"), env=env, capture_output=True, text=True)
+    assert reference.returncode == 0, reference.stderr
+    killed, whole = load_sweep(str(out)), load_sweep(str(tmp_path / "reference"))
+    assert killed.finished.all() and whole.finished.all()
+    assert sorted(killed.arrays) == sorted(whole.arrays)
+    for key in whole.arrays:  # identical, not merely close
+        np.testing.assert_array_equal(killed.arrays[key], whole.arrays[key], err_msg=str(key))
+    print("kills:", kills, "finished cells after each kill:", finished_counts)
+
+
+def test_second_run_of_a_spec_does_not_recompile(tmp_path):
+    spec = tmp_path / "small.toml"
+    spec.write_text(textwrap.dedent("""
+        setting = "regression"
+        [fixed]
+        generations = 4
+        chains = 16
+        [axes]
+        dim = [2, 3]
+        noise_var = [1.0, 2.0]
+    """))
+    script = textwrap.dedent(f"""
+        import sys, jax
+        from jax import monitoring
+        counts = {{"requests": 0, "hits": 0}}
+        def listen(event, **kwargs):
+            if event == "/jax/compilation_cache/compile_requests_use_cache": counts["requests"] += 1
+            if event == "/jax/compilation_cache/cache_hits": counts["hits"] += 1
+        monitoring.register_event_listener(listen)
+        from collapse_jax.parallel import enable_compilation_cache
+        enable_compilation_cache()
+        from collapse_jax.sweep import run_sweep
+        run_sweep({str(spec)!r}, sys.argv[1], progress=False)
+        print(counts["requests"], counts["hits"])
+    """)
+    env = _environment(tmp_path / "cache")
+    runs = []
+    for out in ("first", "second"):
+        done = subprocess.run([sys.executable, "-c", script, str(tmp_path / out)], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        runs.append(tuple(int(v) for v in done.stdout.split()[-2:]))
+    (requests1, hits1), (requests2, hits2) = runs
+    assert requests1 > 0 and hits1 < requests1  # the first run compiled
+    assert requests2 > 0 and hits2 == requests2  # the second found every program in the cache
+
+
+def test_resume_rules_and_reading_back(tmp_path):
+    out = str(tmp_path / "s")
+    run_sweep(spec_with(axes={"noise_var": [1.0, 2.0], "samples": [12, 16]}), out, progress=False)
+    with pytest.raises(ValueError, match="--resume"):
+        run_sweep(spec_with(axes={"noise_var": [1.0, 2.0], "samples": [12, 16]}), out, progress=False)
+    with pytest.raises(ValueError, match="different spec"):
+        run_sweep(spec_with(axes={"noise_var": [1.0, 3.0], "samples": [12, 16]}), out, resume=True, progress=False)
+    report = run_sweep(spec_with(axes={"noise_var": [1.0, 2.0], "samples": [12, 16]}), out, resume=True, progress=False)
+    assert report.ran == 0 and report.skipped == 4
+    # remove one cell: the loader shows it unfinished; a resume runs exactly that cell again
+    results = load_sweep(out)
+    victim = results.summaries[1, 0]["cell"]["id"]
+    os.unlink(os.path.join(out, "cells", victim + ".json"))
+    partial = load_sweep(out)
+    assert partial.finished.tolist() == [[True, True], [False, True]]
+    assert np.isnan(partial.get("excess_risk", noise_var=2.0, samples=12)).all()
+    report = run_sweep(spec_with(axes={"noise_var": [1.0, 2.0], "samples": [12, 16]}), out, resume=True, progress=False)
+    assert report.ran == 1
+    again = load_sweep(out)
+    np.testing.assert_array_equal(again.get("excess_risk"), results.get("excess_risk"))
+    theory = again.get("excess_risk", "theory", samples=16)
+    np.testing.assert_allclose(theory[:, 2], [2 * 1.0 * 4 / 11, 2 * 2.0 * 4 / 11], rtol=1e-6)
+    ax = plot_sweep(again, "excess_risk", where={"samples": 16})
+    assert len(ax.lines) == 4  # two means, two theory lines
+    ax = plot_sweep(again, "excess_risk", x="noise_var", where={"samples": 12})
+    assert len(ax.lines) == 2
+    with pytest.raises(ValueError, match="x must be"):
+        plot_sweep(again, "excess_risk", x="colour")
