@@ -45,6 +45,8 @@ class Setting(NamedTuple):
       itself drawn (a design matrix, a true weight vector): each chain calls it once with keys of
       purpose TRUTH (its own, and the one all chains share) and runs on the setting it returns, whose
       estimator, true parameters and metrics must have the shapes of this one's.
+    sample_size: optional scalar (may be traced) that replaces `ChainSpec.samples` on the sufficient
+      path, whose shapes do not depend on M: a sweep over M then runs inside one program.
     """
 
     name: str
@@ -52,6 +54,7 @@ class Setting(NamedTuple):
     true_params: Any
     metrics: Callable[[Any, Any], dict]
     per_chain: Callable[[jax.Array, jax.Array], "Setting"] | None = None
+    sample_size: Any = None
 
 
 def chain_setting(setting: Setting, key: jax.Array, key_chain: jax.Array) -> Setting:
@@ -123,6 +126,42 @@ def validate_spec(spec: ChainSpec, estimator: Estimator | None = None) -> None:
             raise ValueError("method='sufficient' supports real_source='fresh' only (original needs the points)")
     elif spec.sample_growth != 0.0:
         raise ValueError("sample_growth > 0 needs method='sufficient' (sample shapes must be static)")
+
+
+def distinct_uniform_indices(key: jax.Array, population, count: int, capacity: int) -> jax.Array:
+    """`count` distinct indices drawn uniformly without replacement from `range(population)`.
+
+    `population` may be traced (count <= population <= capacity); `count` and `capacity` are static.
+    Draw `2 count + 16` indices with replacement and keep the first `count` distinct ones in draw order
+    (found with a scatter-min table of size `capacity`): the first m distinct values of an i.i.d.
+    uniform sequence are a uniformly random m-subset. If fewer than `count` are distinct (rare, as
+    population >= 2 count past the first generation), all draws are redone with the next key; that
+    event does not depend on which items were drawn, so the accepted subset stays uniform.
+    `population == count` returns `arange(count)`. Cost: O(count) draws and one table fill, against a
+    top-k over all `capacity` slots (O(capacity) uniforms and a partial sort).
+
+    Returns `(count,)` int32 indices, in draw order.
+    """
+    draws = 2 * count + 16
+    positions = jnp.arange(draws, dtype=jnp.int32)
+
+    def attempt(round_):
+        drawn = jax.random.randint(jax.random.fold_in(key, round_), (draws,), 0, population, jnp.int32)
+        first = jnp.full((capacity,), draws, jnp.int32).at[drawn].min(positions)
+        is_first = first[drawn] == positions
+        rank = jnp.cumsum(is_first) - 1
+        slot = jnp.where(is_first & (rank < count), rank, count)
+        chosen = jnp.zeros((count,), jnp.int32).at[slot].set(drawn, mode="drop")
+        return chosen, (rank[-1] + 1 >= count) | (population <= count)
+
+    def retry(state):
+        round_, _, _ = state
+        chosen, ok = attempt(round_)
+        return round_ + 1, chosen, ok
+
+    chosen, ok = attempt(0)
+    _, chosen, _ = jax.lax.while_loop(lambda state: ~state[2], retry, (1, chosen, ok))
+    return jnp.where(population <= count, jnp.arange(count, dtype=jnp.int32), chosen)
 
 
 def chain_bytes_estimate(setting: Setting, spec: ChainSpec) -> float:
@@ -209,8 +248,7 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
             if spec.policy == "accumulate":
                 return est.fit(key_fit, data, weights), (data, weights)
             key_sub = generation_key(key_chain, generation, Purpose.SUBSAMPLE)
-            scores = jnp.where(weights > 0, jax.random.uniform(key_sub, weights.shape), -1.0)
-            _, index = jax.lax.top_k(scores, M)
+            index = distinct_uniform_indices(key_sub, generation * M, M, capacity)  # the pool: the first kM slots
             return est.fit(key_fit, data[index], ones), (data, weights)
 
         if use_statistics:
@@ -241,12 +279,12 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
 
 
 def _make_sufficient_chain(setting: Setting, spec: ChainSpec):
-    G, M = spec.num_generations, spec.samples
+    G = spec.num_generations
 
-    def sizes(generation):
-        total = jnp.floor(M * jnp.asarray(generation, jnp.float32) ** spec.sample_growth + 0.5)
+    def sizes(samples, generation):
+        total = jnp.floor(samples * jnp.asarray(generation, jnp.float32) ** spec.sample_growth + 0.5)
         if spec.sample_growth == 0.0:
-            total = jnp.float32(M)
+            total = jnp.asarray(samples, jnp.float32)
         real = jnp.floor(spec.real_fraction * total + 0.5)
         return total, real
 
@@ -254,14 +292,15 @@ def _make_sufficient_chain(setting: Setting, spec: ChainSpec):
         key_chain = chain_key(key, chain_id)
         this = chain_setting(setting, key, key_chain)
         est, true = this.estimator, this.true_params
-        total1, _ = sizes(1)
+        samples = spec.samples if this.sample_size is None else this.sample_size
+        total1, _ = sizes(samples, 1)
         batch = est.sample_statistics(_real_key(key, key_chain, spec, 1), true, total1)
         params = est.fit_statistics(generation_key(key_chain, 1, Purpose.FIT), batch)
         pool = batch
 
         def step(carry, generation):
             params, pool = carry
-            total, real = sizes(generation)
+            total, real = sizes(samples, generation)
             key_synthetic = generation_key(key_chain, generation, Purpose.SYNTHETIC)
             batch = est.sample_statistics(key_synthetic, params, total - real)
             if spec.real_fraction > 0:

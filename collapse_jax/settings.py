@@ -103,6 +103,8 @@ class SettingDefinition:
     parameters: tuple[Parameter, ...]
     build: Callable[[dict], tuple[Setting, ChainSpec]]
     check: Callable[[dict], None] = lambda config: None
+    traced_sample_size: bool = False  # on method="sufficient", M is traced (Setting.sample_size)
+    static_extras: Callable[[dict], dict] = lambda config: {}  # static values derived from traced ones
 
     @property
     def all_parameters(self) -> tuple[Parameter, ...]:
@@ -118,14 +120,31 @@ class SettingDefinition:
                 return p
         raise ValueError(f"unknown parameter for setting {self.name!r}: {name}")
 
+    def traced_for(self, config: dict) -> tuple[str, ...]:
+        """The parameters that enter this config's program as arrays (the others fix the program)."""
+        extra = ("samples",) if self.traced_sample_size and config["method"] == "sufficient" else ()
+        return self.traced_names + extra
+
+    def program_key(self, config: dict) -> str:
+        """Configs with equal keys share one compiled program (they differ in traced values only)."""
+        import json
+
+        shape_free = set(self.traced_for(config)) | {"seed", "chains"}
+        static = {k: list(v) if isinstance(v, tuple) else v for k, v in config.items() if k not in shape_free}
+        return json.dumps({**static, **self.static_extras(config)}, sort_keys=True)
+
     def program(self, config: dict):
         """`(setting_fn, spec)` of a resolved config: `setting_fn(hyper)` builds the setting with the
-        traced parameters taken from `hyper` (concrete or traced values)."""
+        traced parameters (`traced_for(config)`) taken from `hyper` (concrete or traced values)."""
+        extras = self.static_extras(config)
+        spec = chain_spec(config)
+        if "samples" in self.traced_for(config):
+            spec = dataclasses.replace(spec, samples=1)  # the sufficient path reads Setting.sample_size
 
         def setting_fn(hyper: dict) -> Setting:
-            return self.build({**config, **hyper})[0]
+            return self.build({**config, **extras, **hyper})[0]
 
-        return setting_fn, chain_spec(config)
+        return setting_fn, spec
 
     def resolve(self, overrides: dict | None = None) -> dict:
         """Full config (defaults filled in), validated. Unknown names raise ValueError."""
@@ -172,13 +191,19 @@ def _gaussian_definition() -> SettingDefinition:
         dim = config["dim"]
         true = gaussian_params(jnp.zeros(dim, dtype), jnp.eye(dim, dtype=dtype))
         names = tuple(config["metrics"])
+        full_rank = config["_full_rank"] if "_full_rank" in config else full_rank_of(config)
+        sufficient = config["method"] == "sufficient"
         setting = Setting(
             "gaussian",
-            make_gaussian(ddof=config["ddof"], full_rank=config["samples"] - 1 >= dim),
+            make_gaussian(ddof=config["ddof"], full_rank=full_rank),
             true,
             lambda params, true_params: gaussian_metrics(params, true_params, names),
+            sample_size=jnp.asarray(config["samples"], dtype) if sufficient else None,
         )
         return setting, chain_spec(config)
+
+    def full_rank_of(config):
+        return config["samples"] - 1 >= config["dim"]
 
     return SettingDefinition(
         name="gaussian",
@@ -190,6 +215,8 @@ def _gaussian_definition() -> SettingDefinition:
         ),
         build=build,
         check=check,
+        traced_sample_size=True,
+        static_extras=lambda config: {"_full_rank": full_rank_of(config)},
     )
 
 

@@ -60,7 +60,7 @@ def prepare(setting: str, overrides: dict | None = None, *, devices=None):
     from collapse_jax.runner import Cells, prepare_program
 
     setting_fn, spec = definition.program(config)
-    cells = Cells((config["seed"],), (config["chains"],), {name: (config[name],) for name in definition.traced_names})
+    cells = Cells((config["seed"],), (config["chains"],), {name: (config[name],) for name in definition.traced_for(config)})
     prepared = prepare_program(setting_fn, spec, cells, chunk_size=config["chunk_size"] or None, devices=devices,
                                quantile_chains=config["quantile_chains"])
     return config, prepared

@@ -18,7 +18,8 @@ parameters and axes:
     policy = ["replace", "accumulate", "accumulate-subsample"]
 
 Cells are the Cartesian product of the axes (in the order written). Cells that differ only in
-*shape-free* values (the setting's traced parameters, `seed`, `chains`) share one compiled program
+*shape-free* values (the setting's traced parameters, `seed`, `chains`, and the sample size M on the
+exact sufficient-statistic path) share one compiled program
 and run as lanes of one vmapped batch; every other axis (d, M, T, policy, ...) selects a program.
 Every chain i of a cell uses the key of (seed, chain i), whatever the cell's traced values: common
 random numbers along a curve.
@@ -50,7 +51,6 @@ from collapse_jax.settings import RUN_PARAMETERS, get_setting, SETTINGS
 
 SWEEP_SCHEMA = "collapse-jax/sweep/1"
 SPEC_KEYS = ("setting", "name", "description", "save_chains", "fixed", "axes")
-SHAPE_FREE = ("seed", "chains")  # besides each setting's traced parameters
 NOT_AN_AXIS = tuple(p.name for p in RUN_PARAMETERS)
 _NPZ_FIELDS = ("mean", "se", "std", "finite_chains", "nonfinite_chains")
 
@@ -177,11 +177,10 @@ def expand(spec: SweepSpec) -> list[Cell]:
 
 def group_cells(spec: SweepSpec, cells: list[Cell]) -> list[list[Cell]]:
     """Cells that share one compiled program (equal in everything but shape-free values), in order."""
-    shape_free = set(SHAPE_FREE) | set(get_setting(spec.setting).traced_names)
+    definition = get_setting(spec.setting)
     groups: dict[str, list[Cell]] = {}
     for cell in cells:
-        static = {k: _plain(v) for k, v in cell.config.items() if k not in shape_free}
-        groups.setdefault(json.dumps(static, sort_keys=True), []).append(cell)
+        groups.setdefault(definition.program_key(cell.config), []).append(cell)
     return list(groups.values())
 
 
@@ -359,7 +358,6 @@ def run_sweep(spec, out: str | None = None, *, resume: bool = False, progress: s
     finished = {cell.id for cell in cells if is_finished(out, cell)}
     groups = [g for g in group_cells(spec, cells) if any(c.id not in finished for c in g)]
     definition = get_setting(spec.setting)
-    traced = definition.traced_names
     mode = {True: "auto", False: "quiet"}.get(progress, progress)
     if mode == "auto":
         mode = "bar" if sys.stderr.isatty() else "lines"
@@ -369,6 +367,7 @@ def run_sweep(spec, out: str | None = None, *, resume: bool = False, progress: s
 
     def prepare(group):
         setting_fn, chain_spec = definition.program(group[0].config)
+        traced = definition.traced_for(group[0].config)
         table = Cells(tuple(c.config["seed"] for c in group), tuple(c.config["chains"] for c in group),
                       {name: tuple(c.config[name] for c in group) for name in traced})
         todo = [i for i, c in enumerate(group) if c.id not in finished]
