@@ -75,8 +75,24 @@ def _print_simulation(summary: dict, out: str) -> None:
     print(f"wrote {out}/summary.json")
 
 
+def _accelerator_plugin_installed() -> bool:
+    import importlib.util
+
+    return any(importlib.util.find_spec(name) is not None
+               for name in ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_rocm60_plugin", "libtpu"))
+
+
+def cpu_compile_flags() -> None:
+    """On CPU-only installs, compile with LLVM optimisation level 1 unless XLA_FLAGS says otherwise:
+    about half the compile time of the default level for the same run time (measured; see README)."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_backend_optimization_level" not in flags and not _accelerator_plugin_installed():
+        os.environ["XLA_FLAGS"] = (flags + " --xla_backend_optimization_level=1").strip()
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    cpu_compile_flags()  # before the first computation initialises the backend
     if args.command in ("simulate", "sweep", "reproduce") and not os.environ.get("COLLAPSE_JAX_NO_CACHE"):
         from collapse_jax.parallel import enable_compilation_cache
 

@@ -16,6 +16,57 @@ def cholesky_root(matrix: jax.Array) -> tuple[jax.Array, jax.Array]:
     return factor, 2.0 * jnp.sum(jnp.log(jnp.diagonal(factor)))
 
 
+def triangular_solve(lower: jax.Array, rhs: jax.Array, *, transpose: bool = False) -> jax.Array:
+    """Solve `L x = rhs` (or `L^T x = rhs`) for a lower-triangular `(d, d)` L with a non-zero diagonal.
+
+    Substitution as a `fori_loop` of vector products (pure array code): LAPACK's triangular solve
+    inside scans run on several CPU devices hangs (JAX 0.10.2), as its SVD does.
+    """
+    d = lower.shape[-1]
+    matrix = lower.T if transpose else lower
+    order = jnp.arange(d)[::-1] if transpose else jnp.arange(d)
+
+    def step(i, x):
+        row = order[i]
+        value = (rhs[row] - jnp.dot(matrix[row], x)) / matrix[row, row]
+        return x.at[row].set(value)
+
+    return jax.lax.fori_loop(0, d, step, jnp.zeros_like(rhs))
+
+
+def cholesky_lower(matrix: jax.Array) -> jax.Array:
+    """Lower Cholesky factor of a symmetric positive-definite `(d, d)` matrix, by outer-product updates
+    in a `fori_loop` (pure array code; LAPACK's potrf inside scans on several CPU devices hangs)."""
+    d = matrix.shape[-1]
+    index = jnp.arange(d)
+
+    def column(k, state):
+        residual, lower = state
+        pivot = jnp.sqrt(residual[k, k])
+        col = jnp.where(index >= k, residual[:, k] / pivot, 0.0)
+        return residual - jnp.outer(col, col), lower.at[:, k].set(col)
+
+    _, lower = jax.lax.fori_loop(0, d, column, (matrix, jnp.zeros_like(matrix)))
+    return lower
+
+
+def lapack_is_safe() -> bool:
+    """False on a CPU backend with several devices, where LAPACK calls inside scans can hang (JAX 0.10.2)."""
+    return not (jax.default_backend() == "cpu" and jax.device_count() > 1)
+
+
+def spd_solve(matrix: jax.Array, rhs: jax.Array) -> jax.Array:
+    """`matrix^-1 rhs` for a symmetric positive-definite `(d, d)` matrix (Cholesky, then two substitutions).
+
+    LAPACK where it is safe (`lapack_is_safe`), else the pure-array `cholesky_lower` and
+    `triangular_solve` (same result up to rounding; slower for large d under vmap).
+    """
+    if lapack_is_safe():
+        return jax.scipy.linalg.cho_solve((jnp.linalg.cholesky(matrix), True), rhs)
+    lower = cholesky_lower(matrix)
+    return triangular_solve(lower, triangular_solve(lower, rhs), transpose=True)
+
+
 def pivoted_root(matrix: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Square root `F` (`F F^T = matrix`) of a positive semi-definite matrix, exact when it is singular.
 

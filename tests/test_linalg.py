@@ -61,3 +61,18 @@ def test_sufficient_statistics_have_the_exact_moments():
         np.testing.assert_allclose(np.asarray(stats.mean).mean(0), [1.0, -1.0, 0.0], atol=0.03)
         np.testing.assert_allclose(np.cov(np.asarray(stats.mean), rowvar=False), cov / n, atol=0.03)
         assert np.isneginf(np.asarray(stats.log_det)).all() == (n - 1 < 3)
+
+
+def test_pure_cholesky_and_substitutions_match_numpy():
+    import numpy as np
+
+    from collapse_jax.linalg import cholesky_lower, triangular_solve
+
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((7, 7))
+    matrix = (a @ a.T + 7 * np.eye(7)).astype(np.float32)
+    rhs = rng.standard_normal(7).astype(np.float32)
+    lower = np.asarray(cholesky_lower(matrix))
+    np.testing.assert_allclose(lower, np.linalg.cholesky(matrix), rtol=1e-4, atol=1e-5)
+    x = triangular_solve(lower, triangular_solve(lower, rhs), transpose=True)
+    np.testing.assert_allclose(np.asarray(x), np.linalg.solve(matrix, rhs), rtol=1e-4, atol=1e-5)

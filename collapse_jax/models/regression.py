@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from collapse_jax.estimator import Estimator
-from collapse_jax.linalg import pivoted_root
+from collapse_jax.linalg import pivoted_root, spd_solve
 
 DESIGNS = ("fixed", "fresh")
 REGRESSION_METRICS = ("excess_risk",)
@@ -51,12 +51,11 @@ def regression_statistics(data: jax.Array, weights: jax.Array) -> RegressionStat
 def psd_solve(matrix: jax.Array, rhs: jax.Array, full_rank: bool) -> jax.Array:
     """`matrix^+ rhs` for a symmetric positive semi-definite `(d, d)` matrix and `rhs (d,)` in its range."""
     if full_rank:
-        return jax.scipy.linalg.cho_solve((jnp.linalg.cholesky(matrix), True), rhs)
+        return spd_solve(matrix, rhs)
     root, _ = pivoted_root(matrix)
     absent = jnp.all(root == 0.0, axis=0)
     inner = root.T @ root + jnp.diag(absent.astype(matrix.dtype))
-    factor = (jnp.linalg.cholesky(inner), True)
-    return root @ jax.scipy.linalg.cho_solve(factor, jax.scipy.linalg.cho_solve(factor, root.T @ rhs))
+    return root @ spd_solve(inner, spd_solve(inner, root.T @ rhs))
 
 
 def make_linear_regression(dim: int, *, ridge, noise_std, design: jax.Array | None = None,
