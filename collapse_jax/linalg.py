@@ -22,6 +22,7 @@ def triangular_solve(lower: jax.Array, rhs: jax.Array, *, transpose: bool = Fals
     Substitution as a `fori_loop` of vector products (pure array code): LAPACK's triangular solve
     inside scans run on several CPU devices hangs (JAX 0.10.2), as its SVD does.
     """
+    lower, rhs = jnp.asarray(lower), jnp.asarray(rhs)
     d = lower.shape[-1]
     matrix = lower.T if transpose else lower
     order = jnp.arange(d)[::-1] if transpose else jnp.arange(d)
@@ -37,6 +38,7 @@ def triangular_solve(lower: jax.Array, rhs: jax.Array, *, transpose: bool = Fals
 def cholesky_lower(matrix: jax.Array) -> jax.Array:
     """Lower Cholesky factor of a symmetric positive-definite `(d, d)` matrix, by outer-product updates
     in a `fori_loop` (pure array code; LAPACK's potrf inside scans on several CPU devices hangs)."""
+    matrix = jnp.asarray(matrix)
     d = matrix.shape[-1]
     index = jnp.arange(d)
 
