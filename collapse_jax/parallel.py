@@ -48,6 +48,7 @@ def initialize_distributed(coordinator_address: str | None = None, num_processes
         process_id = int(os.environ["COLLAPSE_JAX_PROCESS_ID"])
     if coordinator_address is None and num_processes is None and not auto:
         return 0
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU hosts gather through gloo
     jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes,
                                process_id=process_id)
     return jax.process_index()

@@ -318,8 +318,8 @@ class _Progress:
 
 
 def _label(group: list[Cell], spec: SweepSpec) -> str:
-    varying = [k for k in spec.axes if len({json.dumps(c.values[k]) for c in group}) == 1]
-    return " ".join(f"{k}={group[0].values[k]}" for k in varying) or spec.name
+    shared = [k for k in spec.axes if len({json.dumps(c.values[k]) for c in group}) == 1]
+    return " ".join(f"{k}={group[0].values[k]}" for k in shared) or spec.name
 
 
 def run_sweep(spec, out: str | None = None, *, resume: bool = False, progress: str | bool = "auto",
