@@ -40,7 +40,6 @@ import itertools
 import json
 import os
 import sys
-import threading
 import time
 import tomllib
 from typing import Any
@@ -375,7 +374,6 @@ def run_sweep(spec, out: str | None = None, *, resume: bool = False, progress: s
         return prepare_program(setting_fn, chain_spec, table, selected=todo, chunk_size=first["chunk_size"] or None,
                                devices=devices, quantile_chains=first["quantile_chains"])
 
-    lock = threading.Lock()
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending = [pool.submit(prepare, g) for g in groups[: 1 + lookahead]]
@@ -389,14 +387,13 @@ def run_sweep(spec, out: str | None = None, *, resume: bool = False, progress: s
 
                 def on_cell(index, result, group=group):
                     cell = group[index]
-                    with _EAGER_LOCK:
-                        predictions = predictions_for(spec.setting, cell.config)
                     if writer:
+                        with _EAGER_LOCK:
+                            predictions = predictions_for(spec.setting, cell.config)
                         summary = _write_cell(out, spec, cell, result, predictions)
-                        with lock:
-                            for entry in summary["metrics"].values():
-                                status = compare(entry)["status"]
-                                comparisons[status] = comparisons.get(status, 0) + 1
+                        for entry in summary["metrics"].values():
+                            status = compare(entry)["status"]
+                            comparisons[status] = comparisons.get(status, 0) + 1
                     bar.cell_done()
 
                 execute_cells(prepared, save_chains=spec.save_chains, progress=bar.chains, on_cell=on_cell)
