@@ -40,7 +40,9 @@ def round_half_up(x: float) -> int:
 class Setting(NamedTuple):
     """A model class, the real distribution (as true parameters of that class) and its metrics.
 
-    metrics(params, true_params) -> dict of scalar arrays, one per metric name.
+    metrics(params, true_params) -> dict of scalar arrays, one per metric name; with `random_metrics`,
+      metrics(key, params, true_params), the key being the chain's (generation, EVALUATE) key, for
+      metrics that draw (a downstream model fitted on fresh points, a held-out sample).
     per_chain: optional `(chain_key, shared_key) -> Setting`, for settings whose real distribution is
       itself drawn (a design matrix, a true weight vector): each chain calls it once with keys of
       purpose TRUTH (its own, and the one all chains share) and runs on the setting it returns, whose
@@ -55,6 +57,15 @@ class Setting(NamedTuple):
     metrics: Callable[[Any, Any], dict]
     per_chain: Callable[[jax.Array, jax.Array], "Setting"] | None = None
     sample_size: Any = None
+    random_metrics: bool = False
+
+
+def evaluate(setting: Setting, key_chain: jax.Array, generation, params) -> dict:
+    """The metrics of model `generation` of one chain (see `Setting.metrics`)."""
+    if setting.random_metrics:
+        key = generation_key(key_chain, generation, Purpose.EVALUATE)
+        return setting.metrics(key, params, setting.true_params)
+    return setting.metrics(params, setting.true_params)
 
 
 def chain_setting(setting: Setting, key: jax.Array, key_chain: jax.Array) -> Setting:
@@ -202,11 +213,10 @@ def make_chain_fn(setting: Setting, spec: ChainSpec) -> Callable[[jax.Array, jax
     return _make_sample_chain(setting, spec)
 
 
-def _history(setting: Setting, first_params, scan_metrics) -> dict:
+def _history(setting: Setting, key_chain, first_params, scan_metrics) -> dict:
     """Stack generation 0 (the truth), generation 1 and the scanned generations 2..G."""
-    true = setting.true_params
-    m0 = setting.metrics(true, true)
-    m1 = setting.metrics(first_params, true)
+    m0 = evaluate(setting, key_chain, 0, setting.true_params)
+    m1 = evaluate(setting, key_chain, 1, first_params)
     return {
         name: jnp.concatenate([m0[name][None], m1[name][None], scan_metrics[name]]) for name in m0
     }
@@ -269,11 +279,11 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
             synthetic = est.sample(key_synthetic, params, M - r)
             batch = jnp.concatenate([synthetic, real_points(generation)]) if r else synthetic
             params, pool = fit_pool(generation, pool, batch)
-            return (params, pool), this.metrics(params, true)
+            return (params, pool), evaluate(this, key_chain, generation, params)
 
         first = params
         _, scanned = jax.lax.scan(step, (params, pool), jnp.arange(2, G + 1))
-        return _history(this, first, scanned)
+        return _history(this, key_chain, first, scanned)
 
     return chain
 
@@ -308,10 +318,10 @@ def _make_sufficient_chain(setting: Setting, spec: ChainSpec):
                 batch = est.merge(batch, real_stats)
             pool = est.merge(pool, batch) if spec.policy == "accumulate" else batch
             params = est.fit_statistics(generation_key(key_chain, generation, Purpose.FIT), pool)
-            return (params, pool), this.metrics(params, true)
+            return (params, pool), evaluate(this, key_chain, generation, params)
 
         first = params
         _, scanned = jax.lax.scan(step, (params, pool), jnp.arange(2, G + 1))
-        return _history(this, first, scanned)
+        return _history(this, key_chain, first, scanned)
 
     return chain

@@ -21,6 +21,7 @@ class Purpose(enum.IntEnum):
     FIT = 4  # randomness inside an estimator's fit (e.g. neural initialisation)
     VERIFY = 5  # randomness of a verifier
     TRUTH = 6  # a chain's drawn real distribution (design matrix, true weights), at generation 0
+    EVALUATE = 7  # randomness of a metric (a downstream model's training data, a held-out test set)
 
 
 _CHAIN_STREAM = 0

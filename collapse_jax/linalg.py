@@ -53,8 +53,10 @@ def cholesky_lower(matrix: jax.Array) -> jax.Array:
 
 
 def lapack_is_safe() -> bool:
-    """False on a CPU backend with several devices, where LAPACK calls inside scans can hang (JAX 0.10.2)."""
-    return not (jax.default_backend() == "cpu" and jax.device_count() > 1)
+    """False on a CPU backend: there, two LAPACK calls that XLA may run concurrently (two solves in one
+    program step, or one per device on several devices) can deadlock the runtime inside scans (JAX
+    0.10.2; seen with a chain fit and a downstream fit in one step on a single device)."""
+    return jax.default_backend() != "cpu"
 
 
 def spd_solve(matrix: jax.Array, rhs: jax.Array) -> jax.Array:
@@ -67,6 +69,24 @@ def spd_solve(matrix: jax.Array, rhs: jax.Array) -> jax.Array:
         return jax.scipy.linalg.cho_solve((jnp.linalg.cholesky(matrix), True), rhs)
     lower = cholesky_lower(matrix)
     return triangular_solve(lower, triangular_solve(lower, rhs), transpose=True)
+
+
+def bartlett_factor(key: jax.Array, dof, dim: int, dtype) -> jax.Array:
+    """Lower-triangular `A` with `A A^T ~ Wishart_dim(dof, I)`, for any integer `dof >= 0`.
+
+    Bartlett: `A_ii = sqrt(chi2_{dof - i})`, `A_ij ~ N(0, 1)` below the diagonal. When `dof < dim`
+    (singular Wishart) the columns `j >= dof` are zero, which is the law of `Z Z^T` for `Z` of shape
+    `(dim, dof)`.
+    """
+    key_chi, key_normal = jax.random.split(key)
+    index = jnp.arange(dim)
+    diag_dof = dof - index
+    valid = diag_dof > 0
+    gamma = jax.random.gamma(key_chi, jnp.where(valid, diag_dof, 2.0).astype(dtype) / 2, dtype=dtype)
+    diag = jnp.where(valid, jnp.sqrt(2.0 * gamma), 0.0)
+    below = jax.random.normal(key_normal, (dim, dim), dtype)
+    below_mask = (index[:, None] > index[None, :]) & (index[None, :] < dof)
+    return jnp.where(below_mask, below, 0.0) + jnp.diag(diag)
 
 
 def pivoted_root(matrix: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -62,4 +62,4 @@ def test_regression_validation():
     with pytest.raises(ValueError, match="real_fraction"):
         simulate("regression", {"design": "fixed", "real_fraction": 0.5})
     with pytest.raises(ValueError, match="sufficient"):
-        simulate("regression", {"method": "sufficient"})
+        simulate("regression", {"method": "sufficient", "policy": "accumulate-subsample"})

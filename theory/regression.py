@@ -1,39 +1,127 @@
-"""Closed forms for recursive linear regression (OLS), isotropic Gaussian design.
+"""Closed forms for recursive linear regression: OLS and min-norm chains, and a downstream model.
 
-Setting (theory.md B.1): x ~ N(0, I_d), y = <w*, x> + eps, eps ~ N(0, sigma^2); model k labels the
+Setting (theory.md B.1): x ~ N(0, Sigma), y = <w*, x> + eps, eps ~ N(0, sigma^2); model k labels the
 next generation's T design rows with its own weights plus fresh noise of the same variance; generation
-k = 1 is the fit on real data; excess risk E_k = ||w_k - w*||^2 (test error against noiseless targets).
+k = 1 is the fit on real data; excess risk E_k = (w_k - w*)^T Sigma (w_k - w*) (test error against
+noiseless targets). Its bias part is the same quantity for the noise-free chain m_k = E[w_k | designs],
+its variance part E||w_k - m_k||_Sigma^2. A downstream model (two-stage setting of Dohmatob, Feng &
+Kempe 2024) is fitted on T' fresh points labelled by model k with noise sigma'^2; see `theory.ridge`.
+
+`predict` takes the simulation's parameter names and returns a `Prediction` or a `NoTheory` saying why
+there is none. The direct formulas raise ValueError outside their conditions.
 """
 
 from __future__ import annotations
 
-import jax.numpy as jnp
+import math
 
+import jax.numpy as jnp
+import numpy as np
+
+from theory import ridge as ridge_theory
 from theory.common import NoTheory, Prediction
 
-METRICS = ("excess_risk",)
-EDGE = 6  # means are compared only for T >= d + EDGE: the inverse-Wishart trace has finite variance only for T > d + 3
+CHAIN_METRICS = ("excess_risk", "excess_bias", "excess_variance")
+DOWNSTREAM_METRICS = ("downstream_excess_risk", "downstream_bias", "downstream_variance", "downstream_synthetic")
+METRICS = CHAIN_METRICS + DOWNSTREAM_METRICS
+EDGE = 6  # means are compared only for |T - d| >= EDGE: the (inverse-)Wishart trace has finite variance only then
+
+
+def _require_ols(dim: int, samples: int) -> None:
+    if samples < dim + 2:
+        raise ValueError(f"samples must be >= dim + 2 = {dim + 2} for a finite OLS excess risk "
+                         f"(E (X^T X)^-1 exists only for T > d + 1), got samples={samples}")
 
 
 def ols_replace(*, dim: int, samples: int, noise_var, generations: int):
     """E excess risk after k = 0..G fits, replace: k sigma^2 d / (T - d - 1), T >= d + 2, fixed or fresh
     design, any Sigma (Dohmatob, Feng & Kempe 2024; Gerstgrasser et al. 2024; theory.md B.2). Exact."""
+    _require_ols(dim, samples)
     k = jnp.arange(generations + 1)
     return k * noise_var * dim / (samples - dim - 1)
 
 
 def ols_accumulate(*, dim: int, samples: int, noise_var, generations: int, design: str):
-    """E excess risk after k = 0..G fits, accumulate (all blocks so far), T >= d + 2 (theory.md B.3).
+    """E excess risk after k = 0..G fits, accumulate (all blocks so far), T >= d + 2, any Sigma
+    (theory.md B.3).
 
     fixed design: sigma^2 d/(T-d-1) sum_{i<=k} 1/i^2 <= (pi^2/6) sigma^2 d/(T-d-1) (Gerstgrasser et al.
     2024); fresh design: sigma^2 sum_{i<=k} d / (i (iT - d - 1)). Exact (derived, Monte Carlo checked).
     """
+    _require_ols(dim, samples)
     i = jnp.arange(1, generations + 1, dtype=float)
     if design == "fixed":
         terms = noise_var * dim / (samples - dim - 1) / i**2
     else:
         terms = noise_var * dim / (i * (i * samples - dim - 1))
     return jnp.concatenate([jnp.zeros(1), jnp.cumsum(terms)])
+
+
+def ols_accumulate_limit(*, dim: int, samples: int, noise_var):
+    """The fixed-design accumulate limit (pi^2/6) sigma^2 d/(T-d-1), an upper bound at every k (B.3)."""
+    _require_ols(dim, samples)
+    return math.pi**2 / 6 * noise_var * dim / (samples - dim - 1)
+
+
+def ols_subsample(*, dim: int, samples: int, noise_var, generations: int):
+    """Accumulate-subsample, large-T limit: E_k ~ V_k sigma^2 d/(T-d-1), V_k -> pi^2/2 - 2 (theory.md A.4,
+    B.3; derived from the Gaussian-process limit of Dey & Donoho 2024). ASYMPTOTIC in T/d -> infinity: at
+    d = 10, T = 32 the chain reaches about 2.4 one-fit errors by generation 100, not 2.93."""
+    _require_ols(dim, samples)
+    return ridge_theory.subsample_limit_ratio(generations) * noise_var * dim / (samples - dim - 1)
+
+
+def _spectrum(text: str, dim: int):
+    """Eigenvalues `(d,)` and eigenvectors `(d, d)` (None: the coordinate basis) of a `spectrum` string."""
+    if text == "isotropic":
+        return np.ones(dim), None
+    if text.startswith("power:"):
+        return np.arange(1, dim + 1, dtype=float) ** -float(text[len("power:"):]), None
+    path = text[len("file:"):]
+    values = np.load(path) if path.endswith(".npy") else np.loadtxt(path, ndmin=1)
+    if values.ndim == 1:
+        return values, None
+    return np.linalg.eigh(values)
+
+
+def _weight_moments(text: str, spectrum: str, dim: int, basis):
+    """E c_i^2 `(d,)`: the squared coordinates of w* in the eigenbasis (their mean for drawn w*)."""
+    if text == "random":
+        return np.full(dim, 1.0 / dim)  # w* ~ N(0, I/d): E w* w*^T = I/d in every basis
+    if text.startswith("source:"):
+        beta, source = float(spectrum[len("power:"):]), float(text[len("source:"):])
+        c2 = np.arange(1, dim + 1, dtype=float) ** (beta - 1 - 2 * source * beta)
+        return c2 / c2.sum()
+    path = text[len("file:"):]
+    w = np.load(path) if path.endswith(".npy") else np.loadtxt(path, ndmin=1)
+    return (w if basis is None else basis.T @ w) ** 2
+
+
+def _chain_risk(*, dim, samples, noise_var, policy, generations, design):
+    """(E excess risk (G+1,), bias (G+1,), variance (G+1,), kind, note) of an OLS or min-norm chain, or
+    a NoTheory reason string."""
+    zeros = jnp.zeros(generations + 1)
+    if samples >= dim + 2:
+        args = dict(dim=dim, samples=samples, noise_var=noise_var, generations=generations)
+        if policy == "replace":
+            risk = ols_replace(**args)
+            return risk, zeros, risk, "exact", "exact: k sigma^2 d/(T-d-1) (E (X^T X)^-1 = Sigma^-1/(T-d-1))"
+        if policy == "accumulate":
+            risk = ols_accumulate(design=design, **args)
+            note = ("exact: sigma^2 d/(T-d-1) sum 1/i^2 <= pi^2/6 (fixed design)" if design == "fixed"
+                    else "exact: sigma^2 sum d/(i(iT-d-1)) (fresh design)")
+            return risk, zeros, risk, "exact", note
+        risk = ols_subsample(**args)
+        return risk, zeros, risk, "asymptotic", "large-T limit V_k sigma^2 d/(T-d-1), V_k -> pi^2/2 - 2"
+    if samples <= dim - 2:
+        if policy != "replace":
+            return f"min-norm chain under {policy}: not derived"
+        parts = ridge_theory.minimum_norm_replace(dim=dim, samples=samples, noise_var=noise_var,
+                                                  generations=generations, design=design)
+        note = ("exact: (1 - r^k) + v (1 - r^k)/(1 - r), r = T/d, v = sigma^2 T/(d-T-1)" if design == "fresh"
+                else "exact: (1 - r) + k v, r = T/d, v = sigma^2 T/(d-T-1) (fixed design)")
+        return parts["total"], parts["bias"], parts["variance"], "exact", note
+    return "d - 1 <= T <= d + 1: the expected excess risk is infinite"
 
 
 def predict(
@@ -48,6 +136,11 @@ def predict(
     ridge: float = 0.0,
     real_fraction: float = 0.0,
     shared_design: bool = False,
+    spectrum: str = "isotropic",
+    true_weights: str = "random",
+    downstream_samples: int = 0,
+    downstream_ridge: float = 0.0,
+    downstream_noise_var: float = 1.0,
     **_ignored,
 ) -> Prediction | NoTheory:
     """The prediction for one metric, taking the simulation's own parameter names (`generations` = G,
@@ -60,16 +153,51 @@ def predict(
         return NoTheory("ridge at every generation: no closed form derived (the two-stage ridge theory is different)")
     if real_fraction > 0:
         return NoTheory("OLS with a fresh real fraction: not derived")
-    if samples < dim + 2:
-        return NoTheory("OLS needs T >= d + 2 for a finite expected excess risk")
-    if policy == "accumulate-subsample":
-        return NoTheory("accumulate-subsample: only a large-T limit (pi^2/2 - 2) is known, not a finite-T closed form")
-    args = dict(dim=dim, samples=samples, noise_var=noise_var, generations=generations)
-    if policy == "replace":
-        mean, note = ols_replace(**args), "exact: k sigma^2 d/(T-d-1) (E (X^T X)^-1 = I/(T-d-1))"
-    else:
-        mean = ols_accumulate(design=design, **args)
-        note = ("exact: sigma^2 d/(T-d-1) sum 1/i^2 <= pi^2/6 (fixed design)" if design == "fixed"
-                else "exact: sigma^2 sum d/(i(iT-d-1)) (fresh design)")
-    heavy = jnp.where(samples >= dim + EDGE, 0.0, jnp.inf) * jnp.ones(generations + 1)
-    return Prediction(mean, "exact", heavy, note=note + f"; means compared only for T >= d + {EDGE}")
+    eigenvalues, basis = _spectrum(spectrum, dim)
+    isotropic = bool(np.all(eigenvalues == eigenvalues[0]))
+    if samples <= dim - 2 and not isotropic:
+        return NoTheory("min-norm chain with an anisotropic Sigma: not derived (B.6 is isotropic)")
+    chain = _chain_risk(dim=dim, samples=samples, noise_var=noise_var, policy=policy, generations=generations,
+                        design=design)
+    if isinstance(chain, str):
+        return NoTheory(chain)
+    risk, bias, variance, kind, note = chain
+    if samples <= dim - 2:  # min-norm: the bias scales with ||w*||^2
+        norm_sq = float(np.sum(_weight_moments(true_weights, spectrum, dim, basis)))
+        bias = bias * norm_sq
+        risk = bias + variance
+    finite = abs(samples - dim) >= EDGE
+    heavy = jnp.where(finite, 0.0, jnp.inf) * jnp.ones(generations + 1)
+    edge_note = f"; means compared only for |T - d| >= {EDGE}"
+    if metric in CHAIN_METRICS:
+        mean = {"excess_risk": risk, "excess_bias": bias, "excess_variance": variance}[metric]
+        return Prediction(mean, kind, heavy, note=note + edge_note)
+    if samples <= dim - 2:
+        return NoTheory("downstream of a min-norm chain: its deviation covariance is not proportional to "
+                        "Sigma^-1 (not derived)")
+    down = _downstream(risk, eigenvalues, _weight_moments(true_weights, spectrum, dim, basis), dim=dim,
+                       samples=downstream_samples, ridge=downstream_ridge, noise_var=downstream_noise_var)
+    if isinstance(down, NoTheory):
+        return down
+    parts, down_kind, down_note = down
+    name = metric[len("downstream_"):]
+    mean = parts["total" if name == "excess_risk" else name]
+    down_finite = downstream_ridge > 0 or abs(downstream_samples - dim) >= EDGE
+    heavy = jnp.where(finite and down_finite, 0.0, jnp.inf) * jnp.ones(generations + 1)
+    kind = "exact" if kind == "exact" and down_kind == "exact" else "asymptotic"
+    return Prediction(jnp.asarray(mean) * jnp.ones(generations + 1), kind, heavy,
+                      note=f"chain {note}; downstream {down_note}{edge_note}")
+
+
+def _downstream(chain_risk, eigenvalues, weight_moments, *, dim, samples, ridge, noise_var):
+    """(parts, kind, note) of the downstream model trained on labels of the chain's model, or NoTheory."""
+    if ridge == 0 and samples >= dim + 2:
+        parts = ridge_theory.ols_two_stage(dim=dim, downstream_samples=samples, downstream_noise_var=noise_var,
+                                           chain_excess_risk=chain_risk)
+        return parts, "exact", "OLS: sigma'^2 d/(T'-d-1) + chain risk (exact, theory.md B.2)"
+    if ridge == 0 and samples > dim - 2:
+        return NoTheory("downstream OLS with d - 1 <= T' <= d + 1: infinite expected risk")
+    parts = ridge_theory.ridge_two_stage(
+        eigenvalues=jnp.asarray(eigenvalues), weight_coefficients_sq=jnp.asarray(weight_moments), ridge=ridge,
+        downstream_samples=samples, downstream_noise_var=noise_var, chain_excess_risk=jnp.asarray(chain_risk))
+    return parts, "asymptotic", "ridge deterministic equivalents (kappa, df1, df2; theory.md B.4, O(1/d) error)"

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from collapse_jax.estimator import Estimator
-from collapse_jax.linalg import cholesky_root, nuclear_norm, pivoted_root
+from collapse_jax.linalg import bartlett_factor, cholesky_root, nuclear_norm, pivoted_root
 
 
 _SMALL_DIM = 4  # up to this dimension, products are written as sums (faster under vmap on CPU)
@@ -58,24 +58,6 @@ def gaussian_params(mean, covariance) -> GaussianParams:
     mean = jnp.asarray(mean)
     root, log_det = cholesky_root(jnp.asarray(covariance, dtype=mean.dtype))
     return GaussianParams(mean, root, log_det)
-
-
-def _bartlett_factor(key: jax.Array, dof, dim: int, dtype) -> jax.Array:
-    """Lower-triangular `A` with `A A^T ~ Wishart_dim(dof, I)`, for any integer `dof >= 0`.
-
-    Bartlett: `A_ii = sqrt(chi2_{dof - i})`, `A_ij ~ N(0, 1)` below the diagonal. When `dof < dim`
-    (singular Wishart) the columns `j >= dof` are zero, which is the law of `Z Z^T` for `Z` of shape
-    `(dim, dof)`.
-    """
-    key_chi, key_normal = jax.random.split(key)
-    index = jnp.arange(dim)
-    diag_dof = dof - index
-    valid = diag_dof > 0
-    gamma = jax.random.gamma(key_chi, jnp.where(valid, diag_dof, 2.0).astype(dtype) / 2, dtype=dtype)
-    diag = jnp.where(valid, jnp.sqrt(2.0 * gamma), 0.0)
-    below = jax.random.normal(key_normal, (dim, dim), dtype)
-    below_mask = (index[:, None] > index[None, :]) & (index[None, :] < dof)
-    return jnp.where(below_mask, below, 0.0) + jnp.diag(diag)
 
 
 def make_gaussian(*, ddof: int = 0, full_rank: bool = True) -> Estimator:
@@ -143,7 +125,7 @@ def make_gaussian(*, ddof: int = 0, full_rank: bool = True) -> Estimator:
         count = jnp.asarray(n, dtype)
         z = jax.random.normal(key_mean, (dim,), dtype)
         mean = params.mean + params.root @ z / jnp.sqrt(jnp.maximum(count, 1.0))
-        bartlett = _bartlett_factor(key_scatter, count - 1, dim, dtype)
+        bartlett = bartlett_factor(key_scatter, count - 1, dim, dtype)
         root = params.root @ bartlett
         log_det = params.log_det + 2.0 * jnp.sum(jnp.log(jnp.diagonal(bartlett)))
         return GaussianStats(count, mean, root @ root.T, root, log_det)

@@ -1,22 +1,33 @@
 """Linear regression estimator: ordinary least squares, ridge, and the minimum-norm interpolator.
 
-A data point is a row `[x_1..x_d, y]` of shape `(d + 1,)`, so the chain engine's pools (buffers,
-weights, top-k subsampling) handle regression data like any other. Model k labels the next
-generation's points with its own weights plus fresh noise: `y = <w_k, x> + noise_std * z`.
+A data point is a row `[x_1..x_d, y_1..y_L]` of shape `(d + L,)`, so the chain engine's pools
+(buffers, weights, subsampling) handle regression data like any other. Column `y_1` is the label the
+model is fitted on; model k labels the next generation's points with its own weights plus fresh noise,
+`y_1 = <w_k, x> + noise_std * z`. With `labels=2` each row also carries the noise-free label
+`y_2 = <m_k, x>`, where `m_k` is the fit of the same chain without any label noise: since a fit is
+linear in its labels, `m_k = E[w_k | all designs]`, which splits the excess risk into its bias and
+variance parts (`regression_metrics`).
 
+Features: `x = S z`, `z ~ N(0, I_d)`, with `S S^T = Sigma` (`covariance_root`; None is the identity).
 Designs:
   fixed  the same `X` (T x d, drawn once per chain, or once for all chains) is relabelled every
          generation (Gerstgrasser et al. 2024; Kazdan et al. 2024);
-  fresh  new `x ~ N(0, I_d)` rows every generation (Dohmatob, Feng & Kempe 2024).
+  fresh  new rows every generation (Dohmatob, Feng & Kempe 2024).
 
 Fit, with weights w_i (zero on empty pool slots) and n = sum w_i:
-  w_hat = argmin (1/n) sum_i w_i (y_i - <w, x_i>)^2 + ridge ||w||^2
-        = (G / n + ridge I)^+ (b / n),  G = sum w_i x_i x_i^T,  b = sum w_i y_i x_i,
+  W_hat = argmin (1/n) sum_i w_i ||y_i - W^T x_i||^2 + ridge ||W||^2
+        = (G / n + ridge I)^+ (B / n),  G = sum w_i x_i x_i^T,  B = sum w_i x_i y_i^T,
 the pseudo-inverse giving the minimum-norm least-squares solution when `G` is singular (d > T, or a
-subsample that repeats points). The statistics (n, G, b) merge by addition, so `accumulate` keeps
+subsample that repeats points). The statistics (n, G, B) merge by addition, so `accumulate` keeps
 O(d^2) memory. Linear algebra is Cholesky-based (no SVD or eigensolver, which hang inside scans on
 several CPU devices): plain Cholesky when the static `full_rank` promises a non-singular `G`, else the
-pivoted, rank-revealing root `A = F F^T` and `A^+ b = F (F^T F)^-2 F^T b`.
+pivoted, rank-revealing root `A = F F^T` and `A^+ B = F (F^T F)^-2 F^T B`.
+
+Sufficient path (`sample_statistics`, exact, cost independent of T): the statistics of T rows labelled
+by W are drawn from their joint law. With a fresh design `G = X^T X ~ Wishart_d(T, Sigma)`, drawn as
+`G = R R^T`, `R = S A` with `A` a Bartlett factor (so `G^-1 = R^-T R^-1` is the inverse-Wishart draw
+of `(X^T X)^-1`); with a fixed design `R` is the chain's fixed root of `X^T X`. Given `G`, the noise
+moment `X^T z ~ N(0, G)` is `R xi`, `xi ~ N(0, I_d)`, so `B = G W + noise_std R xi e_1^T`.
 """
 
 from __future__ import annotations
@@ -27,29 +38,33 @@ import jax
 import jax.numpy as jnp
 
 from collapse_jax.estimator import Estimator
-from collapse_jax.linalg import pivoted_root, spd_solve
+from collapse_jax.linalg import bartlett_factor, pivoted_root, spd_solve
 
 DESIGNS = ("fixed", "fresh")
-REGRESSION_METRICS = ("excess_risk",)
+CHAIN_METRICS = ("excess_risk", "excess_bias", "excess_variance")
+DOWNSTREAM_METRICS = ("downstream_excess_risk", "downstream_bias", "downstream_variance", "downstream_synthetic")
+REGRESSION_METRICS = CHAIN_METRICS + DOWNSTREAM_METRICS
+MEAN_TRACKING_METRICS = ("excess_bias", "excess_variance")
 
 
 class RegressionStats(NamedTuple):
-    """Weighted statistics: count `()`, Gram matrix `(d, d)` = sum w x x^T, moment `(d,)` = sum w y x."""
+    """Weighted statistics: count `()`, Gram matrix `(d, d)` = sum w x x^T, moment `(d, L)` = sum w x y^T."""
 
     count: jax.Array
     gram: jax.Array
     moment: jax.Array
 
 
-def regression_statistics(data: jax.Array, weights: jax.Array) -> RegressionStats:
-    """Statistics of weighted rows `data: (n, d + 1)`, `weights: (n,)`."""
-    x, y = data[:, :-1], data[:, -1]
+def regression_statistics(data: jax.Array, weights: jax.Array, dim: int) -> RegressionStats:
+    """Statistics of weighted rows `data: (n, d + L)`, `weights: (n,)`."""
+    x, y = data[:, :dim], data[:, dim:]
     weighted = x * weights[:, None]
     return RegressionStats(jnp.sum(weights), weighted.T @ x, weighted.T @ y)
 
 
 def psd_solve(matrix: jax.Array, rhs: jax.Array, full_rank: bool) -> jax.Array:
-    """`matrix^+ rhs` for a symmetric positive semi-definite `(d, d)` matrix and `rhs (d,)` in its range."""
+    """`matrix^+ rhs` for a symmetric positive semi-definite `(d, d)` matrix and `rhs (d,)` or `(d, m)`
+    in its range (the minimum-norm solution when the matrix is singular)."""
     if full_rank:
         return spd_solve(matrix, rhs)
     root, _ = pivoted_root(matrix)
@@ -58,36 +73,69 @@ def psd_solve(matrix: jax.Array, rhs: jax.Array, full_rank: bool) -> jax.Array:
     return root @ spd_solve(inner, spd_solve(inner, root.T @ rhs))
 
 
-def make_linear_regression(dim: int, *, ridge, noise_std, design: jax.Array | None = None,
-                           full_rank: bool = False) -> Estimator:
-    """A linear-regression estimator for data rows `(n, dim + 1)`.
+def ridge_fit(stats: RegressionStats, ridge, full_rank: bool) -> jax.Array:
+    """`(G / n + ridge I)^+ B / n`: `(d, L)` weights from statistics."""
+    dim = stats.gram.shape[-1]
+    count = jnp.maximum(stats.count, 1.0)
+    matrix = stats.gram / count + ridge * jnp.eye(dim, dtype=stats.gram.dtype)
+    return psd_solve(matrix, stats.moment / count, full_rank)
+
+
+def draw_features(key: jax.Array, n: int, dim: int, covariance_root, dtype) -> jax.Array:
+    """`(n, d)` rows `x = S z`, `z ~ N(0, I_d)`."""
+    z = jax.random.normal(key, (n, dim), dtype)
+    return z if covariance_root is None else z @ covariance_root.T
+
+
+def wishart_root(key: jax.Array, samples, dim: int, covariance_root, dtype) -> jax.Array:
+    """`(d, d)` `R` with `R R^T ~ Wishart_d(samples, Sigma)`, the law of `X^T X` for `samples` rows
+    (`samples` may be traced; singular when samples < d)."""
+    root = bartlett_factor(key, samples, dim, dtype)
+    return root if covariance_root is None else covariance_root @ root
+
+
+def make_linear_regression(dim: int, *, ridge, noise_std, covariance_root: jax.Array | None = None,
+                           design: jax.Array | None = None, design_root: jax.Array | None = None,
+                           full_rank: bool = False, labels: int = 1) -> Estimator:
+    """A linear-regression estimator for data rows `(n, dim + labels)` and weights `(dim, labels)`.
 
     Args:
       dim: d, the number of features.
       ridge: penalty lambda >= 0 (may be a traced scalar); 0 gives OLS / the minimum-norm interpolator.
-      noise_std: standard deviation of the label noise added when the model labels points (traced ok).
-      design: `(T, d)` fixed design relabelled by `sample`, or None to draw fresh `x ~ N(0, I_d)`.
-      full_rank: promise that every fitted Gram matrix is non-singular (plain Cholesky); otherwise the
+      noise_std: standard deviation of the label noise the model adds when it labels points (traced ok).
+      covariance_root: `(d, d)` S with `S S^T = Sigma`, or None for `Sigma = I`.
+      design: `(T, d)` fixed design relabelled by `sample` (sample path), or None for fresh rows.
+      design_root: `(d, d)` fixed root of `X^T X` used by `sample_statistics` (sufficient path with a
+        fixed design), or None to draw a fresh Wishart Gram matrix each time.
+      full_rank: promise that every fitted matrix is non-singular (plain Cholesky); otherwise the
         pivoted root handles singular ones.
+      labels: 1, or 2 to carry the noise-free mean chain in a second label column (module docstring).
     """
+    noise_column = (jnp.arange(labels) == 0)
+
+    def statistics(data, weights):
+        return regression_statistics(data, weights, dim)
 
     def fit_statistics(key, stats: RegressionStats):
         del key
-        count = jnp.maximum(stats.count, 1.0)
-        matrix = stats.gram / count + ridge * jnp.eye(dim, dtype=stats.gram.dtype)
-        return psd_solve(matrix, stats.moment / count, full_rank)
+        return ridge_fit(stats, ridge, full_rank)
 
     def fit(key, data, weights):
-        return fit_statistics(key, regression_statistics(data, weights))
+        return fit_statistics(key, statistics(data, weights))
 
     def sample(key, weights, n: int):
         key_x, key_noise = jax.random.split(key)
-        if design is not None:
-            x = design[:n]
-        else:
-            x = jax.random.normal(key_x, (n, dim), weights.dtype)
-        y = x @ weights + noise_std * jax.random.normal(key_noise, (n,), weights.dtype)
-        return jnp.concatenate([x, y[:, None]], axis=1)
+        x = design[:n] if design is not None else draw_features(key_x, n, dim, covariance_root, weights.dtype)
+        noise = noise_std * jax.random.normal(key_noise, (n, 1), weights.dtype)
+        return jnp.concatenate([x, x @ weights + noise * noise_column], axis=1)
+
+    def sample_statistics(key, weights, n):
+        key_gram, key_noise = jax.random.split(key)
+        dtype = weights.dtype
+        root = design_root if design_root is not None else wishart_root(key_gram, n, dim, covariance_root, dtype)
+        gram = root @ root.T
+        noise = noise_std * (root @ jax.random.normal(key_noise, (dim,), dtype))
+        return RegressionStats(jnp.asarray(n, dtype), gram, gram @ weights + noise[:, None] * noise_column)
 
     def merge(a, b):
         return jax.tree.map(jnp.add, a, b)
@@ -96,14 +144,70 @@ def make_linear_regression(dim: int, *, ridge, noise_std, design: jax.Array | No
         name="linear-regression",
         fit=fit,
         sample=sample,
-        statistics=regression_statistics,
+        statistics=statistics,
         merge=merge,
         fit_statistics=fit_statistics,
+        sample_statistics=sample_statistics,
     )
 
 
-def regression_metrics(weights: jax.Array, true_weights: jax.Array, names=REGRESSION_METRICS) -> dict:
-    """excess_risk = (w - w*)^T Sigma (w - w*) with Sigma = I: the test error against noiseless targets."""
-    error = weights - true_weights
-    values = {"excess_risk": jnp.sum(error * error)}
-    return {name: values[name] for name in names}
+def _sigma_norm_sq(vector: jax.Array, covariance_root) -> jax.Array:
+    """`v^T Sigma v` for `Sigma = S S^T` (S None: the identity)."""
+    projected = vector if covariance_root is None else covariance_root.T @ vector
+    return jnp.sum(projected * projected)
+
+
+def regression_metrics(weights: jax.Array, true_weights: jax.Array, names=("excess_risk",),
+                       covariance_root=None) -> dict:
+    """Per-chain metrics of weights `(d, L)` against the truth `(d, L)` (every column w*).
+
+    excess_risk      (w - w*)^T Sigma (w - w*), the test error against noiseless targets;
+    excess_bias      (m - w*)^T Sigma (m - w*), m = E[w | designs] (the noise-free chain, column 2);
+    excess_variance  (w - m)^T Sigma (w - m); E excess_risk = E excess_bias + E excess_variance.
+    """
+    target = true_weights[:, 0]
+    values = {"excess_risk": lambda: _sigma_norm_sq(weights[:, 0] - target, covariance_root),
+              "excess_bias": lambda: _sigma_norm_sq(weights[:, -1] - target, covariance_root),
+              "excess_variance": lambda: _sigma_norm_sq(weights[:, 0] - weights[:, -1], covariance_root)}
+    return {name: values[name]() for name in names if name in values}
+
+
+def downstream_metrics(key: jax.Array, weights: jax.Array, true_weights: jax.Array, *, samples: int, ridge,
+                       noise_std, covariance_root=None, full_rank: bool = False,
+                       names=DOWNSTREAM_METRICS) -> dict:
+    """A downstream ridge model fitted on T fresh points labelled by a chain's model (two-stage setting of
+    Dohmatob, Feng & Kempe 2024): `x ~ N(0, Sigma)`, `y = <w_k, x> + noise_std z`,
+    `v = (X^T X / T + ridge I)^+ X^T y / T`. With `H = (Sigma_hat + ridge)^+ Sigma_hat` and
+    `delta = w_k - w*`:
+
+      downstream_excess_risk  ||v - w*||_Sigma^2 (realised);
+      downstream_bias         ||(H - I) w*||_Sigma^2, the clean ridge bias;
+      downstream_variance     noise_std^2 tr(R X^T X R Sigma) / T^2, R = (Sigma_hat + ridge)^+ (the
+                              expectation over the downstream label noise);
+      downstream_synthetic    ||H delta||_Sigma^2, what the chain's error becomes downstream.
+
+    The cross terms have mean zero when E[delta | designs] = 0 (OLS chains), so the expected risk is the
+    sum of the three parts. Shapes: weights and true_weights `(d, L)`; returns scalars.
+    """
+    dim = weights.shape[0]
+    dtype = weights.dtype
+    key_x, key_noise = jax.random.split(key)
+    x = draw_features(key_x, samples, dim, covariance_root, dtype)
+    w_model, w_true = weights[:, 0], true_weights[:, 0]
+    y = x @ w_model + noise_std * jax.random.normal(key_noise, (samples,), dtype)
+    gram = x.T @ x / samples
+    matrix = gram + ridge * jnp.eye(dim, dtype=dtype)
+    wanted = set(names)
+    columns = [x.T @ y / samples, gram @ w_true, gram @ (w_model - w_true)]
+    solved = psd_solve(matrix, jnp.stack(columns, axis=1), full_rank)
+    values = {
+        "downstream_excess_risk": lambda: _sigma_norm_sq(solved[:, 0] - w_true, covariance_root),
+        "downstream_bias": lambda: _sigma_norm_sq(solved[:, 1] - w_true, covariance_root),
+        "downstream_synthetic": lambda: _sigma_norm_sq(solved[:, 2], covariance_root),
+    }
+    out = {name: values[name]() for name in names if name in values}
+    if "downstream_variance" in wanted:
+        spread = psd_solve(matrix, x.T, full_rank) / samples  # (d, T): R X^T / T
+        spread = spread if covariance_root is None else covariance_root.T @ spread
+        out["downstream_variance"] = noise_std**2 * jnp.sum(spread * spread)
+    return {name: out[name] for name in names if name in out}
