@@ -138,8 +138,8 @@ def compare(entry: dict, k: float = DEFAULT_K) -> dict:
     """Largest |simulation - theory| in standard errors over the checkable generations of one metric.
 
     Generations whose theory or mean is not finite, or whose chains were not all finite, are skipped
-    and counted. Where the standard error is 0 (e.g. generation 0, the truth itself) the difference is
-    held to float32 rounding instead. Returns {"status": "pass"|"fail"|"no theory"|"not checkable",
+    and counted. The standard error is floored at 1e-6 max(1, |theory|), so a quantity that is exact up
+    to rounding (generation 0, the truth itself; a bias that vanishes for OLS) is held to float32 rounding. Returns {"status": "pass"|"fail"|"no theory"|"not checkable",
     "max_z", "at_generation", "compared", "skipped", "not_checkable"}.
     """
     theory = entry.get("theory") or []
@@ -154,7 +154,7 @@ def compare(entry: dict, k: float = DEFAULT_K) -> dict:
         if not ok:
             unchecked += 1
             continue
-        scale = se if se > 0 else 1e-5 * max(1.0, abs(t))
+        scale = max(se, 1e-6 * max(1.0, abs(t)))  # a floor for float32 rounding where the chains barely vary
         z = abs(mean - t) / scale
         compared += 1
         if z >= worst:
