@@ -53,19 +53,20 @@ def cholesky_lower(matrix: jax.Array) -> jax.Array:
 
 
 def lapack_is_safe() -> bool:
-    """False on a CPU backend: there, two LAPACK calls that XLA may run concurrently (two solves in one
-    program step, or one per device on several devices) can deadlock the runtime inside scans (JAX
-    0.10.2; seen with a chain fit and a downstream fit in one step on a single device)."""
-    return jax.default_backend() != "cpu"
+    """False on a CPU backend with several devices: there LAPACK calls run concurrently (one per device)
+    inside scans and can deadlock the XLA CPU runtime (JAX 0.10.2). On one CPU device a program must not
+    contain two LAPACK calls that XLA may run concurrently either (seen: a chain fit and an independent
+    downstream fit in one step): such code passes `pure=True` to `spd_solve`."""
+    return not (jax.default_backend() == "cpu" and jax.device_count() > 1)
 
 
-def spd_solve(matrix: jax.Array, rhs: jax.Array) -> jax.Array:
+def spd_solve(matrix: jax.Array, rhs: jax.Array, pure: bool = False) -> jax.Array:
     """`matrix^-1 rhs` for a symmetric positive-definite `(d, d)` matrix (Cholesky, then two substitutions).
 
     LAPACK where it is safe (`lapack_is_safe`), else the pure-array `cholesky_lower` and
     `triangular_solve` (same result up to rounding; slower for large d under vmap).
     """
-    if lapack_is_safe():
+    if lapack_is_safe() and not (pure and jax.default_backend() == "cpu"):
         return jax.scipy.linalg.cho_solve((jnp.linalg.cholesky(matrix), True), rhs)
     lower = cholesky_lower(matrix)
     return triangular_solve(lower, triangular_solve(lower, rhs), transpose=True)

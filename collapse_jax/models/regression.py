@@ -62,15 +62,16 @@ def regression_statistics(data: jax.Array, weights: jax.Array, dim: int) -> Regr
     return RegressionStats(jnp.sum(weights), weighted.T @ x, weighted.T @ y)
 
 
-def psd_solve(matrix: jax.Array, rhs: jax.Array, full_rank: bool) -> jax.Array:
+def psd_solve(matrix: jax.Array, rhs: jax.Array, full_rank: bool, pure: bool = False) -> jax.Array:
     """`matrix^+ rhs` for a symmetric positive semi-definite `(d, d)` matrix and `rhs (d,)` or `(d, m)`
-    in its range (the minimum-norm solution when the matrix is singular)."""
+    in its range (the minimum-norm solution when the matrix is singular). `pure`: no LAPACK on CPU
+    (see `linalg.lapack_is_safe`)."""
     if full_rank:
-        return spd_solve(matrix, rhs)
+        return spd_solve(matrix, rhs, pure)
     root, _ = pivoted_root(matrix)
     absent = jnp.all(root == 0.0, axis=0)
     inner = root.T @ root + jnp.diag(absent.astype(matrix.dtype))
-    return root @ spd_solve(inner, spd_solve(inner, root.T @ rhs))
+    return root @ spd_solve(inner, spd_solve(inner, root.T @ rhs, pure), pure)
 
 
 def ridge_fit(stats: RegressionStats, ridge, full_rank: bool) -> jax.Array:
@@ -199,7 +200,8 @@ def downstream_metrics(key: jax.Array, weights: jax.Array, true_weights: jax.Arr
     matrix = gram + ridge * jnp.eye(dim, dtype=dtype)
     wanted = set(names)
     columns = [x.T @ y / samples, gram @ w_true, gram @ (w_model - w_true)]
-    solved = psd_solve(matrix, jnp.stack(columns, axis=1), full_rank)
+    # pure: a LAPACK call here could run concurrently with the chain's own fit and deadlock on CPU
+    solved = psd_solve(matrix, jnp.stack(columns, axis=1), full_rank, pure=True)
     values = {
         "downstream_excess_risk": lambda: _sigma_norm_sq(solved[:, 0] - w_true, covariance_root),
         "downstream_bias": lambda: _sigma_norm_sq(solved[:, 1] - w_true, covariance_root),
@@ -207,7 +209,7 @@ def downstream_metrics(key: jax.Array, weights: jax.Array, true_weights: jax.Arr
     }
     out = {name: values[name]() for name in names if name in values}
     if "downstream_variance" in wanted:
-        spread = psd_solve(matrix, x.T, full_rank) / samples  # (d, T): R X^T / T
+        spread = psd_solve(matrix, x.T, full_rank, pure=True) / samples  # (d, T): R X^T / T
         spread = spread if covariance_root is None else covariance_root.T @ spread
         out["downstream_variance"] = noise_std**2 * jnp.sum(spread * spread)
     return {name: out[name] for name in names if name in out}
