@@ -24,9 +24,12 @@ class Experiment:
 
 
 def _registry() -> dict[str, Experiment]:
-    from experiments import kazdan_gaussian, shumailov_gaussian
+    from experiments import (dey_donoho_pathway, dohmatob_regression, gerstgrasser_regression, kazdan_gaussian,
+                             kazdan_regression, shumailov_gaussian)
 
-    return {e.name: e for e in (shumailov_gaussian.EXPERIMENT, kazdan_gaussian.EXPERIMENT)}
+    return {e.name: e for e in (shumailov_gaussian.EXPERIMENT, kazdan_gaussian.EXPERIMENT,
+                                gerstgrasser_regression.EXPERIMENT, kazdan_regression.EXPERIMENT,
+                                dohmatob_regression.EXPERIMENT, dey_donoho_pathway.EXPERIMENT)}
 
 
 REGISTRY = _registry()

@@ -37,8 +37,21 @@ def simulate_cells(cells: dict, *, progress: bool = False, workers: int = 2) -> 
     from collapse_jax.simulate import finish, prepare
 
     start = time.perf_counter()
+    # Cells that differ only in traced parameters (e.g. the regression's noise_var, ridge, downstream_ridge)
+    # compile to the same program. Compile one cell of each program first and the others after all of
+    # those are done, so that with the on-disk compilation cache (enabled by the command line) the
+    # others are cache hits instead of being compiled concurrently by the other thread.
+    first, rest = {}, []
+    for name, (setting, config, _) in cells.items():
+        key = _program_key(setting, config)
+        if key in first.values():
+            rest.append(name)
+        else:
+            first[name] = key
+    prepared = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        prepared = dict(zip(cells, pool.map(lambda cell: prepare(cell[0], cell[1]), cells.values())))
+        for names in (list(first), rest):
+            prepared |= dict(zip(names, pool.map(lambda name: prepare(cells[name][0], cells[name][1]), names)))
     summaries = {}
     for done, (name, (setting, _, out)) in enumerate(cells.items(), 1):
         config, run = prepared[name]
@@ -48,6 +61,16 @@ def simulate_cells(cells: dict, *, progress: bool = False, workers: int = 2) -> 
             print(f"  [{done}/{len(cells)}] {os.path.relpath(out)} ({summaries[name]['num_chains']} chains) "
                   f"elapsed {elapsed:.0f} s", flush=True)
     return summaries
+
+
+def _program_key(setting: str, config: dict) -> tuple:
+    """Cells with equal keys compile to the same program (`program_key`; the chain count is kept, as it
+    can set the chunk shape)."""
+    from collapse_jax.settings import get_setting
+
+    definition = get_setting(setting)
+    resolved = definition.resolve(config)
+    return setting, definition.program_key(resolved), resolved["chains"]
 
 
 def _array(values) -> np.ndarray:
