@@ -53,11 +53,20 @@ def cholesky_lower(matrix: jax.Array) -> jax.Array:
 
 
 def lapack_is_safe() -> bool:
-    """False on a CPU backend with several devices: there LAPACK calls run concurrently (one per device)
-    inside scans and can deadlock the XLA CPU runtime (JAX 0.10.2). On one CPU device a program must not
-    contain two LAPACK calls that XLA may run concurrently either (seen: a chain fit and an independent
-    downstream fit in one step): such code passes `pure=True` to `spd_solve`."""
-    return not (jax.default_backend() == "cpu" and jax.device_count() > 1)
+    """False on a CPU backend unless `COLLAPSE_JAX_CPU_LAPACK=1` and there is one device.
+
+    On CPU (JAX 0.10.2), LAPACK custom calls inside scans can deadlock the XLA runtime (all threads
+    idle): always with several devices, and intermittently on one device (seen with the Wishart path,
+    and whenever two LAPACK calls may run concurrently, e.g. a chain fit and a downstream fit). The
+    pure-array Cholesky is slower (about 4x on the d = 50 regression benchmark) but never hangs; the
+    opt-in keeps LAPACK for single-device runs where speed matters more than that risk. Code that may
+    run two solves concurrently passes `pure=True` to `spd_solve` regardless.
+    """
+    import os
+
+    if jax.default_backend() != "cpu":
+        return True
+    return os.environ.get("COLLAPSE_JAX_CPU_LAPACK") == "1" and jax.device_count() == 1
 
 
 def spd_solve(matrix: jax.Array, rhs: jax.Array, pure: bool = False) -> jax.Array:

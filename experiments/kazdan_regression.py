@@ -12,10 +12,11 @@ Theory (black dashed, theory.regression): exact for replace, k sigma^2 d/(T - d 
 sigma^2 d/(T - d - 1) sum_{i<=k} 1/i^2, for T >= d + 2. For accumulate-subsample only the large-T limit
 V_k sigma^2 d/(T - d - 1) is known (V_k -> pi^2/2 - 2 ~ 2.93 one-fit errors, kind "asymptotic"; the
 report says "deviates (asymptotic)" where the finite-T chain is measurably off it). It is far off at
-small T: at d = 10, T = 32 the simulated subsample error at iteration 100 is about 2.4 in absolute terms
-(the paper's 2.5), i.e. about 5 one-fit errors (one fit: 10/21 = 0.476), not V_100 = 2.90 one-fit
-errors (1.38): the subsample of a fixed design repeats some rows and misses others, so its Gram matrix
-is much worse conditioned than X^T X. The fourth panel shows the subsample error in one-fit units
+small T: at d = 10, T = 32 the simulated subsample error at iteration 100 is about 2.3-2.4 in absolute
+terms (the paper: about 2.5), i.e. about 4.8 one-fit errors (one fit: 10/21 = 0.476), not V_100 = 2.90
+one-fit errors (1.38 absolute); so "about 2.4, not 2.93" holds for the absolute error, not in one-fit
+units. The subsample of a fixed design repeats some rows and misses others, so its Gram matrix is much
+worse conditioned than X^T X. At T = 316 and 1000 the chain is within a few percent of the limit. The fourth panel shows the subsample error in one-fit units
 approaching the limit as T grows. T = 10 = d is OLS at the interpolation threshold (T <= d + 1): the
 expected error is infinite, the chain means are dominated by rare huge values, and there is no theory
 (the simulation warns); it is included as in the paper.
