@@ -229,13 +229,7 @@ def parse_spectrum(text: str, dim: int):
     if text == "isotropic":
         return "isotropic", None
     if text.startswith("power:"):
-        try:
-            beta = float(text[len("power:"):])
-        except ValueError:
-            raise ValueError(f"{where} must be isotropic, power:BETA or file:PATH; got {text!r}") from None
-        if not 0 < beta <= 10:
-            raise ValueError(f"{where}: BETA in power:BETA must be in (0, 10], got {beta:g}")
-        return "power", beta
+        return "power", _prefixed_number(text, "power:", "BETA", 10, where, "isotropic, power:BETA or file:PATH")
     if text.startswith("file:"):
         import numpy as np
 
@@ -259,12 +253,7 @@ def parse_true_weights(text: str, dim: int, spectrum_kind: str):
     if text == "random":
         return "random", None
     if text.startswith("source:"):
-        try:
-            source = float(text[len("source:"):])
-        except ValueError:
-            raise ValueError(f"{where} must be random, source:R or file:PATH; got {text!r}") from None
-        if not 0 < source <= 2:
-            raise ValueError(f"{where}: R in source:R must be in (0, 2], got {source:g}")
+        source = _prefixed_number(text, "source:", "R", 2, where, "random, source:R or file:PATH")
         if spectrum_kind != "power":
             raise ValueError(f"{where}: source:R needs a power-law spectrum (--spectrum power:BETA)")
         return "source", source
@@ -274,6 +263,17 @@ def parse_true_weights(text: str, dim: int, spectrum_kind: str):
             raise ValueError(f"{where}: the file must hold a ({dim},) vector, got shape {values.shape}")
         return "file", values
     raise ValueError(f"{where} must be random, source:R or file:PATH; got {text!r}")
+
+
+def _prefixed_number(text: str, prefix: str, name: str, high: float, where: str, forms: str) -> float:
+    """The number X of a `prefix:X` option value, in (0, high]; ValueError naming the option otherwise."""
+    try:
+        value = float(text[len(prefix):])
+    except ValueError:
+        raise ValueError(f"{where} must be {forms}; got {text!r}") from None
+    if not 0 < value <= high:
+        raise ValueError(f"{where}: {name} in {prefix}{name} must be in (0, {high:g}], got {value:g}")
+    return value
 
 
 def _load_array(path: str, where: str):
