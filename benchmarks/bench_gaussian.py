@@ -43,7 +43,7 @@ TARGET_SUFFICIENT = 50.0
 
 
 class Timer:
-    """Wall time and process CPU time (user + system, all threads) of a block."""
+    """Wall time and process CPU time (user + system, all threads) of a block, and the load average after."""
 
     def __enter__(self):
         self._times = os.times()
@@ -54,7 +54,16 @@ class Timer:
         self.wall = time.perf_counter() - self._start
         end = os.times()
         self.cpu = (end.user - self._times.user) + (end.system - self._times.system)
+        self.load = load_average()
         return False
+
+
+def load_average():
+    """The 1/5/15-minute load averages, rounded, or None where the platform has none."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def _summary(values) -> dict:

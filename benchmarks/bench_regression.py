@@ -53,34 +53,13 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from bench_gaussian import Timer, load_average  # noqa: E402  (this script's directory is on sys.path)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 TARGET_VS_LOOP = 20.0
 Z_LIMIT = 5.0
 BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
-
-
-class Timer:
-    """Wall time and process CPU time (user + system, all threads) of a block, and the load average after."""
-
-    def __enter__(self):
-        self._times = os.times()
-        self._start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        self.wall = time.perf_counter() - self._start
-        end = os.times()
-        self.cpu = (end.user - self._times.user) + (end.system - self._times.system)
-        self.load = _load_average()
-        return False
-
-
-def _load_average():
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except (AttributeError, OSError):
-        return None
 
 
 def _cpu_model() -> str:
@@ -325,7 +304,7 @@ def main(argv=None) -> dict:
     TL, L = args.large_samples, args.large_chains
     devices = jax.devices()
     device = f"{len(devices)} x {devices[0].device_kind} ({jax.default_backend()})"
-    load_start = _load_average()
+    load_start = load_average()
     print(f"OLS replace chains, fresh isotropic design: C={C} chains x G={G} generations, d={d}, T={T}, "
           f"sigma^2={s2:g}; theory E||w_k - w*||^2 = k sigma^2 d/(T-d-1) = {s2 * d / (T - d - 1):.5g} k")
     print(f"jax {jax.__version__} on {device}, numpy {np.__version__}, python {platform.python_version()}, "
@@ -376,7 +355,7 @@ def main(argv=None) -> dict:
         if args.lapack_reference:
             breakdown.append(time_piece_subprocess("chain-lapack", B, G, d, T, timeout=300))
 
-    load_end = _load_average()
+    load_end = load_average()
 
     # ----------------------------------------------------------------------------------------- report
     jax_exec = main_run["execute_seconds"]
