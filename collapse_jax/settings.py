@@ -320,7 +320,8 @@ def _regression_definition() -> SettingDefinition:
         import numpy as np
 
         from collapse_jax.models.regression import (
-            MEAN_TRACKING_METRICS, downstream_metrics, make_linear_regression, regression_metrics, wishart_root)
+            MEAN_TRACKING_METRICS, downstream_metrics, draw_features, make_linear_regression, regression_metrics,
+            wishart_root)
 
         dtype = jnp.float64 if config["x64"] else jnp.float32
         dim, samples, design = config["dim"], config["samples"], config["design"]
@@ -333,15 +334,12 @@ def _regression_definition() -> SettingDefinition:
         spectrum_kind, spectrum = parse_spectrum(config["spectrum"], dim)
         weights_kind, weights_value = parse_true_weights(config["true_weights"], dim, spectrum_kind)
         if spectrum_kind == "isotropic":
-            root, eigenvalues = None, np.ones(dim)
-        elif spectrum_kind == "power":
-            eigenvalues = np.arange(1, dim + 1, dtype=float) ** -spectrum
-            root = jnp.diag(jnp.asarray(np.sqrt(eigenvalues), dtype))
-        elif spectrum.ndim == 1:
-            eigenvalues = spectrum
-            root = jnp.diag(jnp.asarray(np.sqrt(eigenvalues), dtype))
-        else:
+            root = None
+        elif spectrum_kind == "file" and spectrum.ndim == 2:
             root = jnp.asarray(np.linalg.cholesky(spectrum), dtype)
+        else:  # diagonal Sigma: power-law or given eigenvalues
+            eigenvalues = np.arange(1, dim + 1, dtype=float) ** -spectrum if spectrum_kind == "power" else spectrum
+            root = jnp.diag(jnp.asarray(np.sqrt(eigenvalues), dtype))
         if weights_kind == "source":
             # source condition: lambda_i c_i^2 ~ i^(-1 - 2 r beta), normalised to ||w*|| = 1; random signs
             i = np.arange(1, dim + 1, dtype=float)
@@ -386,8 +384,6 @@ def _regression_definition() -> SettingDefinition:
         def per_chain(key_chain, key_shared):
             key = key_shared if config["shared_design"] else key_chain
             key_weights, key_design = jax.random.split(key)
-            from collapse_jax.models.regression import draw_features
-
             x = draw_features(key_design, samples, dim, root, dtype) if fixed_sample else None
             x_root = wishart_root(key_design, samples, dim, root, dtype) if fixed_root else None
             return setting(true_weights_of(key_weights), x, x_root)
