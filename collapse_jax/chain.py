@@ -320,10 +320,12 @@ def _kept_average(values: dict, weights) -> dict:
     return {name: jnp.sum(value * weights) / total for name, value in values.items()}
 
 
-def verified_sample(verifier: Verifier, spec: ChainSpec, sample: Callable, key_synthetic, key_verify, n: int):
+def verified_sample(verifier: Verifier, spec: ChainSpec, sample: Callable, key_synthetic, key_verify, n: int,
+                    sample_candidates: Callable | None = None):
     """`n` synthetic points selected by `verifier` (see the module docstring).
 
-    `sample(key, count)` draws `count` candidates. Returns `(points (n, ...), weights (n,), stats)`:
+    `sample(key, count)` draws `count` candidates; `sample_candidates(key, n, k)`, if given, draws k
+    candidate answers to each of n shared inputs for best-of-k (`Estimator.sample_candidates`). Returns `(points (n, ...), weights (n,), stats)`:
     kept points have weight 1, dropped or unfilled slots weight 0 (under "weight", each point's keep
     probability); `stats` holds `kept_fraction` (kept / proposed: under refill, the candidates up to the
     last one kept; under "weight", the mean weight), `synthetic_kept` (the weights' sum) and the
@@ -338,7 +340,8 @@ def verified_sample(verifier: Verifier, spec: ChainSpec, sample: Callable, key_s
         return points, jnp.zeros((0,), jnp.float32), stats
     if spec.best_of > 1:
         k = spec.best_of
-        candidates = sample(key_synthetic, n * k)
+        candidates = (sample(key_synthetic, n * k) if sample_candidates is None
+                      else sample_candidates(key_synthetic, n, k))
         best = jnp.argmax(score(candidates).reshape(n, k), axis=1)
         points = _select_rows(candidates, jnp.arange(n) * k + best)
         weights = jnp.ones((n,), jnp.float32)
@@ -406,12 +409,18 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
             _, index = jax.lax.top_k(scores, r)
             return real_first[index]
 
-        def fit_pool(generation, pool, batch, weights):
-            """Fit model `generation` on its weighted batch and the pool; a buffer pool holds its
-            `count` kept points in its first slots."""
+        def fit_pool(generation, pool, batch, weights, previous=None):
+            """Fit model `generation` on its weighted batch and the pool (from model `previous` with
+            `Estimator.refit`); a buffer pool holds its `count` kept points in its first slots."""
             key_fit = generation_key(key_chain, generation, Purpose.FIT)
+
+            def fit(data, data_weights):
+                if previous is not None and est.refit is not None:
+                    return est.refit(key_fit, previous, data, data_weights)
+                return est.fit(key_fit, data, data_weights)
+
             if spec.policy == "replace":
-                return est.fit(key_fit, batch, weights), pool
+                return fit(batch, weights), pool
             if use_statistics:
                 pool = est.merge(pool, est.statistics(batch, weights))
                 return est.fit_statistics(key_fit, pool), pool
@@ -423,10 +432,10 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
             pool_weights = jax.lax.dynamic_update_slice_in_dim(pool_weights, weights, count, axis=0)
             count = count + jnp.sum(weights > 0).astype(count.dtype)
             if spec.policy == "accumulate":
-                return est.fit(key_fit, data, pool_weights), (data, pool_weights, count)
+                return fit(data, pool_weights), (data, pool_weights, count)
             key_sub = generation_key(key_chain, generation, Purpose.SUBSAMPLE)
             index = distinct_uniform_indices(key_sub, count, M, capacity)  # the pool: the first `count` slots
-            return est.fit(key_fit, data[index], pool_weights[index]), (data, pool_weights, count)
+            return fit(data[index], pool_weights[index]), (data, pool_weights, count)
 
         if use_statistics:
             pool = est.statistics(real_first, jnp.zeros_like(ones_first))
@@ -452,8 +461,11 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
                 return jnp.where(is_real.reshape((M,) + (1,) * (real.ndim - 1)), real, synthetic), ones, {}
             if verified:
                 key_verify = generation_key(key_chain, generation, Purpose.VERIFY)
+                candidates = (None if est.sample_candidates is None
+                              else lambda k, n, count: est.sample_candidates(k, params, n, count))
                 synthetic, weights, stats = verified_sample(
-                    this.verifier, spec, lambda k, n: est.sample(k, params, n), key_synthetic, key_verify, M - r)
+                    this.verifier, spec, lambda k, n: est.sample(k, params, n), key_synthetic, key_verify, M - r,
+                    candidates)
                 weights = weights.astype(ones.dtype)
             else:
                 synthetic, weights, stats = est.sample(key_synthetic, params, M - r), ones[:M - r], {}
@@ -464,7 +476,7 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
         def step(carry, generation):
             params, pool = carry
             batch, weights, stats = batch_of(generation, params)
-            params, pool = fit_pool(generation, pool, batch, weights)
+            params, pool = fit_pool(generation, pool, batch, weights, params)
             return (params, pool), {**evaluate(this, key_chain, generation, params), **stats}
 
         first = params

@@ -31,6 +31,13 @@ class Estimator(NamedTuple):
 
     With statistics, `accumulate` keeps O(1) memory and the chain can run on the exact
     sufficient-statistic path (`method="sufficient"`), whose cost does not grow with the sample size.
+
+    Optional, each on its own:
+      refit(key, previous_params, data, weights) -> params: the fit of generations k >= 2, which may
+        start from model k-1 (a warm-started network); `fit` is then used for model 1 only.
+      sample_candidates(key, params, n, k) -> data `(n * k, ...)`: k candidate outputs for each of n
+        shared inputs (rows i k .. i k + k - 1 share input i), for a best-of-k verifier that picks among
+        the answers to one prompt; without it, best-of-k compares k independent draws.
     """
 
     name: str
@@ -40,6 +47,8 @@ class Estimator(NamedTuple):
     merge: Callable[..., Stats] | None = None
     fit_statistics: Callable[..., Params] | None = None
     sample_statistics: Callable[..., Stats] | None = None
+    refit: Callable[..., Params] | None = None
+    sample_candidates: Callable[..., Any] | None = None
 
     @property
     def has_statistics(self) -> bool:

@@ -158,3 +158,37 @@ def nuclear_norm(matrix: jax.Array, iterations: int = 50) -> jax.Array:
 
     polar = jax.lax.fori_loop(0, iterations, step, matrix / scale)
     return jnp.sum(polar * matrix)
+
+
+def symmetric_eigenvalues(matrix: jax.Array, sweeps: int = 10) -> jax.Array:
+    """Ascending eigenvalues of a small symmetric `(d, d)` matrix by cyclic Jacobi rotations.
+
+    Each sweep rotates every off-diagonal pair (p, q) to zero; convergence is quadratic, so a handful
+    of sweeps reach working precision for d <= 10 (pure array code: LAPACK's eigh inside scans on
+    several CPU devices hangs, as its SVD does). Cost O(sweeps d^4): meant for small d.
+    """
+    matrix = jnp.asarray(matrix)
+    d = matrix.shape[-1]
+    pairs = jnp.array([(p, q) for p in range(d) for q in range(p + 1, d)], jnp.int32).reshape(-1, 2)
+    eye = jnp.eye(d, dtype=matrix.dtype)
+
+    def rotate(a, pair):
+        p, q = pair[0], pair[1]
+        apq, app, aqq = a[p, q], a[p, p], a[q, q]
+        nonzero = jnp.abs(apq) > 0
+        theta = (aqq - app) / (2.0 * jnp.where(nonzero, apq, 1.0))
+        t = jnp.sign(theta) / (jnp.abs(theta) + jnp.sqrt(theta * theta + 1.0))
+        t = jnp.where(theta == 0, 1.0, t)
+        t = jnp.where(nonzero, t, 0.0)
+        c = 1.0 / jnp.sqrt(t * t + 1.0)
+        s = t * c
+        rotation = eye.at[p, p].set(c).at[q, q].set(c).at[p, q].set(s).at[q, p].set(-s)
+        return rotation.T @ a @ rotation, None
+
+    def sweep(_, a):
+        return jax.lax.scan(rotate, a, pairs)[0]
+
+    if d == 1:
+        return matrix.reshape(1)
+    diagonal = jnp.diagonal(jax.lax.fori_loop(0, sweeps, sweep, matrix))
+    return jnp.sort(diagonal)

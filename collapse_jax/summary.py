@@ -140,8 +140,9 @@ def load_summary(path: str) -> dict:
 def compare(entry: dict, k: float = DEFAULT_K) -> dict:
     """Largest |simulation - theory| in standard errors over the checkable generations of one metric.
 
-    Generations whose theory or mean is not finite, or whose chains were not all finite, are skipped
-    and counted. The standard error is floored at 1e-6 max(1, |theory|), so a quantity that is exact up
+    Generations without a finite theory are skipped and counted; a generation with a finite theory whose
+    chain mean or standard error is not finite, or whose chains were not all finite (a run that diverged),
+    makes the status "fail" (counted in "skipped" too). The standard error is floored at 1e-6 max(1, |theory|), so a quantity that is exact up
     to rounding (generation 0, the truth itself; a bias that vanishes for OLS) is held to float32 rounding;
     where the theory gives a per-chain standard deviation, the standard error it implies is a floor too. Returns {"status": "pass"|"fail"|"no theory"|"not checkable",
     "max_z", "at_generation", "compared", "skipped", "not_checkable"}.
@@ -153,10 +154,11 @@ def compare(entry: dict, k: float = DEFAULT_K) -> dict:
     null_se = [None] * len(theory)
     if entry.get("theory_std") is not None and entry.get("finite_chains") is not None:
         null_se = [None if s is None else s / math.sqrt(max(n, 1)) for s, n in zip(entry["theory_std"], entry["finite_chains"])]
-    worst, at, compared, skipped, unchecked = 0.0, None, 0, 0, 0
+    worst, at, compared, skipped, unchecked, diverged = 0.0, None, 0, 0, 0, 0
     for g, (mean, se, t, ok, bad) in enumerate(zip(entry["mean"], entry["se"], theory, checkable, entry["nonfinite_chains"])):
         if t is None or mean is None or se is None or bad:
             skipped += 1
+            diverged += t is not None and ok
             continue
         if not ok:
             unchecked += 1
@@ -168,7 +170,9 @@ def compare(entry: dict, k: float = DEFAULT_K) -> dict:
         compared += 1
         if z >= worst:
             worst, at = z, g
-    if compared == 0:
+    if diverged:
+        status = "fail"
+    elif compared == 0:
         status = "not checkable" if unchecked else "no theory"
     elif entry["theory_kind"] == "exact":
         status = "pass" if worst <= k else "fail"

@@ -4,7 +4,7 @@
 names) and returns arrays over generations, so that a shared bug cannot make both sides agree.
 """
 
-from theory import discrete, gaussian, mixtures, regression, strong_collapse, tails, verification
+from theory import discrete, gaussian, mixtures, neural, regression, strong_collapse, tails, verification
 from theory.common import NoTheory, Prediction, checkable
 
 def _first_fit_on_samples(predict):
@@ -29,7 +29,8 @@ _PREDICTORS = {
     "gmm": mixtures.predict_gmm,
     "verification": verification.predict_setting,
     "mixture": strong_collapse.predict,
+    "neural": neural.predict,
 }
 PREDICTORS = {name: _first_fit_on_samples(predict) for name, predict in _PREDICTORS.items()}
 
-__all__ = ["discrete", "gaussian", "mixtures", "regression", "strong_collapse", "tails", "verification", "NoTheory", "Prediction", "checkable", "PREDICTORS"]
+__all__ = ["discrete", "gaussian", "mixtures", "neural", "regression", "strong_collapse", "tails", "verification", "NoTheory", "Prediction", "checkable", "PREDICTORS"]
