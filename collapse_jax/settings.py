@@ -1090,8 +1090,8 @@ NEURAL_DEFAULTS = {  # per task, used where the command line does not set them
                        learning_rate=0.01),
     "eigen": dict(samples=2000, generations=8, chains=16, width=128, depth=2, steps=1000, batch_size=128,
                   learning_rate=0.002),
-    "lm": dict(samples=512, generations=6, chains=16, width=32, depth=1, steps=300, batch_size=32,
-               learning_rate=0.003),
+    "lm": dict(samples=2048, generations=6, chains=16, width=32, depth=1, steps=300, batch_size=64,
+               learning_rate=0.003, gradient_clip=1.0),
 }
 
 

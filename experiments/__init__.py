@@ -26,14 +26,16 @@ class Experiment:
 def _registry() -> dict[str, Experiment]:
     from experiments import (dey_donoho_pathway, discrete_zipf, dohmatob_regression, dohmatob_strong_collapse,
                              feng_verification, gerstgrasser_regression, kazdan_gaussian, kazdan_kde,
-                             kazdan_regression, shumailov_gaussian, shumailov_gmm, tale_of_tails)
+                             kazdan_regression, neural_eigen, neural_lm, neural_regression, shumailov_gaussian,
+                             shumailov_gmm, tale_of_tails)
 
     return {e.name: e for e in (shumailov_gaussian.EXPERIMENT, kazdan_gaussian.EXPERIMENT,
                                 gerstgrasser_regression.EXPERIMENT, kazdan_regression.EXPERIMENT,
                                 dohmatob_regression.EXPERIMENT, dey_donoho_pathway.EXPERIMENT,
                                 discrete_zipf.EXPERIMENT, tale_of_tails.EXPERIMENT, kazdan_kde.EXPERIMENT,
                                 shumailov_gmm.EXPERIMENT, feng_verification.EXPERIMENT,
-                                dohmatob_strong_collapse.EXPERIMENT)}
+                                dohmatob_strong_collapse.EXPERIMENT, neural_regression.EXPERIMENT,
+                                neural_eigen.EXPERIMENT, neural_lm.EXPERIMENT)}
 
 
 REGISTRY = _registry()

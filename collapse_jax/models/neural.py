@@ -148,15 +148,18 @@ def network_estimator(name: str, net: Network, loss: Callable, sample: Callable,
 
 
 class MLP(nnx.Module):
-    """`depth` tanh hidden layers of `width` units; depth 0 is a linear map without bias."""
+    """`depth` hidden layers of `width` units (tanh or gelu); depth 0 is a linear map without bias."""
 
-    def __init__(self, inputs: int, width: int, depth: int, outputs: int, *, rngs: nnx.Rngs):
+    def __init__(self, inputs: int, width: int, depth: int, outputs: int, *, rngs: nnx.Rngs,
+                 activation: str = "tanh"):
         sizes = [inputs] + [width] * depth + [outputs]
         self.layers = nnx.List([nnx.Linear(a, b, use_bias=depth > 0, rngs=rngs) for a, b in zip(sizes, sizes[1:])])
+        self.activation = activation
 
     def __call__(self, x):
+        act = jnp.tanh if self.activation == "tanh" else jax.nn.gelu
         for layer in self.layers[:-1]:
-            x = jnp.tanh(layer(x))
+            x = act(layer(x))
         return self.layers[-1](x)
 
 
@@ -295,7 +298,7 @@ def make_eigen_task(*, size: int, width: int, depth: int, tolerance: float, veri
       relative_error  mean relative L1 error.
     """
     t = size * (size + 1) // 2
-    net = network(lambda rngs: MLP(t, width, depth, 2 * size, rngs=rngs))
+    net = network(lambda rngs: MLP(t, width, depth, 2 * size, rngs=rngs, activation="gelu"))
     verifier_noise = jnp.asarray(verifier_noise, jnp.float32)
 
     def moments(state, triangles):
@@ -328,7 +331,9 @@ def make_eigen_task(*, size: int, width: int, depth: int, tolerance: float, veri
     def loss(model, rows_):
         out = model(rows_[:, :t])
         mean, log_var = out[:, :size], jnp.clip(out[:, size:], -12.0, 6.0)
-        return jnp.sum(0.5 * (log_var + (rows_[:, t:t + size] - mean) ** 2 * jnp.exp(-log_var)), -1)
+        squared = (rows_[:, t:t + size] - mean) ** 2
+        nll = 0.5 * (log_var + jax.lax.stop_gradient(squared) * jnp.exp(-log_var))
+        return jnp.sum(squared + nll, -1)
 
     def estimator():
         return network_estimator("neural-eigen", net, loss, sample, training, sample_candidates=candidates)
@@ -418,13 +423,22 @@ def markov_sample(key: jax.Array, language: MarkovLanguage, n: int, length: int,
     return bigram_sample(key, jnp.log(language.initial), jnp.log(language.transition), n, length, temperature)
 
 
+def inverse_cdf_draw(key: jax.Array, cumulative: jax.Array) -> jax.Array:
+    """One category per row of `(..., V)` cumulative weights (one uniform each, against V Gumbels for
+    `jax.random.categorical`): the first index whose cumulative weight exceeds u * total."""
+    u = jax.random.uniform(key, cumulative.shape[:-1]) * cumulative[..., -1]
+    return jnp.minimum(jnp.sum(cumulative <= u[..., None], axis=-1), cumulative.shape[-1] - 1)
+
+
 def bigram_sample(key: jax.Array, initial_logits, transition_logits, n: int, length: int, temperature=1.0):
     """`(n, L)` float token ids from a first-order table of logits (`(V,)`, `(V, V)`), at a temperature."""
     keys = jax.random.split(key, length)
-    first = jax.random.categorical(keys[0], initial_logits / temperature, shape=(n,))
+    tempered = lambda logits: jnp.cumsum(jax.nn.softmax(logits / temperature, axis=-1), axis=-1)  # noqa: E731
+    initial, transition = tempered(initial_logits), tempered(transition_logits)
+    first = inverse_cdf_draw(keys[0], jnp.broadcast_to(initial, (n, initial.shape[0])))
 
     def step(token, k):
-        nxt = jax.random.categorical(k, transition_logits[token] / temperature)
+        nxt = inverse_cdf_draw(k, transition[token])
         return nxt, nxt
 
     _, rest = jax.lax.scan(step, first, keys[1:])
