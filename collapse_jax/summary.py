@@ -140,9 +140,9 @@ def load_summary(path: str) -> dict:
 def compare(entry: dict, k: float = DEFAULT_K) -> dict:
     """Largest |simulation - theory| in standard errors over the checkable generations of one metric.
 
-    Generations without a finite theory are skipped and counted; a generation with a finite theory whose
-    chain mean or standard error is not finite, or whose chains were not all finite (a run that diverged),
-    makes the status "fail" (counted in "skipped" too). The standard error is floored at 1e-6 max(1, |theory|), so a quantity that is exact up
+    Generations whose theory or mean is not finite, or whose chains were not all finite (e.g. a
+    determinant that underflows float32), are skipped and counted; but a finite theory beside a mean or
+    standard error that overflowed while every chain is finite (a run that diverged) makes the status "fail". The standard error is floored at 1e-6 max(1, |theory|), so a quantity that is exact up
     to rounding (generation 0, the truth itself; a bias that vanishes for OLS) is held to float32 rounding;
     where the theory gives a per-chain standard deviation, the standard error it implies is a floor too. Returns {"status": "pass"|"fail"|"no theory"|"not checkable",
     "max_z", "at_generation", "compared", "skipped", "not_checkable"}.
@@ -158,7 +158,7 @@ def compare(entry: dict, k: float = DEFAULT_K) -> dict:
     for g, (mean, se, t, ok, bad) in enumerate(zip(entry["mean"], entry["se"], theory, checkable, entry["nonfinite_chains"])):
         if t is None or mean is None or se is None or bad:
             skipped += 1
-            diverged += t is not None and ok
+            diverged += t is not None and ok and not bad  # a statistic overflowed though every chain is finite
             continue
         if not ok:
             unchecked += 1
