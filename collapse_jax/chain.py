@@ -29,6 +29,7 @@ grow with M, and allows a growing sample size M_k = round(M k^a).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from typing import Any, Callable, NamedTuple
@@ -45,6 +46,28 @@ REAL_DRAWS = ("fixed", "mixture")
 VERIFIED_BUDGETS = ("refill", "prune", "weight")
 VERIFICATION_METRICS = ("kept_fraction", "synthetic_kept")
 METHODS = ("samples", "sufficient")
+
+
+_GENERATION_LISTENERS: list[Callable[[int], None]] = []
+
+
+def _report_generation(generation) -> None:
+    import numpy as np
+
+    latest = int(np.max(np.asarray(generation)))
+    for listener in list(_GENERATION_LISTENERS):
+        listener(latest)
+
+
+@contextlib.contextmanager
+def listen_to_generations(listener: Callable[[int], None]):
+    """Within the block, `listener(k)` is called as chains built with `report_generations=True` finish
+    generation k (possibly several times per k: once per chain or per device)."""
+    _GENERATION_LISTENERS.append(listener)
+    try:
+        yield
+    finally:
+        _GENERATION_LISTENERS.remove(listener)
 
 
 def round_half_up(x: float) -> int:
@@ -146,6 +169,8 @@ class ChainSpec:
         "weight" (keep all, weighted by the keep probability).
       max_refill_rounds: cap on the refill rounds of M - r candidates each; a generation that does not
         fill within it trains on the points kept so far (recorded in `synthetic_kept`).
+      report_generations: call the listeners of `listen_to_generations` as each generation k >= 2
+        finishes (a host callback per generation: for slow generations, such as network training).
       first_samples: M_1, the real points model 1 is fitted on (0: M; sample path). With
         `real_source="original"` and r = M_1, every later generation reuses exactly those real points
         beside M - M_1 synthetic ones (Kazdan et al.'s real x synthetic counts).
@@ -165,6 +190,7 @@ class ChainSpec:
     verified_budget: str = "refill"
     max_refill_rounds: int = 10_000
     first_samples: int = 0
+    report_generations: bool = False
 
     @property
     def first_count(self) -> int:
@@ -477,6 +503,8 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
             params, pool = carry
             batch, weights, stats = batch_of(generation, params)
             params, pool = fit_pool(generation, pool, batch, weights, params)
+            if spec.report_generations:
+                jax.debug.callback(_report_generation, generation)
             return (params, pool), {**evaluate(this, key_chain, generation, params), **stats}
 
         first = params

@@ -112,6 +112,7 @@ class SettingDefinition:
     traced_sample_size: bool = False  # on method="sufficient", M is traced (Setting.sample_size)
     static_extras: Callable[[dict], dict] = lambda config: {}  # static values derived from traced ones
     complete: Callable[[dict, dict], dict] = lambda config, overrides: config  # defaults that depend on others
+    report_generations: bool = False  # the chain reports each finished generation (slow generations)
 
     @property
     def all_parameters(self) -> tuple[Parameter, ...]:
@@ -144,7 +145,7 @@ class SettingDefinition:
         """`(setting_fn, spec)` of a resolved config: `setting_fn(hyper)` builds the setting with the
         traced parameters (`traced_for(config)`) taken from `hyper` (concrete or traced values)."""
         extras = self.static_extras(config)
-        spec = chain_spec(config)
+        spec = dataclasses.replace(chain_spec(config), report_generations=self.report_generations)
         if "samples" in self.traced_for(config):
             spec = dataclasses.replace(spec, samples=1)  # the sufficient path reads Setting.sample_size
 
@@ -1263,6 +1264,7 @@ def _neural_definition() -> SettingDefinition:
         build=build,
         check=check,
         complete=complete,
+        report_generations=True,  # network generations are slow: progress per generation while training
     )
 
 

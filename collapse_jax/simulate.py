@@ -36,12 +36,15 @@ def rich_progress(description: str):
     )
     task = None
 
-    def update(done, total):
+    def update(done, total, generation=None):
         nonlocal task
         if task is None:
             bar.start()
             task = bar.add_task(description, total=total)
-        bar.update(task, completed=done)
+        if generation is None:
+            bar.update(task, completed=done)
+        else:
+            bar.update(task, description=f"{description}, generation {generation}")
 
     return update, bar.stop
 
@@ -71,9 +74,14 @@ def finish(setting: str, config: dict, prepared, *, out: str | None = None, save
     """Execute a prepared run, attach theory, write `out/summary.json` (and `chains.npz`); return the summary."""
     from collapse_jax.runner import execute
 
+    from collapse_jax.chain import listen_to_generations
+
     callback, close = rich_progress(f"{setting} {config['policy']}") if progress and sys.stderr.isatty() else (None, None)
+    total = prepared.cells.num_chains[0]
+    listener = (lambda k: callback(0, total, f"{k}/{config['generations']}")) if callback else (lambda k: None)
     try:
-        result = execute(prepared, save_chains=save_chains, progress=callback)
+        with listen_to_generations(listener):
+            result = execute(prepared, save_chains=save_chains, progress=callback)
     finally:
         if close:
             close()

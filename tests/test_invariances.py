@@ -31,7 +31,11 @@ def test_chain_alone_equals_chain_in_batch(config):
         assert_histories_close(alone, {k: v[i] for k, v in batch.items()})
 
 
-@pytest.mark.parametrize("config", CONFIGS)
+# two of the five configurations (the costliest) run in the slow tier only, to keep the default tier short
+SHARDED_CONFIGS = [pytest.param(c, marks=pytest.mark.slow) if i in (2, 3) else c for i, c in enumerate(CONFIGS)]
+
+
+@pytest.mark.parametrize("config", SHARDED_CONFIGS)
 def test_sharded_equals_single_device_and_chunked_equals_unchunked(config, devices):
     setting, spec, _ = build(**config)
     kwargs = dict(seed=3, num_chains=37, save_chains=True)

@@ -20,7 +20,7 @@ from tests.helpers import assert_histories_close
 
 TINY = {
     "regression": dict(task="regression", dim=3, samples=24, width=8, depth=1, teacher_width=8, steps=20,
-                       batch_size=8, test_size=64, generations=3),
+                       batch_size=8, test_size=64, generations=3, real_fraction=0.25),
     "eigen": dict(task="eigen", matrix_size=3, width=16, depth=1, steps=20, batch_size=16, samples=32,
                   test_size=32, generations=3, verifier="oracle", verifier_tolerance=0.5, verified_budget="refill"),
     "lm": dict(task="lm", vocab=6, context=5, width=8, depth=1, heads=2, steps=10, batch_size=8, samples=16,
@@ -126,6 +126,35 @@ def test_refit_starts_each_generation_from_the_previous_model():
     np.testing.assert_array_equal(cold["params"], np.zeros(6))
 
 
+def test_chains_report_each_finished_generation_to_listeners():
+    import dataclasses
+
+    from collapse_jax.chain import listen_to_generations
+
+    spec = ChainSpec(num_generations=4, samples=3, report_generations=True)
+    seen = []
+    with listen_to_generations(seen.append):
+        jax.block_until_ready(jax.jit(jax.vmap(make_chain_fn(_counting_setting(), spec), in_axes=(None, 0)))(
+            root_key(0), jnp.arange(3)))
+        jax.effects_barrier()
+    assert set(seen) == {2, 3, 4}
+    quiet = []
+    with listen_to_generations(quiet.append):
+        jax.jit(make_chain_fn(_counting_setting(), dataclasses.replace(spec, report_generations=False)))(root_key(0), 0)
+        jax.effects_barrier()
+    assert quiet == []
+    definition = get_setting("neural")
+    assert definition.program(definition.resolve(TINY["regression"]))[1].report_generations
+
+
+def test_a_learning_rate_sweep_shares_one_program():
+    definition = get_setting("neural")
+    a = definition.resolve({**TINY["regression"], "learning_rate": 0.01})
+    b = definition.resolve({**TINY["regression"], "learning_rate": 0.3, "weight_decay": 0.1, "optimizer": "adam"})
+    assert definition.program_key(a) == definition.program_key(b)
+    assert definition.program_key(a) != definition.program_key({**a, "steps": 21})
+
+
 def test_best_of_k_uses_the_estimators_candidates_for_one_input():
     """With sample_candidates, best-of-k picks among the k answers to one input."""
 
@@ -151,7 +180,7 @@ def test_best_of_k_uses_the_estimators_candidates_for_one_input():
 # ----------------------------------------------------------------------------- invariances
 
 
-@pytest.mark.parametrize("task", ["regression", "eigen", "lm"])
+@pytest.mark.parametrize("task", ["regression", "eigen", pytest.param("lm", marks=pytest.mark.slow)])
 def test_vmapped_training_equals_separate_trainings(task):
     setting, spec = _build(**TINY[task])
     chain = make_chain_fn(setting, spec)
@@ -225,8 +254,8 @@ def test_bigram_first_token_support_follows_wright_fisher_and_rejects_no_drift()
 
 
 def test_bigram_text_degrades_under_replace_and_not_under_accumulate():
-    base = dict(task="lm", model="bigram", vocab=16, context=8, samples=100, generations=6, test_size=200)
-    out = {p: run_chains(*_build(**base, policy=p), seed=0, num_chains=200, save_chains=True)
+    base = dict(task="lm", model="bigram", vocab=16, context=8, samples=100, generations=6, test_size=100)
+    out = {p: run_chains(*_build(**base, policy=p), seed=0, num_chains=100, save_chains=True)
            for p in ("replace", "accumulate")}
     (m_rep, se_rep), (m_acc, se_acc) = _stats(out["replace"], "kl_to_true"), _stats(out["accumulate"], "kl_to_true")
     assert m_rep[-1] - m_acc[-1] > 5 * np.hypot(se_rep[-1], se_acc[-1])
