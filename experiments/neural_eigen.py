@@ -20,6 +20,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 from experiments.common import curves_from_summary, finish_figure, plot_metric, simulate_cells, style_axes
 
@@ -73,6 +74,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
                "L1 error)")
     style_axes(axes[2], title="(c) share of proposed labels the verifier keeps", ylabel="kept fraction")
     for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylim(-0.02, 1.02)
         ax.legend(fontsize=7)
     paths = finish_figure(fig, f"Recursive eigenvalue regression (MLP, M={base['samples']} matrices per "

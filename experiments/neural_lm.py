@@ -19,6 +19,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 from experiments.common import curves_from_summary, finish_figure, plot_metric, simulate_cells, style_axes
 
@@ -29,7 +30,7 @@ MODES = {
     "full": dict(transformer=dict(chains=64, generations=10, samples=4096, steps=1000, width=64, depth=2,
                                   test_size=1024),
                  bigram=dict(chains=2000, generations=10), support=dict(chains=4000, generations=60, samples=200)),
-    "quick": dict(transformer=dict(chains=4, generations=4, samples=2048, steps=300, test_size=256),
+    "quick": dict(transformer=dict(chains=4, generations=4, samples=1536, steps=250, test_size=192),
                   bigram=dict(chains=200, generations=4), support=dict(chains=1000, generations=40, samples=200)),
     "smoke": dict(transformer=dict(chains=2, generations=2, samples=64, steps=5, test_size=32),
                   bigram=dict(chains=4, generations=2), support=dict(chains=16, generations=3, samples=20)),
@@ -73,6 +74,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     style_axes(axes[3], title="(d) bigram first-token support vs Wright-Fisher theory", ylabel="tokens with "
                "positive count")
     for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=7)
     t = m["transformer"]
     paths = finish_figure(fig, f"Tiny language model (V={LANGUAGE['vocab']}, L={LANGUAGE['context']}, "

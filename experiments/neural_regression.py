@@ -15,6 +15,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 from experiments.common import curves_from_summary, finish_figure, plot_metric, simulate_cells, style_axes
 
@@ -52,6 +53,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     style_axes(axes[1], title=f"(b) tanh MLP student and teacher (width {MLP['width']}), T={MLP['samples']}, "
                f"sigma^2={MLP['noise_var']:g}: no closed form", ylabel="test MSE against the teacher")
     for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=8)
     paths = finish_figure(fig, "Networks trained on their predecessors' labels: replace grows, accumulate stays "
                                "bounded (linear networks follow the OLS theory)", out_dir, NAME)

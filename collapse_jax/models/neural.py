@@ -484,7 +484,8 @@ def make_lm_task(*, model: str, vocab: int, length: int, width: int, depth: int,
 
     transformer: next-token cross-entropy training; samples are drawn autoregressively at `temperature`
       (1: the model's own law), L forward passes per batch.
-    bigram: the count model (first-token and transition counts, weighted); it samples from its
+    bigram: the count model (first-token and transition counts, weighted; mergeable, so accumulate keeps
+      counts, not text); it samples from its
       maximum-likelihood law (a row never seen is uniform), as the discrete theory's empirical law does,
       and is scored with add-`smoothing` counts so an unseen transition costs a finite amount.
 
@@ -536,8 +537,10 @@ def make_lm_task(*, model: str, vocab: int, length: int, width: int, depth: int,
     def estimator():
         if model == "transformer":
             return network_estimator("neural-lm", net, loss, transformer_sample, training)
-        return Estimator(name="bigram-counts", fit=lambda key, data, weights: bigram_counts(data, weights, vocab),
-                         sample=bigram_sample_from)
+        counts = lambda data, weights: bigram_counts(data, weights, vocab)  # noqa: E731
+        return Estimator(name="bigram-counts", fit=lambda key, data, weights: counts(data, weights),
+                         sample=bigram_sample_from, statistics=counts, merge=lambda a, b: jax.tree.map(jnp.add, a, b),
+                         fit_statistics=lambda key, stats: stats)
 
     def text_statistics(language, tokens):
         t = tokens.astype(jnp.int32)
