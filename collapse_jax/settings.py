@@ -1129,6 +1129,10 @@ def _neural_definition() -> SettingDefinition:
             raise ValueError("real_draw (--real-draw) must be 'fixed' with a verifier")
         if config["verifier"] != "none" and task != "eigen":
             raise ValueError("verifier (--verifier) oracle is defined for --task eigen")
+        if config["verifier"] == "oracle" and config["verifier_tolerance"] == 0 and config["best_of"] == 1 \
+                and config["verified_budget"] == "refill":
+            raise ValueError("verifier_tolerance (--verifier-tolerance) is 0: no sampled label passes and a refill "
+                             "would never end; give it a value > 0")
         if config["best_of"] > 1 and config["verifier"] == "none":
             raise ValueError("best_of (--best-of) > 1 needs a verifier (--verifier oracle)")
         if task == "lm" and model == "transformer" and config["width"] % config["heads"]:
@@ -1177,7 +1181,8 @@ def _neural_definition() -> SettingDefinition:
             _, estimator, metrics, sample_real = neural.make_eigen_task(
                 size=size, width=config["width"], depth=config["depth"], tolerance=config["tolerance"],
                 verifier_noise=config["verifier_noise"], test_size=config["test_size"], training=training)
-            verifier = (neural.eigen_oracle_verifier(size, jnp.asarray(config["verifier_tolerance"], jnp.float32))
+            verifier = (neural.eigen_oracle_verifier(size, jnp.asarray(config["verifier_tolerance"], jnp.float32),
+                                                     config["tolerance"])
                         if config["verifier"] == "oracle" else None)
             return Setting("neural", estimator(), neural.EigenTruth(jnp.zeros(())), chosen(metrics),
                            random_metrics=True, sample_real=sample_real, verifier=verifier), chain_spec(config)

@@ -301,6 +301,8 @@ def test_transformer_text_degrades_under_replace_and_not_under_accumulate():
     (dict(task="regression", metrics=["accuracy"]), r"metrics \(--metrics\) for task regression"),
     (dict(task="regression", verifier="oracle"), r"verifier \(--verifier\) oracle is defined for --task eigen"),
     (dict(task="eigen", best_of=3), r"best_of \(--best-of\) > 1 needs a verifier"),
+    (dict(task="eigen", verifier="oracle", verified_budget="refill", verifier_tolerance=0.0),
+     r"verifier_tolerance \(--verifier-tolerance\) is 0"),
     (dict(task="regression", model="bigram"), r"model \(--model\) bigram is a language model"),
     (dict(x64=True), r"x64 \(--x64\)"),
 ])

@@ -16,13 +16,12 @@ def predict(metric: str, *, task: str, policy: str, generations: int, samples: i
       bias) trained full-batch (batch_size = 0) to convergence, each fit is the least-squares fit on
       fresh isotropic inputs, so E test_mse = E ||w_k - w*||^2 is the OLS chain with a fresh design
       (theory.regression; Gerstgrasser et al. 2024, Dohmatob et al. 2024). Assumes the optimiser has
-      converged: a stopped or minibatch run sits above it, which the comparison shows.
+      converged: a stopped or minibatch run sits above it, which the comparison shows. A warm start
+      changes nothing there (the least-squares minimiser is unique).
     lm, first_token_support (bigram): the first tokens of the M sequences are M draws from the fitted
       first-token law, the discrete setting's empirical-law chain over a Zipf law (theory.discrete:
       Wright-Fisher under replace; exact).
     """
-    if config.get("warm_start") and task != "regression":
-        return NoTheory("warm-started networks: no closed form")
     if task == "regression" and metric == "test_mse":
         if config.get("depth") != 0 or config.get("teacher_depth") != 0:
             return NoTheory("a non-linear (MLP) teacher or student: no closed form; the linear theory applies to "
