@@ -1162,7 +1162,7 @@ def _neural_definition() -> SettingDefinition:
             return lambda key, params, truth: {n: v for n, v in metrics(key, params, truth).items() if n in names}
 
         if task == "regression":
-            _, teacher, estimator, metrics, sample_real = neural.make_regression_task(
+            teacher, estimator, metrics, sample_real = neural.make_regression_task(
                 dim=config["dim"], width=config["width"], depth=config["depth"],
                 teacher_width=config["teacher_width"], teacher_depth=config["teacher_depth"],
                 noise_var=config["noise_var"], test_size=config["test_size"], training=training)

@@ -26,7 +26,6 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import nnx
-from jax.scipy.special import logsumexp
 
 from collapse_jax.chain import Verifier
 from collapse_jax.estimator import Estimator
@@ -213,7 +212,7 @@ class RegressionTruth(NamedTuple):
 
 def make_regression_task(*, dim: int, width: int, depth: int, teacher_width: int, teacher_depth: int,
                          noise_var, test_size: int, training: Training):
-    """Teacher-student regression. Returns `(student Network, teacher Network, estimator factory, metrics)`.
+    """Teacher-student regression. Returns `(teacher Network, estimator factory, metrics, sample_real factory)`.
 
     Rows `[x (d), y]`, x ~ N(0, I_d), y = f(x) + sqrt(noise_var) eps. A model's samples label fresh
     inputs with its own function plus fresh noise of the same variance (as in the linear chains).
@@ -247,7 +246,7 @@ def make_regression_task(*, dim: int, width: int, depth: int, teacher_width: int
     def sample_real(truth):
         return lambda key, n: labelled(key, teacher.apply, truth.teacher, n)
 
-    return student, teacher, estimator, metrics, sample_real
+    return teacher, estimator, metrics, sample_real
 
 
 # ----------------------------------------------------------------------------- eigenvalues
@@ -276,9 +275,10 @@ def relative_l1_error(predicted: jax.Array, target: jax.Array) -> jax.Array:
 
 
 class EigenTruth(NamedTuple):
-    """Marker of the real law (labels are the true eigenvalues)."""
+    """Marker of the real law (labels are the true eigenvalues); `placeholder` is a `()` array, so the
+    truth is a pytree of arrays like every other setting's."""
 
-    size: Any
+    placeholder: Any
 
 
 def make_eigen_task(*, size: int, width: int, depth: int, tolerance: float, verifier_noise, test_size: int,
@@ -506,15 +506,16 @@ def make_lm_task(*, model: str, vocab: int, length: int, width: int, depth: int,
         t = tokens.astype(jnp.int32)
         return jnp.concatenate([jnp.broadcast_to(start, (t.shape[0], 1)), t[:, :-1]], axis=1)
 
-    def transformer_log_probs(state, tokens):
-        logits = net.apply(state, shifted_inputs(tokens))
-        logp = logits - logsumexp(logits, axis=-1, keepdims=True)
+    def token_log_probs(logits, tokens):
+        """`(n, L)` log-probability of each token under the `(n, L, V)` next-token logits."""
+        logp = jax.nn.log_softmax(logits, axis=-1)
         return jnp.take_along_axis(logp, tokens.astype(jnp.int32)[..., None], axis=-1)[..., 0]
 
+    def transformer_log_probs(state, tokens):
+        return token_log_probs(net.apply(state, shifted_inputs(tokens)), tokens)
+
     def loss(model_, rows):
-        logits = model_(shifted_inputs(rows))
-        logp = logits - logsumexp(logits, axis=-1, keepdims=True)
-        return -jnp.mean(jnp.take_along_axis(logp, rows.astype(jnp.int32)[..., None], axis=-1)[..., 0], -1)
+        return -jnp.mean(token_log_probs(model_(shifted_inputs(rows)), rows), -1)
 
     def transformer_sample(key, state, n):
         tokens = jnp.zeros((n, length), jnp.int32)
@@ -552,19 +553,18 @@ def make_lm_task(*, model: str, vocab: int, length: int, width: int, depth: int,
         key_real, key_model = jax.random.split(key)
         real = markov_sample(key_real, language, test_size, length)
         true_logp = markov_log_probs(language, real)
-        if isinstance(params, MarkovLanguage):
+        truth = isinstance(params, MarkovLanguage)
+        if truth:
             model_logp, own = true_logp, markov_sample(key_model, language, test_size, length)
-            support = jnp.sum(language.initial > 0).astype(jnp.float32)
         elif model == "transformer":
             model_logp, own = transformer_log_probs(params, real), transformer_sample(key_model, params, test_size)
-            support = jnp.zeros(())
         else:
             model_logp, own = bigram_log_probs(params, real), bigram_sample_from(key_model, params, test_size)
-            support = jnp.sum(params.initial_counts > 0).astype(jnp.float32)
         out = {"cross_entropy": -jnp.mean(model_logp), "kl_to_true": jnp.mean(true_logp - model_logp),
                **text_statistics(language, own)}
         if model == "bigram":
-            out["first_token_support"] = support
+            first = language.initial if truth else params.initial_counts
+            out["first_token_support"] = jnp.sum(first > 0).astype(jnp.float32)
         return out
 
     def sample_real(language):
