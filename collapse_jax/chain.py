@@ -267,7 +267,7 @@ def distinct_uniform_indices(key: jax.Array, population, count: int, capacity: i
         drawn = jax.random.randint(jax.random.fold_in(key, round_), (draws,), 0, population, jnp.int32)
         first = jnp.full((capacity,), draws, jnp.int32).at[drawn].min(positions)
         is_first = first[drawn] == positions
-        rank = jnp.cumsum(is_first) - 1
+        rank = jnp.cumsum(is_first, dtype=jnp.int32) - 1
         slot = jnp.where(is_first & (rank < count), rank, count)
         chosen = jnp.zeros((count,), jnp.int32).at[slot].set(drawn, mode="drop")
         return chosen, (rank[-1] + 1 >= count) | (population <= count)
@@ -278,7 +278,7 @@ def distinct_uniform_indices(key: jax.Array, population, count: int, capacity: i
         return round_ + 1, chosen, ok
 
     chosen, ok = attempt(0)
-    _, chosen, _ = jax.lax.while_loop(lambda state: ~state[2], retry, (1, chosen, ok))
+    _, chosen, _ = jax.lax.while_loop(lambda state: ~state[2], retry, (jnp.int32(1), chosen, ok))
     return jnp.where(population <= count, jnp.arange(count, dtype=jnp.int32), chosen)
 
 
@@ -387,12 +387,12 @@ def verified_sample(verifier: Verifier, spec: ChainSpec, sample: Callable, key_s
             key_round = jnp.where(round_ == 0, key_synthetic, jax.random.fold_in(key_synthetic, round_))
             candidates = sample(key_round, n)
             keep = jax.random.uniform(jax.random.fold_in(key_verify, round_), (n,)) < verifier.keep_probability(candidates)
-            rank = filled + jnp.cumsum(keep) - 1
+            rank = filled + jnp.cumsum(keep, dtype=jnp.int32) - 1  # int32 counters, also under jax_enable_x64
             slot = jnp.where(keep & (rank < n), rank, n)
             points = jax.tree.map(lambda out, new: out.at[slot].set(new, mode="drop"), points, candidates)
-            last = jnp.argmax(keep & (rank == n - 1))  # the candidate that fills the last slot, if any
-            examined = examined + jnp.where(rank[-1] >= n - 1, last + 1, n)
-            return round_ + 1, jnp.minimum(filled + jnp.sum(keep), n), examined, points
+            last = jnp.argmax(keep & (rank == n - 1)).astype(jnp.int32)  # the candidate filling the last slot
+            examined = examined + jnp.where(rank[-1] >= n - 1, last + 1, n).astype(jnp.int32)
+            return round_ + 1, jnp.minimum(filled + jnp.sum(keep, dtype=jnp.int32), n), examined, points
 
         shape = jax.eval_shape(lambda: sample(key_synthetic, n))
         empty = jax.tree.map(lambda leaf: jnp.zeros(leaf.shape, leaf.dtype), shape)
@@ -416,6 +416,10 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
                       and setting.estimator.has_statistics)
     use_buffer = spec.policy == "accumulate-subsample" or (spec.policy == "accumulate" and not use_statistics)
     verified = setting.verifier is not None
+    # an unweighted synthetic batch that enters the fit only through its statistics is summarised in
+    # the model's own frame (Estimator.draw_statistics): exact as the model collapses
+    in_frame = (setting.estimator.draw_statistics is not None and setting.estimator.has_statistics
+                and not verified and not mixture and (spec.policy == "replace" or use_statistics))
     M1 = spec.first_count
     capacity = M1 + (G - 1) * M
 
@@ -499,10 +503,26 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
                 return jnp.concatenate([synthetic, real_points(generation)]), jnp.concatenate([weights, ones[:r]]), stats
             return synthetic, weights, stats
 
+        def statistics_of_batch(generation, params):
+            """The statistics of generation k's batch, its synthetic part summarised in the model's frame."""
+            key_synthetic = generation_key(key_chain, generation, Purpose.SYNTHETIC)
+            if r == M:
+                return est.statistics(real_points(generation), ones)
+            stats = est.draw_statistics(key_synthetic, params, M - r)
+            if r:
+                stats = est.merge(stats, est.statistics(real_points(generation), ones[:r]))
+            return stats
+
         def step(carry, generation):
             params, pool = carry
-            batch, weights, stats = batch_of(generation, params)
-            params, pool = fit_pool(generation, pool, batch, weights, params)
+            if in_frame:
+                batch_stats, stats = statistics_of_batch(generation, params), {}
+                if spec.policy != "replace":
+                    batch_stats = pool = est.merge(pool, batch_stats)
+                params = est.fit_statistics(generation_key(key_chain, generation, Purpose.FIT), batch_stats)
+            else:
+                batch, weights, stats = batch_of(generation, params)
+                params, pool = fit_pool(generation, pool, batch, weights, params)
             if spec.report_generations:
                 jax.debug.callback(_report_generation, generation)
             return (params, pool), {**evaluate(this, key_chain, generation, params), **stats}

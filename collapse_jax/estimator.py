@@ -33,6 +33,12 @@ class Estimator(NamedTuple):
     sufficient-statistic path (`method="sufficient"`), whose cost does not grow with the sample size.
 
     Optional, each on its own:
+      draw_statistics(key, params, n) -> stats: the statistics of the very draws `sample(key, params, n)`
+        (n static), computed in the model's own frame: equal to `statistics(sample(key, params, n),
+        ones)` up to rounding, but exact to relative precision when the model's spread has collapsed far
+        below its location, where the draws themselves round to it. The sample path uses it for every
+        unweighted synthetic batch that only enters the fit through its statistics (pool rule replace,
+        or accumulate with statistics; no verifier, no mixture draw).
       refit(key, previous_params, data, weights) -> params: the fit of generations k >= 2, which may
         start from model k-1 (a warm-started network); `fit` is then used for model 1 only.
       sample_candidates(key, params, n, k) -> data `(n * k, ...)`: k candidate outputs for each of n
@@ -47,6 +53,7 @@ class Estimator(NamedTuple):
     merge: Callable[..., Stats] | None = None
     fit_statistics: Callable[..., Params] | None = None
     sample_statistics: Callable[..., Stats] | None = None
+    draw_statistics: Callable[..., Stats] | None = None
     refit: Callable[..., Params] | None = None
     sample_candidates: Callable[..., Any] | None = None
 

@@ -192,3 +192,69 @@ def symmetric_eigenvalues(matrix: jax.Array, sweeps: int = 10) -> jax.Array:
         return matrix.reshape(1)
     diagonal = jnp.diagonal(jax.lax.fori_loop(0, sweeps, sweep, matrix))
     return jnp.sort(diagonal)
+
+
+def robust_norm(vector: jax.Array) -> jax.Array:
+    """Euclidean norm of a vector `(n,)`, free of underflow and overflow (scaled by its largest entry)."""
+    big = jnp.max(jnp.abs(vector))
+    safe = jnp.where(big > 0, big, 1.0)
+    return big * jnp.sqrt(jnp.sum((vector / safe) ** 2))
+
+
+def qr_root(rows: jax.Array, *, pivot: bool = False) -> tuple[jax.Array, jax.Array]:
+    """A square root of `rows^T rows` from the Householder QR of `rows`, without forming the product.
+
+    For `rows` `(m, d)` (any m; fewer than d rows are padded with zeros), `rows P = Q R` gives
+    `rows^T rows = F F^T` with `F = P R^T`, signs chosen so that `R`'s diagonal is non-negative: the
+    Cholesky factor when `pivot` is False (unique, whichever way it is computed), a row-permuted lower
+    triangle otherwise (column pivoting on the largest remaining norm makes the factor rank revealing:
+    `|R_kk|` decreases). Working on the rows keeps relative precision where forming `rows^T rows`
+    would square the condition number (a Cholesky of the scatter fails in float32 once its condition
+    passes about 1e7; this factor stays finite and accurate to about eps times the rows' condition).
+    Pure array code (a `fori_loop` of d reflections): LAPACK's QR inside scans on several CPU devices
+    may hang, as its other factorisations do.
+
+    Returns:
+      root: `(d, d)` with `root @ root.T == rows.T @ rows` up to rounding.
+      log_diag: `(d,)`, `log |R_kk|` (`-inf` for an exactly absent direction), so that
+        `log det(rows^T rows) = 2 sum(log_diag)`.
+    """
+    rows = jnp.asarray(rows)
+    m, d = rows.shape
+    if m < d:
+        rows = jnp.pad(rows, ((0, d - m), (0, 0)))
+        m = d
+    big = jnp.max(jnp.abs(rows))
+    scale = jnp.where(big > 0, big, 1.0)
+    work = rows / scale
+    if d == 1:
+        norm = robust_norm(work[:, 0])
+        return (norm * scale).reshape(1, 1), (jnp.log(norm) + jnp.log(scale)).reshape(1)
+    row_index = jnp.arange(m)
+    col_index = jnp.arange(d)
+
+    def reflect(k, state):
+        work, perm = state
+        if pivot:
+            below = jnp.where(row_index[:, None] >= k, work, 0.0)
+            norms = jax.vmap(robust_norm, in_axes=1)(below)
+            j = jnp.argmax(jnp.where(col_index >= k, norms, -1.0))
+            col_k, col_j = work[:, k], work[:, j]
+            work = work.at[:, k].set(col_j).at[:, j].set(col_k)
+            perm_k, perm_j = perm[k], perm[j]
+            perm = perm.at[k].set(perm_j).at[j].set(perm_k)
+        x = jnp.where(row_index >= k, work[:, k], 0.0)
+        alpha = -jnp.where(work[k, k] >= 0, 1.0, -1.0) * robust_norm(x)  # R_kk, with no cancellation in v
+        v = x - alpha * (row_index == k)
+        v_norm = robust_norm(v)
+        v = jnp.where(v_norm > 0, v / jnp.where(v_norm > 0, v_norm, 1.0), 0.0)
+        reflected = work - 2.0 * jnp.outer(v, v @ work)
+        work = jnp.where(col_index[None, :] > k, reflected, work)
+        column = jnp.where(row_index == k, alpha, jnp.where(row_index > k, 0.0, work[:, k]))
+        return work.at[:, k].set(column), perm
+
+    work, perm = jax.lax.fori_loop(0, d, reflect, (work, jnp.arange(d)))
+    upper = jnp.triu(work[:d, :])
+    upper = upper * jnp.where(jnp.diagonal(upper) < 0, -1.0, 1.0)[:, None]  # the root with a non-negative diagonal
+    root = jnp.zeros((d, d), rows.dtype).at[perm].set(upper.T) * scale
+    return root, jnp.log(jnp.abs(jnp.diagonal(upper))) + jnp.log(scale)

@@ -28,7 +28,8 @@ def test_chain_alone_equals_chain_in_batch(config):
     batch = jax.jit(jax.vmap(chain, in_axes=(None, 0)))(key, jnp.arange(10))
     for i in (0, 3, 9):
         alone = jax.jit(chain)(key, i)
-        assert_histories_close(alone, {k: v[i] for k, v in batch.items()})
+        # atol 1e-5: log det is a sum of d logs per generation, reassociated differently under vmap
+        assert_histories_close(alone, {k: v[i] for k, v in batch.items()}, atol=1e-5)
 
 
 # two of the five configurations (the costliest) run in the slow tier only, to keep the default tier short
@@ -44,7 +45,7 @@ def test_sharded_equals_single_device_and_chunked_equals_unchunked(config, devic
     chunked = run_chains(setting, spec, devices=devices, chunk_size=8, **kwargs)
     assert sharded.num_devices == 8 and chunked.chunk_size == 8
     for other in (sharded, chunked):
-        assert_histories_close(single.chains, other.chains)
+        assert_histories_close(single.chains, other.chains, atol=1e-5)  # log det: a sum of logs, reassociated
         for name in single.moments:
             np.testing.assert_allclose(single.mean(name), other.mean(name), rtol=1e-5, atol=1e-6)
             np.testing.assert_allclose(single.standard_error(name), other.standard_error(name), rtol=1e-4, atol=1e-6)

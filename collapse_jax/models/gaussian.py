@@ -1,19 +1,30 @@
 """Gaussian estimator: sample mean and (MLE or unbiased) sample covariance, 1-D or d-dimensional.
 
-A fitted Gaussian keeps a square root `F` of its covariance (`Sigma = F F^T`, any root) and its
-log-determinant. New points are drawn as `mean + F z`, which is exact even when the fitted covariance
-is singular (`M - 1 < d`): the draws then stay in the affine span of the fitted points, as they must,
-and `log det` is `-inf`, never NaN.
+A fitted Gaussian keeps its covariance as a unit-norm root and a separate log-scale,
+`Sigma = exp(2 log_scale) root root^T` with `||root||_F = 1`, and its log-determinant as a number of
+its own. A chain that collapses shrinks the covariance by many orders of magnitude (below float32's
+range after a few hundred generations at M close to d); in this form the shape of the covariance keeps
+full relative precision, the scale and `log det` are exact sums of logs, and `trace`, `w2_sq` and the
+draws underflow to their true limit (0, or the mean) instead of turning into NaN.
 
-Roots come without any decomposition where possible: from the centred points themselves when a fit
-has at most d points, and as `F A` (A a Bartlett factor) for statistics drawn from their exact law.
-Otherwise a Cholesky factor is computed; when singular pools are possible (`samples - 1 < d`, built
-with `full_rank=False`) a pivoted, rank-revealing Cholesky is used instead.
+Roots never come from factorising a formed scatter matrix (which squares its condition number: a
+float32 Cholesky fails once it passes about 1e7, as it does by chance for M = d + 1):
 
-Sufficient statistics are `(count, mean, scatter)`; for n draws from `N(mu, F F^T)` they have the
-exact law `mean ~ N(mu, F F^T / n)` independent of `scatter = F W F^T`, `W ~ Wishart_d(n - 1, I)`,
-drawn by Bartlett's decomposition (valid for singular `n - 1 < d` too): O(d^3) per generation,
-whatever n.
+- points: the Householder QR of the weighted centred points (`linalg.qr_root`); at most d points give
+  the centred points themselves as a root, and `log det = -inf`;
+- pools (`merge`): the QR of the two roots stacked with the mean-shift row, scaled to a common scale;
+- draws of the model itself (`draw_statistics`, `sample_statistics`): the model's root times the root
+  of the standardised draws' scatter (a QR, or a Bartlett factor for the exact law), so roots multiply
+  and `log det` adds, in the model's own frame: draws that are indistinguishable from the mean in
+  float32 still give the exact next fit.
+
+With `full_rank=False` (pools that may stay singular, M - 1 < d) the QR pivots on the largest column
+and a direction below `sqrt(eps)` times the largest counts as absent (`log det = -inf`).
+
+Sufficient statistics are `(count, mean, root, log_scale, log_det)` of the scatter; for n draws from
+`N(mu, F F^T)` they have the exact law `mean ~ N(mu, F F^T / n)` independent of `scatter = F W F^T`,
+`W ~ Wishart_d(n - 1, I)`, drawn by Bartlett's decomposition (valid for singular `n - 1 < d` too):
+O(d^3) per generation, whatever n.
 """
 
 from __future__ import annotations
@@ -24,40 +35,69 @@ import jax
 import jax.numpy as jnp
 
 from collapse_jax.estimator import Estimator
-from collapse_jax.linalg import bartlett_factor, cholesky_root, nuclear_norm, pivoted_root, spd_solve
+from collapse_jax.linalg import bartlett_factor, cholesky_root, nuclear_norm, qr_root, robust_norm, spd_solve
 
 
 _SMALL_DIM = 4  # up to this dimension, products are written as sums (faster under vmap on CPU)
 
 
 class GaussianParams(NamedTuple):
-    """A fitted Gaussian. mean: `(d,)`; root: `(d, d)` with Sigma = root root^T; log_det: `()`."""
+    """A fitted Gaussian. mean: `(d,)`; root: `(d, d)`, unit Frobenius norm; log_scale: `()`;
+    log_det: `()`. The covariance is `exp(2 log_scale) root root^T`."""
 
     mean: jax.Array
     root: jax.Array
+    log_scale: jax.Array
     log_det: jax.Array
 
     @property
+    def scaled_root(self) -> jax.Array:
+        """`exp(log_scale) root`, a root of the covariance (underflows to 0 below float range)."""
+        return jnp.exp(self.log_scale)[..., None, None] * self.root
+
+    @property
     def covariance(self) -> jax.Array:
-        return self.root @ self.root.T
+        root = self.scaled_root
+        return root @ jnp.swapaxes(root, -1, -2)
 
 
 class GaussianStats(NamedTuple):
-    """Weighted point-set statistics: count `()`, mean `(d,)`, scatter `(d, d)`, a root of the scatter
-    `(d, d)` and its log-determinant `()` (computed only where used)."""
+    """Weighted point-set statistics: count `()`, mean `(d,)`, a unit-norm root `(d, d)` and log-scale
+    `()` of the scatter (`scatter = exp(2 log_scale) root root^T`) and its log-determinant `()`."""
 
     count: jax.Array
     mean: jax.Array
-    scatter: jax.Array
     root: jax.Array
+    log_scale: jax.Array
     log_det: jax.Array
+
+    @property
+    def scatter(self) -> jax.Array:
+        root = jnp.exp(self.log_scale)[..., None, None] * self.root
+        return root @ jnp.swapaxes(root, -1, -2)
+
+
+def normalised_root(root: jax.Array, log_scale) -> tuple[jax.Array, jax.Array]:
+    """`(root / ||root||_F, log_scale + log ||root||_F)`; a zero root keeps its zeros and gets log-scale -inf."""
+    norm = robust_norm(root.reshape(-1))
+    nonzero = norm > 0
+    return (jnp.where(nonzero, root / jnp.where(nonzero, norm, 1.0), root),
+            log_scale + jnp.where(nonzero, jnp.log(jnp.where(nonzero, norm, 1.0)), -jnp.inf))
+
+
+def _times(matrix, vector):
+    """`matrix @ vector` for `(d, d)` and `(d,)`, as sums when d is small."""
+    if vector.shape[-1] <= _SMALL_DIM:
+        return jnp.sum(matrix * vector[None, :], axis=-1)
+    return matrix @ vector
 
 
 def gaussian_params(mean, covariance) -> GaussianParams:
     """The true (generation-0) parameters from a mean `(d,)` and a positive-definite covariance `(d, d)`."""
     mean = jnp.asarray(mean)
     root, log_det = cholesky_root(jnp.asarray(covariance, dtype=mean.dtype))
-    return GaussianParams(mean, root, log_det)
+    root, log_scale = normalised_root(root, jnp.zeros((), mean.dtype))
+    return GaussianParams(mean, root, log_scale, log_det)
 
 
 def make_gaussian(*, ddof: int = 0, full_rank: bool = True) -> Estimator:
@@ -66,7 +106,7 @@ def make_gaussian(*, ddof: int = 0, full_rank: bool = True) -> Estimator:
     Args:
       ddof: 0 (MLE) or 1 (unbiased).
       full_rank: every merged pool is almost surely full rank (true when the first fit has more than d
-        points, i.e. M - 1 >= d); False switches merges to the rank-revealing pivoted Cholesky.
+        points, i.e. M - 1 >= d); False makes roots rank revealing (pivoted QR, see the module docstring).
 
     Example:
       >>> est = make_gaussian(ddof=1)
@@ -75,7 +115,18 @@ def make_gaussian(*, ddof: int = 0, full_rank: bool = True) -> Estimator:
     """
     if ddof not in (0, 1):
         raise ValueError(f"ddof must be 0 (MLE) or 1 (unbiased), got {ddof!r}")
-    decompose = cholesky_root if full_rank else pivoted_root
+    pivot = not full_rank
+
+    def root_of_rows(rows, log_scale):
+        """Unit root, log-scale and log det of `exp(2 log_scale) rows^T rows`, rows `(m, d)` with m > d."""
+        dim = rows.shape[-1]
+        root, log_diag = qr_root(rows, pivot=pivot)
+        log_det = 2.0 * jnp.sum(log_diag) + 2.0 * dim * log_scale
+        if pivot:  # rank revealing: a direction far below the largest is absent
+            absent = log_diag < jnp.max(log_diag) + 0.5 * jnp.log(jnp.finfo(rows.dtype).eps)
+            log_det = jnp.where(jnp.any(absent), -jnp.inf, log_det)
+        root, log_scale = normalised_root(root, log_scale)
+        return root, log_scale, log_det
 
     def statistics(data, weights) -> GaussianStats:
         n, dim = data.shape
@@ -83,52 +134,74 @@ def make_gaussian(*, ddof: int = 0, full_rank: bool = True) -> Estimator:
         count = jnp.sum(weights)
         mean = jnp.sum(weights[:, None] * data, axis=0) / jnp.maximum(count, 1.0)
         centred = (data - mean) * jnp.sqrt(weights)[:, None]
-        if dim <= _SMALL_DIM:  # elementwise sums fuse with sampling; tiny batched matmuls do not
-            scatter = jnp.sum(centred[:, :, None] * centred[:, None, :], axis=0)
-        else:
-            scatter = centred.T @ centred
+        zero = jnp.zeros((), data.dtype)
         if n <= dim:  # at most d points: the centred points are a root, and the scatter is singular
-            root = jnp.pad(centred.T, ((0, 0), (0, dim - n)))
-            return GaussianStats(count, mean, scatter, root, jnp.asarray(-jnp.inf, data.dtype))
-        root, log_det = decompose(scatter)
-        return GaussianStats(count, mean, scatter, root, log_det)
+            root, log_scale = normalised_root(jnp.pad(centred.T, ((0, 0), (0, dim - n))), zero)
+            return GaussianStats(count, mean, root, log_scale, jnp.asarray(-jnp.inf, data.dtype))
+        return GaussianStats(count, mean, *root_of_rows(centred, zero))
 
     def merge(a: GaussianStats, b: GaussianStats) -> GaussianStats:
         count = a.count + b.count
         safe = jnp.maximum(count, 1.0)
         delta = b.mean - a.mean
         mean = a.mean + delta * (b.count / safe)
-        scatter = a.scatter + b.scatter + jnp.outer(delta, delta) * (a.count * b.count / safe)
-        root, log_det = decompose(scatter)
-        return GaussianStats(count, mean, scatter, root, log_det)
+        # scatter_a + scatter_b + (n_a n_b / n) delta delta^T, as the QR of its three roots stacked
+        delta_norm = robust_norm(delta)
+        shift_log = 0.5 * jnp.log(a.count * b.count / safe) + jnp.log(delta_norm)  # -inf when absent
+        top = jnp.maximum(jnp.maximum(a.log_scale, b.log_scale), shift_log)
+        top = jnp.where(jnp.isfinite(top), top, 0.0)
+        shift = delta / jnp.where(delta_norm > 0, delta_norm, 1.0) * jnp.exp(shift_log - top)
+        rows = jnp.concatenate([a.root.T * jnp.exp(a.log_scale - top), b.root.T * jnp.exp(b.log_scale - top),
+                                shift[None, :]])
+        return GaussianStats(count, mean, *root_of_rows(rows, top))
 
     def fit_statistics(key, stats: GaussianStats) -> GaussianParams:
         del key
         dim = stats.mean.shape[-1]
-        divisor = stats.count - ddof
-        return GaussianParams(stats.mean, stats.root / jnp.sqrt(divisor), stats.log_det - dim * jnp.log(divisor))
+        log_divisor = jnp.log(stats.count - ddof)
+        return GaussianParams(stats.mean, stats.root, stats.log_scale - 0.5 * log_divisor,
+                              stats.log_det - dim * log_divisor)
 
     def fit(key, data, weights) -> GaussianParams:
         return fit_statistics(key, statistics(data, weights))
 
+    def draw_standard(key, params: GaussianParams, n: int) -> jax.Array:
+        return jax.random.normal(key, (n, params.mean.shape[-1]), params.mean.dtype)
+
     def sample(key, params: GaussianParams, n: int) -> jax.Array:
-        dim = params.mean.shape[-1]
-        z = jax.random.normal(key, (n, dim), params.mean.dtype)
-        if dim <= _SMALL_DIM:
-            return params.mean + jnp.sum(z[:, None, :] * params.root[None, :, :], axis=-1)
-        return params.mean + z @ params.root.T
+        z = draw_standard(key, params, n)
+        root = params.scaled_root
+        if params.mean.shape[-1] <= _SMALL_DIM:
+            return params.mean + jnp.sum(z[:, None, :] * root[None, :, :], axis=-1)
+        return params.mean + z @ root.T
+
+    def in_frame(params: GaussianParams, count, z_mean, factor, factor_log_det) -> GaussianStats:
+        """Statistics of draws `mean + F z` from their standardised mean and a root `factor` of their
+        standardised scatter: the scatter's root is `F factor`, its log det adds."""
+        mean = params.mean + jnp.exp(params.log_scale) * _times(params.root, z_mean)
+        root, log_scale = normalised_root(params.root @ factor, params.log_scale)
+        return GaussianStats(count, mean, root, log_scale, params.log_det + factor_log_det)
+
+    def draw_statistics(key, params: GaussianParams, n: int) -> GaussianStats:
+        z = draw_standard(key, params, n)  # the draws of sample(key, params, n), standardised
+        dim = z.shape[-1]
+        z_mean = jnp.mean(z, axis=0)
+        centred = z - z_mean
+        count = jnp.asarray(n, z.dtype)
+        if n <= dim:
+            factor = jnp.pad(centred.T, ((0, 0), (0, dim - n)))
+            return in_frame(params, count, z_mean, factor, jnp.asarray(-jnp.inf, z.dtype))
+        factor, log_diag = qr_root(centred)
+        return in_frame(params, count, z_mean, factor, 2.0 * jnp.sum(log_diag))
 
     def sample_statistics(key, params: GaussianParams, n) -> GaussianStats:
         dim = params.mean.shape[-1]
         dtype = params.mean.dtype
         key_mean, key_scatter = jax.random.split(key)
         count = jnp.asarray(n, dtype)
-        z = jax.random.normal(key_mean, (dim,), dtype)
-        mean = params.mean + params.root @ z / jnp.sqrt(jnp.maximum(count, 1.0))
+        z_mean = jax.random.normal(key_mean, (dim,), dtype) / jnp.sqrt(jnp.maximum(count, 1.0))
         bartlett = bartlett_factor(key_scatter, count - 1, dim, dtype)
-        root = params.root @ bartlett
-        log_det = params.log_det + 2.0 * jnp.sum(jnp.log(jnp.diagonal(bartlett)))
-        return GaussianStats(count, mean, root @ root.T, root, log_det)
+        return in_frame(params, count, z_mean, bartlett, 2.0 * jnp.sum(jnp.log(jnp.diagonal(bartlett))))
 
     return Estimator(
         name=f"gaussian(ddof={ddof})",
@@ -138,45 +211,48 @@ def make_gaussian(*, ddof: int = 0, full_rank: bool = True) -> Estimator:
         merge=merge,
         fit_statistics=fit_statistics,
         sample_statistics=sample_statistics,
+        draw_statistics=draw_statistics,
     )
 
 
 def gaussian_metrics(params: GaussianParams, true: GaussianParams, names: tuple[str, ...]) -> dict:
     """Per-generation distances of a fitted Gaussian to the true one (scalars).
 
-    mean_error_sq: `||mu_k - mu_0||^2`; trace_ratio: `tr Sigma_k / tr Sigma_0`;
-    log_det_ratio: `log det Sigma_k - log det Sigma_0` (`-inf` when Sigma_k is singular);
-    w2_sq: squared 2-Wasserstein distance `||mu_k - mu_0||^2 + tr Sigma_k + tr Sigma_0 -
-    2 tr (Sigma_0^{1/2} Sigma_k Sigma_0^{1/2})^{1/2}`, the trace being the nuclear norm of
-    `L_0^T F_k` (50 matrix-product iterations per draw when d > 1: costly for large d);
+    mean_error_sq: `||mu_k - mu_0||^2`; trace_ratio: `tr Sigma_k / tr Sigma_0` (from the log-scales:
+    exact until it underflows to 0); log_det_ratio: `log det Sigma_k - log det Sigma_0` (exact at any
+    scale; `-inf` when Sigma_k is singular); w2_sq: squared 2-Wasserstein distance `||mu_k - mu_0||^2 +
+    tr Sigma_k + tr Sigma_0 - 2 tr (Sigma_0^{1/2} Sigma_k Sigma_0^{1/2})^{1/2}`, the trace being the
+    nuclear norm of `L_0^T F_k` (50 matrix-product iterations per draw when d > 1: costly for large d);
     kl_divergence: KL(N_0 || N_k) = (tr(Sigma_k^-1 Sigma_0) + (mu_k - mu_0)^T Sigma_k^-1 (mu_k - mu_0) - d
     + log det Sigma_k - log det Sigma_0) / 2, the expected test NLL of real points minus its minimum
-    (`+inf` when Sigma_k is singular).
+    (`+inf` when Sigma_k is singular, or when it overflows float range as Sigma_k collapses).
     """
     out = {}
+    dtype = params.mean.dtype
     mean_error_sq = jnp.sum((params.mean - true.mean) ** 2)
-    trace = jnp.sum(params.root**2)
-    trace0 = jnp.sum(true.root**2)
+    log_trace = 2.0 * params.log_scale + jnp.log(jnp.sum(params.root**2))
+    log_trace0 = 2.0 * true.log_scale + jnp.log(jnp.sum(true.root**2))
+    trace, trace0 = jnp.exp(log_trace), jnp.exp(log_trace0)
     if "mean_error_sq" in names:
         out["mean_error_sq"] = mean_error_sq
     if "trace_ratio" in names:
-        out["trace_ratio"] = trace / trace0
+        out["trace_ratio"] = jnp.exp(log_trace - log_trace0)
     if "log_det_ratio" in names:
         out["log_det_ratio"] = params.log_det - true.log_det
     if "w2_sq" in names:
         if params.mean.shape[-1] == 1:
-            sd_gap = jnp.sqrt(trace) - jnp.sqrt(trace0)
+            sd_gap = jnp.exp(0.5 * log_trace) - jnp.exp(0.5 * log_trace0)
             out["w2_sq"] = mean_error_sq + sd_gap**2
         else:
-            nuclear = nuclear_norm(true.root.T @ params.root)
+            nuclear = jnp.exp(params.log_scale + true.log_scale) * nuclear_norm(true.root.T @ params.root)
             out["w2_sq"] = jnp.maximum(mean_error_sq + trace + trace0 - 2.0 * nuclear, 0.0)
     if "kl_divergence" in names:
         dim = params.mean.shape[-1]
         regular = jnp.isfinite(params.log_det)
-        covariance = jnp.where(regular, params.covariance, jnp.eye(dim, dtype=params.mean.dtype))
-        solved = spd_solve(covariance, jnp.concatenate([true.covariance, (params.mean - true.mean)[:, None]], axis=1))
-        value = 0.5 * (jnp.trace(solved[:, :dim]) + (params.mean - true.mean) @ solved[:, dim] - dim
-                       + params.log_det - true.log_det)
+        shape = jnp.where(regular, params.root @ params.root.T, jnp.eye(dim, dtype=dtype))  # Sigma_k / exp(2 s)
+        solved = spd_solve(shape, jnp.concatenate([true.covariance, (params.mean - true.mean)[:, None]], axis=1))
+        inverse_terms = jnp.trace(solved[:, :dim]) + (params.mean - true.mean) @ solved[:, dim]
+        value = 0.5 * (jnp.exp(-2.0 * params.log_scale) * inverse_terms - dim + params.log_det - true.log_det)
         out["kl_divergence"] = jnp.where(regular, value, jnp.inf)
     return out
 
