@@ -65,11 +65,9 @@ def _print_simulation(summary: dict, out: str) -> None:
     print(f"{'metric':<{width}}{'mean at G':>14}{'+- 1.96 SE':>12}{'theory at G':>14}  comparison")
     for name, entry in summary["metrics"].items():
         mean, se, theory = entry["mean"][-1], entry["se"][-1], entry["theory"][-1]
-        verdict = compare(entry)
-        fmt = lambda v: "null" if v is None else f"{v:.6g}"
-        detail = verdict["status"]
-        if verdict["max_z"] is not None:
-            detail += f" (max {verdict['max_z']:.2f} SE over {verdict['compared']} generations)"
+        theory = (entry.get("theory_infinite") or [None])[-1] or theory  # "-inf" where the theory is -inf
+        fmt = lambda v: "null" if v is None else v if isinstance(v, str) else f"{v:.6g}"
+        detail = compare(entry)["message"]  # status, max SE, and every non-finite chain counted
         if entry["nonfinite_chains"][-1]:
             detail += f"; {entry['nonfinite_chains'][-1]} non-finite chains at G"
         print(f"{name:<{width}}{fmt(mean):>14}{fmt(None if se is None else 1.96 * se):>12}{fmt(theory):>14}  {detail}")

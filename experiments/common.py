@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from collapse_jax.summary import compare
+from collapse_jax.summary import compare, verdict_text
 
 
 @dataclasses.dataclass
@@ -148,13 +148,19 @@ def report_markdown(curves: list[Curve], figures: dict[str, list[str]], out_dir:
         f"|simulation - theory| is given in standard errors of the chain mean (pass: <= {k:g} SE).",
         "'not checkable by simulation': the metric is a heavy-tailed product of chi-squares there, so a",
         "sample mean over the chains does not estimate its expectation (see README, 'Heavy tails').",
+        "Non-finite chains are always counted: a curve whose chains went non-finite (NaN, or an infinity the",
+        "theory does not give) at a generation where theory has a value fails ('fail: k of C chains",
+        "non-finite from generation g', k the most at any one generation); infinities that are the exact",
+        "value (the theory's own -inf, or one the metric takes by definition, e.g. KL = +inf for a singular",
+        "covariance) are named with their reason instead.",
         "",
         "| experiment | curve | metric | status | max abs(sim - theory) / SE | at generation | generations compared | not checkable |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for c in curves:
         v = c.verdict
-        status = {"not checkable": "not checkable by simulation"}.get(v["status"], v["status"])
+        status = verdict_text({**v, "status": {"not checkable": "not checkable by simulation"}.get(v["status"], v["status"])},
+                              with_z=False).replace("|", "\\|")
         z = "" if v["max_z"] is None else f"{v['max_z']:.2f}"
         at = "" if v["at_generation"] is None else str(v["at_generation"])
         lines.append(f"| {c.experiment} | {c.label} | {c.metric} | {status} | {z} | {at} | {v['compared']} | {v['not_checkable']} |")
@@ -164,5 +170,6 @@ def report_markdown(curves: list[Curve], figures: dict[str, list[str]], out_dir:
             if p.endswith(".png"):
                 lines.append(f"![{name}]({os.path.relpath(p, out_dir)})")
     failed = [c for c in curves if c.verdict["status"] == "fail"]
-    lines += ["", f"**{len(curves)} curves, {len(failed)} failed.**", ""]
+    nonfinite = [c for c in curves if c.verdict.get("nonfinite_chains_max")]
+    lines += ["", f"**{len(curves)} curves, {len(failed)} failed, {len(nonfinite)} with unexplained non-finite chains.**", ""]
     return "\n".join(lines)
