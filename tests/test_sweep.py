@@ -17,7 +17,7 @@ import pytest
 from collapse_jax import runner
 from collapse_jax.results import load_sweep, plot_sweep
 from collapse_jax.simulate import simulate
-from collapse_jax.sweep import expand, group_cells, parse_spec, run_sweep
+from collapse_jax.sweep import NOT_AN_AXIS, expand, group_cells, parse_spec, run_sweep
 
 REGRESSION = {
     "setting": "regression",
@@ -317,3 +317,215 @@ def test_two_processes_run_one_sweep_and_process_zero_writes(tmp_path):
     assert multi.finished.all() and multi.summaries[0]["num_devices"] == 2
     for key in one.arrays:
         np.testing.assert_allclose(multi.arrays[key], one.arrays[key], rtol=1e-5, atol=1e-6, err_msg=str(key))
+
+
+# ------------------------------------------------------------------ spec types, the folder lock, damaged cells
+
+
+def _wrong_types():
+    """(spec, key named in the error) for every top-level key and every parameter of every setting, each
+    given a value of the wrong type, in [fixed] and as an axis value."""
+    from collapse_jax.settings import SETTINGS
+
+    cases = [
+        ({"setting": ["gaussian"]}, "setting"),
+        ({"setting": 5}, "setting"),
+        ({"setting": "gaussian", "name": 5}, "name"),
+        ({"setting": "gaussian", "name": ""}, "name"),
+        ({"setting": "gaussian", "description": 5}, "description"),
+        ({"setting": "gaussian", "save_chains": "yes"}, "save_chains"),
+        ({"setting": "gaussian", "save_chains": 1}, "save_chains"),
+        ({"setting": "gaussian", "fixed": 5}, "fixed"),
+        ({"setting": "gaussian", "fixed": [1]}, "fixed"),
+        ({"setting": "gaussian", "axes": 5}, "axes"),
+        ({"setting": "gaussian", "axes": ["dim"]}, "axes"),
+        ({"setting": "gaussian", "axes": {"dim": 5}}, "axes.dim"),
+        ({"setting": "gaussian", "axes": {"dim": "1, 2"}}, "axes.dim"),
+    ]
+    wrong = {bool: 1, int: "3", float: "0.5", str: 5, "list": 5}
+    for name, definition in SETTINGS.items():
+        for parameter in definition.all_parameters:
+            value = wrong[parameter.kind]
+            cases.append(({"setting": name, "fixed": {parameter.name: value}}, f"fixed.{parameter.name}"))
+            if parameter.kind == "list":
+                cases.append(({"setting": name, "fixed": {parameter.name: [1]}}, f"fixed.{parameter.name}"))
+            if parameter.name not in NOT_AN_AXIS:
+                cases.append(({"setting": name, "axes": {parameter.name: [value]}}, f"axes.{parameter.name}[0]"))
+    return cases
+
+
+@pytest.mark.parametrize("spec, key", _wrong_types(), ids=lambda v: v if isinstance(v, str) else None)
+def test_every_spec_key_with_a_wrong_type_is_refused_by_name(spec, key, monkeypatch, tmp_path):
+    monkeypatch.setattr(runner, "prepare_program", lambda *a, **k: pytest.fail("compiled for an invalid spec"))
+    with pytest.raises(ValueError) as error:
+        run_sweep(spec, str(tmp_path / "out"), progress=False)
+    message = str(error.value)
+    assert message.startswith(key + ":") and "must be" in message and "\n" not in message, message
+    assert not (tmp_path / "out").exists()
+
+
+def _cli(args, capsys, monkeypatch):
+    from collapse_jax import cli
+
+    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))  # main() may add a CPU flag
+    code = cli.main(args)
+    return code, capsys.readouterr().err
+
+
+def test_command_line_errors_are_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(runner, "prepare_program", lambda *a, **k: pytest.fail("compiled for an invalid spec"))
+    cases = {
+        "spectrum = 5": ('setting = "regression"\n[fixed]\nspectrum = 5\n', "fixed.spectrum: must be a string"),
+        "setting list": ('setting = ["gaussian"]\n', "setting: must be a string"),
+        "not TOML": ('setting = "gaussian\n', "not valid TOML"),
+        "not UTF-8": (b'setting = "\xff"\n', "not UTF-8"),
+    }
+    for name, (text, expected) in cases.items():
+        path = tmp_path / f"{name.replace(' ', '_')}.toml"
+        path.write_bytes(text if isinstance(text, bytes) else text.encode())
+        code, err = _cli(["sweep", str(path), "--out", str(tmp_path / "never"), "--quiet"], capsys, monkeypatch)
+        assert code == 2 and err.startswith("collapse-jax: error: ") and err.count("\n") == 1, (name, err)
+        assert expected in err, (name, err)
+    code, err = _cli(["sweep", str(tmp_path / "missing.toml"), "--resume"], capsys, monkeypatch)
+    assert code == 2 and "missing.toml: no such file" in err and err.count("\n") == 1
+    code, err = _cli(["sweep", str(tmp_path), "--resume"], capsys, monkeypatch)  # a directory
+    assert code == 2 and "cannot read" in err and err.count("\n") == 1
+    assert not (tmp_path / "never").exists()
+    spec = tmp_path / "ok.toml"
+    spec.write_text('setting = "gaussian"\n[fixed]\ngenerations = 2\nchains = 4\n')
+    for manifest, expected in (("[1, 2]", "a JSON object was expected, got list"), ("{not json", "not valid JSON"),
+                               ('{"cells": []}', "not a sweep manifest")):
+        out = tmp_path / "bad"
+        out.mkdir(exist_ok=True)
+        (out / "manifest.json").write_text(manifest)
+        code, err = _cli(["sweep", str(spec), "--out", str(out), "--resume"], capsys, monkeypatch)
+        assert code == 2 and expected in err and str(out / "manifest.json") in err and err.count("\n") == 1, err
+        assert not (out / "sweep.lock").exists()  # released
+
+
+TINY = {"setting": "gaussian", "name": "tiny", "fixed": {"generations": 2, "chains": 4, "dim": 1, "samples": 5},
+        "axes": {"seed": [0, 1, 2, 3, 4, 5, 6]}}
+
+
+def _dead_pid():
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+@pytest.mark.parametrize("mode", ["flock", "exclusive-create", "flock-unsupported"])
+def test_the_folder_lock_refuses_a_second_run_and_takes_over_a_dead_ones(mode, tmp_path, monkeypatch, capsys):
+    import errno
+    import socket
+
+    from collapse_jax import sweep
+
+    monkeypatch.setattr(sweep, "_FLOCK", mode != "exclusive-create")
+    if mode == "flock-unsupported":  # as on a file system without flock: the exclusive create is used
+        def no_flock(fd, operation):
+            raise OSError(errno.ENOLCK, "No locks available")
+
+        monkeypatch.setattr(sweep.fcntl, "flock", no_flock)
+    flock = mode == "flock"
+    monkeypatch.setattr(runner, "prepare_program", lambda *a, **k: pytest.fail("compiled while locked out"))
+    out = tmp_path / "s"
+    held = sweep._SweepLock.acquire(str(out))
+    holder = json.loads((out / "sweep.lock").read_text())
+    assert holder["pid"] == os.getpid() and holder["host"] == socket.gethostname() and holder["started"]
+    for resume in (False, True):
+        with pytest.raises(sweep.SweepBusy) as error:
+            run_sweep(TINY, str(out), resume=resume, progress=False)
+        message = str(error.value)
+        assert f"{out} is in use by another sweep run" in message and f"pid {os.getpid()} on host" in message
+    assert not (out / "manifest.json").exists()
+    held.release()
+    assert not (out / "sweep.lock").exists()
+    # a lock left by a dead process on this host is taken over, with a message
+    (out / "sweep.lock").write_text(json.dumps({"pid": _dead_pid(), "host": socket.gethostname(), "started": "x"}))
+    capsys.readouterr()
+    lock = sweep._SweepLock.acquire(str(out))
+    assert "taking over the lock left by a run that is gone" in capsys.readouterr().err
+    assert json.loads((out / "sweep.lock").read_text())["pid"] == os.getpid()
+    lock.release()
+    if not flock:  # without flock a live pid, or another host's, cannot be known gone: refused
+        for info in ({"pid": os.getpid(), "host": socket.gethostname()}, {"pid": _dead_pid(), "host": "elsewhere"}):
+            (out / "sweep.lock").write_text(json.dumps(info))
+            with pytest.raises(sweep.SweepBusy, match=f"remove {out / 'sweep.lock'}"):
+                sweep._SweepLock.acquire(str(out))
+
+
+def test_two_resumed_runs_of_different_specs_into_one_new_folder(tmp_path):
+    """The first run holds the folder (stopped mid-run here); the second is refused in one line naming the
+    folder and the holder; once the first is done, the other spec is refused as a different spec."""
+    a, b = tmp_path / "a.toml", tmp_path / "b.toml"
+    a.write_text('setting = "gaussian"\n[fixed]\ngenerations = 3\nchains = 8\n[axes]\ndim = [1, 2]\n')
+    b.write_text('setting = "gaussian"\n[fixed]\ngenerations = 3\nchains = 8\n[axes]\ndim = [3, 4]\n')
+    out = tmp_path / "shared"
+    env = dict(os.environ, COLLAPSE_JAX_NO_CACHE="1")
+    first = subprocess.Popen(_sweep_command(a, out, "--resume"), env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "sweep.lock").exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    first.send_signal(signal.SIGSTOP)
+    try:
+        assert first.poll() is None, "the first run ended before it could be stopped"
+        second = subprocess.run(_sweep_command(b, out, "--resume"), env=env, capture_output=True, text=True)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    stdout, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr
+    assert "starting a new sweep" in stderr
+    assert second.returncode == 2 and second.stderr.count("\n") == 1, second.stderr
+    assert second.stderr.startswith(f"collapse-jax: error: out: {out} is in use by another sweep run (pid {first.pid}")
+    again = subprocess.run(_sweep_command(b, out, "--resume"), env=env, capture_output=True, text=True)
+    assert again.returncode == 2 and "different spec" in again.stderr and "axes.dim ([1, 2] there, [3, 4] here)" in again.stderr
+    results = load_sweep(str(out))
+    assert results.finished.all() and results.axes == {"dim": [1, 2]}
+    assert not (out / "sweep.lock").exists()
+
+
+def test_a_resume_reruns_damaged_cells_and_says_so(tmp_path, capsys):
+    out = tmp_path / "s"
+    out.mkdir()  # empty: a resume starts a new sweep
+    report = run_sweep(TINY, str(out), resume=True, progress=False)
+    assert "no sweep there yet (no manifest.json): starting a new sweep" in capsys.readouterr().err
+    assert report.ran == 7 and not (out / "sweep.lock").exists()
+    before = load_sweep(str(out))
+    ids = [s["cell"]["id"] for s in before.summaries]
+    cells = out / "cells"
+    record = json.loads((cells / f"{ids[0]}.json").read_text())["cell"]["npz"]
+    assert record["bytes"] == os.path.getsize(cells / f"{ids[0]}.npz") and len(record["sha256"]) == 64
+
+    def legacy(i):  # a record written before sizes and checksums were kept
+        summary = json.loads((cells / f"{ids[i]}.json").read_text())
+        del summary["cell"]["npz"]
+        (cells / f"{ids[i]}.json").write_text(json.dumps(summary))
+
+    def truncate(path):
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+
+    truncate(cells / f"{ids[1]}.npz")
+    data = bytearray((cells / f"{ids[2]}.npz").read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, one byte changed
+    (cells / f"{ids[2]}.npz").write_bytes(bytes(data))
+    os.unlink(cells / f"{ids[3]}.npz")
+    truncate(cells / f"{ids[4]}.json")
+    legacy(5)  # intact: finished
+    legacy(6)
+    truncate(cells / f"{ids[6]}.npz")
+    with pytest.raises(Exception):
+        load_sweep(str(out))  # what a resume repairs
+    report = run_sweep(TINY, str(out), resume=True, progress=False)
+    err = capsys.readouterr().err
+    assert (report.damaged, report.ran, report.skipped) == (5, 5, 2), err
+    for i, reason in ((1, "npz has"), (2, "npz does not match the SHA-256"), (3, "npz is missing"),
+                      (4, "json does not load"), (6, "npz does not load")):
+        assert f"cell {ids[i]} (seed={i}) is damaged: cells/{ids[i]}.{reason}" in err, err
+    assert err.count("running it again") == 5
+    after = load_sweep(str(out))
+    assert after.finished.all()
+    for key in before.arrays:
+        np.testing.assert_array_equal(after.arrays[key], before.arrays[key], err_msg=str(key))
+    assert run_sweep(TINY, str(out), resume=True, progress=False).ran == 0
