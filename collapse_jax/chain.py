@@ -110,6 +110,8 @@ class Setting(NamedTuple):
     first_model: optional parameters of model 1, given instead of fitted on real points (a fixed
       generator, e.g. a tail-cut law); `replace` only.
     verifier: optional `Verifier` that filters the synthetic points (sample path only).
+    metric_bytes: memory one chain's metrics hold at once beyond the batch and the parameters (their own
+      draws, e.g. a memoriser's training sample), counted by `chain_bytes_estimate` to size chunks.
     """
 
     name: str
@@ -122,6 +124,7 @@ class Setting(NamedTuple):
     sample_real: Callable[[jax.Array, int], Any] | None = None
     first_model: Any = None
     verifier: Verifier | None = None
+    metric_bytes: float = 0.0
 
 
 def sample_real(setting: Setting, key: jax.Array, n: int):
@@ -282,11 +285,12 @@ def distinct_uniform_indices(key: jax.Array, population, count: int, capacity: i
     return jnp.where(population <= count, jnp.arange(count, dtype=jnp.int32), chosen)
 
 
-def chain_bytes_estimate(setting: Setting, spec: ChainSpec) -> float:
+def chain_bytes_estimate(setting: Setting, spec: ChainSpec, safety: float = 8.0) -> float:
     """A static, generous estimate of one chain's memory inside a vmapped program (bytes).
 
     Counts the pool buffer (accumulate without statistics, accumulate-subsample), a few copies of a
-    generation's batch and of the parameters, and the per-generation history, times a safety factor.
+    generation's batch and of the parameters, and the per-generation history, times a safety factor
+    (`safety=1`: a lower bound), plus the metrics' own memory (`Setting.metric_bytes`).
     """
     est, true = setting.estimator, setting.true_params
     if spec.method == "sufficient":
@@ -300,7 +304,7 @@ def chain_bytes_estimate(setting: Setting, spec: ChainSpec) -> float:
     )
     pool_elems = spec.num_generations * batch_elems if buffered else 0
     history = (spec.num_generations + 1) * 8
-    return 8.0 * 4 * (pool_elems + 4 * batch_elems + 8 * param_elems + history)
+    return safety * 4 * (pool_elems + 4 * batch_elems + 8 * param_elems + history) + setting.metric_bytes
 
 
 def _real_key(key_run, key_chain, spec: ChainSpec, generation):

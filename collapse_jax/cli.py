@@ -9,15 +9,27 @@ import sys
 from collapse_jax.settings import SETTINGS
 
 
+def _number(text: str):
+    """A numeric option's value: an int or float when it reads as one, else the text, which the
+    parameter's check refuses with its name and range (one line, like every other bad value)."""
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
+
+
 def _add_parameter(parser: argparse.ArgumentParser, parameter) -> None:
     if parameter.kind is bool:
         parser.add_argument(parameter.flag, dest=parameter.name, action="store_true", default=None, help=parameter.help)
         return
-    kind = {int: int, float: float, str: str, "list": str}[parameter.kind]
+    kind = _number if parameter.kind in (int, float) else str
     default = ",".join(parameter.default) if parameter.kind == "list" else parameter.default
+    allowed = parameter.allowed() if parameter.choices is None else ""
     parser.add_argument(
         parameter.flag, dest=parameter.name, type=kind, default=None, metavar=parameter.name.upper(),
-        help=f"{parameter.help} (default: {default})",
+        help=f"{parameter.help} (default: {default}{'; allowed: ' + allowed if allowed else ''})",
     )
 
 
@@ -124,8 +136,10 @@ def main(argv=None) -> int:
                   f"{report.programs} programs, {report.seconds:.1f} s; theory comparisons (cell x metric): {verdicts}")
             return 0
         if args.command == "reproduce":
+            from collapse_jax.simulate import check_output_directory
             from experiments import reproduce
 
+            check_output_directory(args.out)
             failed = reproduce(args.names, out=args.out, quick=args.quick, smoke=args.smoke, verbose=not args.quiet)
             return 1 if failed else 0
     except ValueError as error:

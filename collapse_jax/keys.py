@@ -35,7 +35,10 @@ def root_key(seed: int) -> jax.Array:
 
 
 def chain_key(key: jax.Array, chain_id) -> jax.Array:
-    """Key of chain `chain_id` (a global id, the same on one device or many)."""
+    """Key of chain `chain_id` (a global id, the same on one device or many).
+
+    Ids are folded in as 32-bit words: ids 0..2^32 - 1 give distinct keys (an int32 id of 2^31 or more,
+    wrapped negative, gives the key of its uint32 value), so a run has at most 2^32 chains."""
     return jax.random.fold_in(jax.random.fold_in(key, _CHAIN_STREAM), chain_id)
 
 

@@ -31,6 +31,7 @@ from collapse_jax.stats import StreamingMoments, quantiles, reduce_segments
 MEMORY_FRACTION = 0.4  # share of free memory one chunk may use
 MAX_CHUNK = 1 << 20
 SEED_RANGE = 2**32
+MAX_CHAINS = 2**32  # chain ids are 32-bit (folded into the keys as uint32): ids 0..2^32 - 1 are distinct
 _EAGER_LOCK = threading.Lock()  # building a setting evaluates small arrays eagerly: one thread at a time
 
 
@@ -72,6 +73,11 @@ class Cells:
         return {name: values[index] for name, values in self.hyper.items()}
 
 
+def _is_count(value) -> bool:
+    """An integer >= 1 (Python or NumPy), not a boolean."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and value >= 1
+
+
 def validate_cells(cells: Cells) -> None:
     """Raise ValueError naming the field when a cell table is malformed."""
     n = len(cells.seeds)
@@ -83,8 +89,8 @@ def validate_cells(cells: Cells) -> None:
     if len(cells.num_chains) != n:
         raise ValueError(f"num_chains must have one entry per cell ({n}), got {len(cells.num_chains)}")
     for count in cells.num_chains:
-        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
-            raise ValueError(f"num_chains must be an integer >= 1, got {count!r}")
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 1 <= count <= MAX_CHAINS:
+            raise ValueError(f"num_chains must be an integer in [1, 2**32] (chain ids are 32-bit), got {count!r}")
     for name, values in cells.hyper.items():
         if len(values) != n:
             raise ValueError(f"hyperparameter {name} must have one value per cell ({n}), got {len(values)}")
@@ -240,10 +246,12 @@ def prepare_program(
       quantile_chains: quantiles are computed from chains 0..quantile_chains-1 of each cell.
     """
     validate_cells(cells)
-    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+    if chunk_size is not None and not _is_count(chunk_size):
         raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
-    if isinstance(quantile_chains, bool) or not isinstance(quantile_chains, int) or quantile_chains < 1:
+    if not _is_count(quantile_chains):
         raise ValueError(f"quantile_chains must be an integer >= 1, got {quantile_chains!r}")
+    chunk_size = None if chunk_size is None else int(chunk_size)
+    quantile_chains = int(quantile_chains)
     selected = tuple(range(len(cells))) if selected is None else tuple(int(i) for i in selected)
     if not selected or any(not 0 <= i < len(cells) for i in selected):
         raise ValueError(f"selected must be a non-empty list of cell indices in [0, {len(cells)}), got {selected!r}")
@@ -251,7 +259,15 @@ def prepare_program(
         example = setting_fn(cells.hyper_of(0))
         make_chain_fn(example, spec)  # validates the spec against the estimator before anything compiles
         bytes_hint = chain_bytes_estimate(example, spec)
+        least = chain_bytes_estimate(example, spec, safety=1.0)
     mesh = parallel.chain_mesh(devices)
+    free = parallel.available_memory_bytes(mesh.devices.flat[0])
+    if least > free:  # not even one chain per device fits: refuse before compiling
+        raise ValueError(
+            f"one chain needs at least {least / 2**30:.3g} GiB (samples {spec.samples}, generations "
+            f"{spec.num_generations}, policy {spec.policy}), more than the {free / 2**30:.3g} GiB free on "
+            f"{mesh.devices.flat[0].device_kind}: reduce samples (--samples), generations (--generations) or the "
+            "setting's sizes")
     num_devices = mesh.devices.size
     program = _ChunkProgram(make_lane_fn(setting_fn, spec), mesh, len(cells))
     table = _cell_table(cells, mesh)
@@ -372,9 +388,9 @@ def prepare_chains(
     quantile_chains: int = 10_000,
 ) -> PreparedRun:
     """Validate and compile a single run (one cell; see `run_chains`)."""
-    if isinstance(num_chains, bool) or not isinstance(num_chains, int) or num_chains < 1:
-        raise ValueError(f"num_chains must be an integer >= 1, got {num_chains!r}")
-    return prepare_program(lambda hyper: setting, spec, Cells((seed,), (num_chains,)), chunk_size=chunk_size,
+    if not _is_count(num_chains) or num_chains > MAX_CHAINS:
+        raise ValueError(f"num_chains must be an integer in [1, 2**32] (chain ids are 32-bit), got {num_chains!r}")
+    return prepare_program(lambda hyper: setting, spec, Cells((seed,), (int(num_chains),)), chunk_size=chunk_size,
                            devices=devices, quantile_chains=quantile_chains)
 
 

@@ -8,7 +8,10 @@ every entry point (errors name the parameter and its allowed range before anythi
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Callable
+
+import numpy as np
 
 from collapse_jax.chain import (
     METHODS, POLICIES, REAL_DRAWS, REAL_SOURCES, VERIFICATION_METRICS, VERIFIED_BUDGETS, ChainSpec, Setting, Verifier,
@@ -19,8 +22,10 @@ from collapse_jax.chain import (
 class Parameter:
     """One parameter of a setting. `kind` is int, float, str, bool or "list" (comma-separated names).
 
-    `traced` parameters enter the compiled program as array values (they change no shape or code
-    path), so a sweep over them runs inside one compile; the others are static.
+    Numbers must lie in [low, high] (finite; integers as integers, NumPy scalars accepted) or be one
+    of `also` (e.g. 0 meaning "the default"). `traced` parameters enter the compiled program as array
+    values (they change no shape or code path), so a sweep over them runs inside one compile; the
+    others are static.
     """
 
     name: str
@@ -31,56 +36,111 @@ class Parameter:
     high: float | None = None
     choices: tuple | None = None
     traced: bool = False
+    also: tuple = ()
 
     @property
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
 
+    @property
+    def where(self) -> str:
+        return f"{self.name} ({self.flag})"
+
     def check(self, value) -> Any:
-        """Return the value (normalised) or raise ValueError naming the parameter and its range."""
-        where = f"{self.name} ({self.flag})"
+        """Return the value (normalised to a plain Python value) or raise ValueError naming the
+        parameter and its allowed range. NaN, +-inf, booleans as numbers and non-integral integers are
+        refused; NumPy scalars (and 0-d arrays) are accepted."""
+        where = self.where
+        if isinstance(value, np.ndarray) and value.ndim == 0:
+            value = value[()]
         if self.kind is bool:
-            if not isinstance(value, bool):
+            if not isinstance(value, (bool, np.bool_)):
                 raise ValueError(f"{where} must be true or false, got {value!r}")
-            return value
+            return bool(value)
         if self.kind is int:
-            if isinstance(value, bool) or not isinstance(value, int):
-                if isinstance(value, float) and value.is_integer():
-                    value = int(value)
-                else:
-                    raise ValueError(f"{where} must be an integer {self._range()}, got {value!r}")
+            value = self._integer(value)
         elif self.kind is float:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"{where} must be a number {self._range()}, got {value!r}")
+            if not _is_number(value):
+                raise ValueError(f"{where} must be a number {self.allowed()}, got {value!r}")
+            if not math.isfinite(float(value)):
+                raise ValueError(f"{where} must be a finite number {self.allowed()}, got {value!r}")
             value = float(value)
         elif self.kind == "list":
-            if isinstance(value, str):
-                value = tuple(v.strip() for v in value.split(",") if v.strip())
-            value = tuple(value)
-            bad = [v for v in value if self.choices and v not in self.choices]
-            if bad or not value:
-                raise ValueError(f"{where} must be a non-empty list from {', '.join(self.choices)}; got {value!r}")
-            return value
+            return self._list(value)
+        elif self.kind is str:
+            if not isinstance(value, str):
+                raise ValueError(f"{where} must be a string, got {value!r}")
+            value = str(value)
         if self.choices is not None and value not in self.choices:
             raise ValueError(f"{where} must be one of {', '.join(map(str, self.choices))}; got {value!r}")
+        if value in self.also:
+            return value
         if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
             kind = "an integer " if self.kind is int else ""
-            raise ValueError(f"{where} must be {kind}{self._range()}, got {value!r}")
+            raise ValueError(f"{where} must be {kind}{self.allowed()}, got {value!r}")
         return value
 
-    def _range(self) -> str:
+    def _integer(self, value) -> int:
+        original = value
+        if _is_number(value) and not isinstance(value, (int, np.integer)):
+            value = float(value)
+            if not (math.isfinite(value) and value.is_integer()):
+                raise ValueError(f"{self.where} must be an integer {self.allowed()}, got {original!r}")
+            outside = (self.low is not None and value < self.low) or (self.high is not None and value > self.high)
+            if outside and value not in self.also:  # before int(): 1e30 is reported as given
+                raise ValueError(f"{self.where} must be an integer {self.allowed()}, got {original!r}")
+        elif not _is_number(value):
+            raise ValueError(f"{self.where} must be an integer {self.allowed()}, got {original!r}")
+        return int(value)
+
+    def _list(self, value) -> tuple:
+        where = self.where
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        try:
+            items = list(value)
+        except TypeError:
+            items = None
+        if items is not None:
+            items = [str(int(v)) if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+                     else v for v in items]
+        if items is None or not items or not all(isinstance(v, str) for v in items):
+            allowed = f" from {', '.join(self.choices)}" if self.choices else ""
+            raise ValueError(f"{where} must be a non-empty comma-separated list of names{allowed}; got {value!r}")
+        value = tuple(str(v) for v in items)
+        bad = [v for v in value if self.choices and v not in self.choices]
+        if bad:
+            raise ValueError(f"{where} must be a non-empty list from {', '.join(self.choices)}; got {value!r}")
+        return value
+
+    def allowed(self) -> str:
+        """The allowed range in words, e.g. "in [1, 4096]" or "0 or in [0.01, 100]" ("" if unbounded)."""
+        number = (lambda v: str(int(v))) if self.kind is int else (lambda v: f"{v:g}")
         if self.low is not None and self.high is not None:
-            return f"in [{self.low:g}, {self.high:g}]"
-        if self.low is not None:
-            return f">= {self.low:g}"
-        return ""
+            text = f"in [{number(self.low)}, {number(self.high)}]"
+        elif self.low is not None:
+            text = f">= {number(self.low)}"
+        elif self.high is not None:
+            text = f"<= {number(self.high)}"
+        else:
+            return ""
+        if self.also:
+            text = " or ".join(number(v) for v in self.also) + " or " + text
+        return text
+
+
+def _is_number(value) -> bool:
+    """A real number (Python or NumPy), not a boolean."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
 CHAIN_PARAMETERS = (
     Parameter("policy", str, "replace", "pool rule: what model k is fitted on", choices=POLICIES),
-    Parameter("samples", int, 100, "M, points per generation (M_1 with --sample-growth)", low=1),
-    Parameter("generations", int, 100, "G, number of fitted models (generations 1..G)", low=1),
-    Parameter("chains", int, 1000, "number of independent chains", low=1),
+    Parameter("samples", int, 100, "M, points per generation (M_1 with --sample-growth); a run whose one "
+              "chain needs more than the free memory is refused", low=1, high=10**9),
+    Parameter("generations", int, 100, "G, number of fitted models (generations 1..G)", low=1, high=10**6),
+    Parameter("chains", int, 1000, "number of independent chains (chain ids are 32-bit: at most 2^32)", low=1,
+              high=2**32),
     Parameter("seed", int, 0, "root seed", low=0, high=2**32 - 1),
     Parameter("real_fraction", float, 0.0, "alpha: round(alpha*M) real points per generation k >= 2", low=0, high=1),
     Parameter("real_source", str, "fresh", "real points: fresh draws or draws from the generation-1 sample", choices=REAL_SOURCES),
@@ -90,12 +150,13 @@ CHAIN_PARAMETERS = (
     Parameter("sample_growth", float, 0.0, "a: M_k = round(M k^a) (sufficient path)", low=0, high=4),
     Parameter("shared_real_data", bool, False, "all chains share the same real draws (results conditional on them)"),
     Parameter("first_samples", int, 0, "M_1: real points model 1 is fitted on (0: M); with --real-source original "
-              "and --real-fraction M_1/M every generation reuses exactly them", low=0),
+              "and --real-fraction M_1/M every generation reuses exactly them", low=0, high=10**9),
 )
 
 RUN_PARAMETERS = (
-    Parameter("chunk_size", int, 0, "chains per compiled call (0: sized from free memory)", low=0),
-    Parameter("quantile_chains", int, 10_000, "quantiles are computed from the first N chains", low=1),
+    Parameter("chunk_size", int, 0, "chains per compiled call (0: sized from free memory)", low=0, high=2**32),
+    Parameter("quantile_chains", int, 10_000, "quantiles are computed from the first N chains (their histories "
+              "are held in host memory)", low=1, high=10**6),
     Parameter("x64", bool, False, "simulate in float64"),
 )
 
@@ -185,6 +246,21 @@ def chain_spec(config: dict) -> ChainSpec:
     )
 
 
+def _smallest_fit(config: dict) -> int:
+    """The fewest points a fit sees: M, or M_1 (--first-samples) for model 1 when smaller."""
+    return min(config["samples"], config["first_samples"] or config["samples"])
+
+
+def _check_model_size(config: dict, setting: str) -> None:
+    """Models that hold their training points (an empirical law, a KDE) have the size of their sample:
+    under replace, model 1 (M_1 points) must have the size of the later models (M points)."""
+    first, samples = config["first_samples"], config["samples"]
+    if config["policy"] == "replace" and first not in (0, samples):
+        raise ValueError(f"first_samples (--first-samples) must be 0 or samples (--samples) = {samples} for the "
+                         f"{setting} setting under policy replace (its model holds its training points, so model "
+                         f"1 must have the size of the later models; accumulate policies allow any M_1), got {first}")
+
+
 def _gaussian_definition() -> SettingDefinition:
     from collapse_jax.models.gaussian import EXTRA_GAUSSIAN_METRICS, GAUSSIAN_METRICS
 
@@ -193,6 +269,11 @@ def _gaussian_definition() -> SettingDefinition:
             raise ValueError(
                 f"samples (--samples) must be >= {config['ddof'] + 1} with ddof={config['ddof']} "
                 f"(the covariance divides by M - ddof), got {config['samples']}"
+            )
+        if 0 < config["first_samples"] < config["ddof"] + 1:
+            raise ValueError(
+                f"first_samples (--first-samples) must be 0 (M) or >= {config['ddof'] + 1} with ddof={config['ddof']} "
+                f"(model 1's covariance divides by M_1 - ddof), got {config['first_samples']}"
             )
 
     def build(config):
@@ -205,18 +286,23 @@ def _gaussian_definition() -> SettingDefinition:
         true = gaussian_params(jnp.zeros(dim, dtype), jnp.eye(dim, dtype=dtype))
         names = tuple(config["metrics"])
         full_rank = config["_full_rank"] if "_full_rank" in config else full_rank_of(config)
+        well_conditioned = (config["_well_conditioned"] if "_well_conditioned" in config
+                            else well_conditioned_of(config))
         sufficient = config["method"] == "sufficient"
         setting = Setting(
             "gaussian",
-            make_gaussian(ddof=config["ddof"], full_rank=full_rank),
+            make_gaussian(ddof=config["ddof"], full_rank=full_rank, well_conditioned=well_conditioned),
             true,
             lambda params, true_params: gaussian_metrics(params, true_params, names),
             sample_size=jnp.asarray(config["samples"], dtype) if sufficient else None,
         )
         return setting, chain_spec(config)
 
-    def full_rank_of(config):
-        return config["samples"] - 1 >= config["dim"]
+    def full_rank_of(config):  # model 1 (M_1 points) and every later fit (M points) have more than d points
+        return _smallest_fit(config) - 1 >= config["dim"]
+
+    def well_conditioned_of(config):  # every fit has at least 4d points: scatters far from singular
+        return _smallest_fit(config) >= 4 * config["dim"]
 
     return SettingDefinition(
         name="gaussian",
@@ -230,7 +316,8 @@ def _gaussian_definition() -> SettingDefinition:
         build=build,
         check=check,
         traced_sample_size=True,
-        static_extras=lambda config: {"_full_rank": full_rank_of(config)},
+        static_extras=lambda config: {"_full_rank": full_rank_of(config),
+                                      "_well_conditioned": well_conditioned_of(config)},
     )
 
 
@@ -289,12 +376,16 @@ def _prefixed_number(text: str, prefix: str, name: str, high: float, where: str,
 
 
 def _load_array(path: str, where: str):
-    import numpy as np
-
+    """A finite real array from a .npy or text file; ValueError naming `where` and the file otherwise."""
     try:
-        return np.load(path) if path.endswith(".npy") else np.loadtxt(path, ndmin=1)
+        values = np.load(path) if path.endswith(".npy") else np.loadtxt(path, ndmin=1)
     except (OSError, ValueError) as error:
         raise ValueError(f"{where}: cannot read {path!r}: {error}") from None
+    if not np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.complexfloating):
+        raise ValueError(f"{where}: {path!r} must hold real numbers, got dtype {values.dtype}")
+    if not np.isfinite(values).all():
+        raise ValueError(f"{where}: {path!r} holds non-finite values (inf or NaN); every entry must be finite")
+    return values.astype(np.float64)
 
 
 def _regression_definition() -> SettingDefinition:
@@ -335,7 +426,7 @@ def _regression_definition() -> SettingDefinition:
         return config
 
     def full_rank_of(config):
-        return config["samples"] > config["dim"] and config["policy"] != "accumulate-subsample"
+        return _smallest_fit(config) > config["dim"] and config["policy"] != "accumulate-subsample"
 
     def build(config):
         import jax
@@ -551,6 +642,7 @@ def _discrete_definition() -> SettingDefinition:
                              "zero-probability categories; drop it or set smoothing (--smoothing) to 0")
         if config["method"] == "sufficient":
             raise ValueError("method (--method) must be 'samples' for the discrete setting (counts are drawn point by point)")
+        _check_model_size(config, "discrete")
 
     def complete(config, overrides):
         if "tail_rank" not in overrides:
@@ -587,7 +679,7 @@ def _discrete_definition() -> SettingDefinition:
             Parameter("categories", int, 1000, "K, number of categories", low=2, high=10**6),
             Parameter("smoothing", float, 0.0, "add-k (Lidstone) pseudo-count per category", low=0, high=1e6),
             Parameter("tail_rank", int, 10, "r: tail_mass is the mass of the categories of rank > r in the true law "
-                      "(default 10, or K - 1 when K <= 10)", low=1),
+                      "(default 10, or K - 1 when K <= 10)", low=1, high=10**6),
             Parameter("groups", str, "", "groups of categories, NAME:FIRST-LAST,... (1-based indices; "
                       "metrics group_mass.NAME, group_extinct.NAME)"),
             Parameter("metrics", "list", CATEGORICAL_METRICS, "metrics to record (default: all, with group_mass.NAME "
@@ -597,6 +689,10 @@ def _discrete_definition() -> SettingDefinition:
         check=check,
         complete=complete,
     )
+
+
+MAX_TAIL_DRAWS = 10**7  # draws per chain and generation of the tails metrics (fixed_synthetic, max train size)
+TAIL_DRAW_BYTES = 100  # measured memory per such draw (the alias sampler's temporaries)
 
 
 def parse_generator(text: str, categories: int, beta: float):
@@ -652,6 +748,8 @@ def _tails_definition() -> SettingDefinition:
             raise ValueError(f"metrics (--metrics): unknown {', '.join(bad)}; allowed: {', '.join(metric_names(config))}")
         if config["method"] == "sufficient":
             raise ValueError("method (--method) must be 'samples' for the tails setting")
+        if kind == "empirical" and config["chain"] == "empirical":
+            _check_model_size(config, "tails")
 
     def complete(config, overrides):
         sizes = config["train_sizes"]
@@ -659,8 +757,9 @@ def _tails_definition() -> SettingDefinition:
             sizes = tuple(sorted({int(t) for t in sizes}))
         except ValueError:
             raise ValueError(f"train_sizes (--train-sizes) must be positive integers, got {config['train_sizes']!r}") from None
-        if not sizes or sizes[0] < 1 or sizes[-1] > 10**8:
-            raise ValueError(f"train_sizes (--train-sizes) must be integers in [1, 1e8], got {config['train_sizes']!r}")
+        if not sizes or sizes[0] < 1 or sizes[-1] > MAX_TAIL_DRAWS:
+            raise ValueError(f"train_sizes (--train-sizes) must be integers in [1, {MAX_TAIL_DRAWS}] (each chain "
+                             f"holds about {TAIL_DRAW_BYTES} bytes per draw), got {config['train_sizes']!r}")
         config = {**config, "train_sizes": sizes}
         if "metrics" not in overrides:
             config = {**config, "metrics": metric_names(config)}
@@ -715,7 +814,7 @@ def _tails_definition() -> SettingDefinition:
         if kind != "empirical":
             first_model = given_law(k, config["samples"])
         setting = Setting("tails", estimator, truth, metrics, random_metrics=True, sample_real=sample_real,
-                          first_model=first_model)
+                          first_model=first_model, metric_bytes=TAIL_DRAW_BYTES * (sizes[-1] + fixed))
         return setting, chain_spec(config)
 
     return SettingDefinition(
@@ -732,17 +831,23 @@ def _tails_definition() -> SettingDefinition:
                       "previous model: Wright-Fisher) or shrinking (the true law restricted to the items seen in "
                       "T0 draws from the previous model)", choices=("empirical", "shrinking")),
             Parameter("train_sizes", "list", ("100", "1000", "10000"), "T: the memoriser's training sizes (one metric "
-                      "test_error.T each)"),
+                      f"test_error.T each), integers in [1, {MAX_TAIL_DRAWS}]: every generation draws the largest T "
+                      f"points per chain (about {TAIL_DRAW_BYTES} bytes each)"),
             Parameter("train_real_fraction", float, 0.0, "each training draw is real with this probability", low=0,
                       high=1),
-            Parameter("fixed_synthetic", int, 0, "N extra training draws from the generator (fixed amount)", low=0,
-                      high=10**8),
+            Parameter("fixed_synthetic", int, 0, "N extra training draws from the generator (fixed amount); every "
+                      f"generation draws them per chain, about {TAIL_DRAW_BYTES} bytes each (10^7: 1 GB per chain)",
+                      low=0, high=MAX_TAIL_DRAWS),
             Parameter("metrics", "list", ("lost_mass",), "metrics (default: test_error.T for each T, and lost_mass)"),
         ),
         build=build,
         check=check,
         complete=complete,
     )
+
+
+KDE_BANDWIDTH_RANGE = (1e-6, 1e6)  # a fixed bandwidth h: h^2 and |x - p|^2 / h^2 stay finite in float32
+MIN_KDE_NOISE = 0.01  # below it a curve dataset's log-density (nodes spaced by the noise) costs minutes
 
 
 def parse_bandwidth(text: str):
@@ -754,9 +859,12 @@ def parse_bandwidth(text: str):
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"bandwidth (--bandwidth) must be scott, silverman or a number > 0; got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"bandwidth (--bandwidth) must be > 0, got {value:g}")
+        raise ValueError(f"bandwidth (--bandwidth) must be scott, silverman or a number in "
+                         f"[{KDE_BANDWIDTH_RANGE[0]:g}, {KDE_BANDWIDTH_RANGE[1]:g}]; got {text!r}") from None
+    low, high = KDE_BANDWIDTH_RANGE
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ValueError(f"bandwidth (--bandwidth) must be scott, silverman or a number in [{low:g}, {high:g}] "
+                         f"(float32 squares it), got {value:g}")
     return value
 
 
@@ -764,9 +872,20 @@ def _kde_definition() -> SettingDefinition:
     from collapse_jax.datasets import NAMES
 
     def check(config):
-        parse_bandwidth(config["bandwidth"])
+        bandwidth = parse_bandwidth(config["bandwidth"])
         if config["method"] == "sufficient":
             raise ValueError("method (--method) must be 'samples' for the kde setting")
+        if isinstance(bandwidth, str) and config["samples"] < 2:
+            raise ValueError(f"samples (--samples) must be >= 2 with bandwidth {bandwidth} (the rule scales the "
+                             f"points' spread, 0 for one point), got {config['samples']}")
+        _check_model_size(config, "kde")
+        first = config["first_samples"] or config["samples"]
+        rows = max(first, config["samples"])  # the points one KDE holds: a batch, or the whole accumulated pool
+        if config["policy"] == "accumulate":
+            rows = first + (config["generations"] - 1) * config["samples"]
+        if rows >= 2**23:
+            raise ValueError(f"samples (--samples) and generations (--generations): a KDE must hold fewer than 2^23 "
+                             f"points (float32 cumulative weights), got {rows} under policy {config['policy']}")
 
     def build(config):
         import jax.numpy as jnp
@@ -794,9 +913,11 @@ def _kde_definition() -> SettingDefinition:
         parameters=(
             Parameter("dataset", str, "moons", "real 2-D law", choices=NAMES),
             Parameter("noise", float, 0.0, "noise standard deviation of the dataset (0: its default: blobs 1, "
-                      "others 0.1)", low=0, high=100),
+                      "others 0.1); the moons and swiss roll log-densities average over a curve with nodes spaced "
+                      "by the noise, so their cost grows as 1/noise: 0.01 is 10x the default's", low=MIN_KDE_NOISE,
+                      high=100, also=(0.0,)),
             Parameter("bandwidth", str, "scott", "kernel bandwidth: scott, silverman (rules of thumb, refitted every "
-                      "generation) or a number > 0"),
+                      f"generation) or a number in [{KDE_BANDWIDTH_RANGE[0]:g}, {KDE_BANDWIDTH_RANGE[1]:g}]"),
             Parameter("test_points", int, 500, "held-out real points drawn for each generation's NLL", low=1,
                       high=10**6),
             Parameter("metrics", "list", ("held_out_nll",), "metrics to record", choices=("held_out_nll",)),
@@ -806,11 +927,18 @@ def _kde_definition() -> SettingDefinition:
     )
 
 
+MAX_GMM_DIM = 16  # unrolled Cholesky and substitutions: compile time about 5 s at d = 2, 25 s at 16, 40 s at 32
+
+
 def _gmm_definition() -> SettingDefinition:
     def check(config):
         from collapse_jax.models.gmm import check_gmm_config
 
         check_gmm_config(config["components"], config["samples"])
+        if 0 < config["first_samples"] < config["components"]:
+            raise ValueError(f"first_samples (--first-samples) must be 0 (M) or >= components (--components) = "
+                             f"{config['components']} (a component needs at least one point), "
+                             f"got {config['first_samples']}")
         if config["method"] == "sufficient":
             raise ValueError("method (--method) must be 'samples' for the gmm setting")
         allowed = set(metric_names())
@@ -852,7 +980,8 @@ def _gmm_definition() -> SettingDefinition:
         description="recursive EM fits of a Gaussian mixture (Shumailov et al. 2024): the true law is a "
                     "major and a minor unit-covariance component at distance --separation",
         parameters=(
-            Parameter("dim", int, 2, "d, dimension", low=1, high=64),
+            Parameter("dim", int, 2, "d, dimension; the linear algebra is unrolled over d, so compile time grows "
+                      f"with it (about 25 s at d = {MAX_GMM_DIM} on a CPU)", low=1, high=MAX_GMM_DIM),
             Parameter("minor_weight", float, 0.2, "weight of the minor true component", low=0.001, high=0.5),
             Parameter("separation", float, 4.0, "distance between the two true means", low=0, high=100),
             Parameter("components", int, 2, "C, components of the fitted mixture (<= samples)", low=1, high=64),
@@ -985,8 +1114,8 @@ def parse_mixture_model(text: str, dim: int):
         number = float(value) if kind == "ridge" else int(value)
     except ValueError:
         raise ValueError(f"{where}: {kind}:{value} needs a {'number' if kind == 'ridge' else 'whole number'}") from None
-    if kind == "ridge" and not (math.isfinite(number) and number >= 0):
-        raise ValueError(f"{where}: LAMBDA in ridge:LAMBDA must be >= 0, got {value}")
+    if kind == "ridge" and not (math.isfinite(number) and 0 <= number <= 1e6):
+        raise ValueError(f"{where}: LAMBDA in ridge:LAMBDA must be in [0, 1e6], got {value}")
     if kind == "projection" and not 1 <= number <= 100_000:
         raise ValueError(f"{where}: M in projection:M (the width m) must be in [1, 100000], got {value}")
     return kind, number
@@ -1018,17 +1147,18 @@ def _mixture_definition() -> SettingDefinition:
         from collapse_jax.models.regression import make_linear_regression, make_projected_regression
 
         dtype = jnp.float64 if config["x64"] else jnp.float32
-        dim, samples = config["dim"], config["samples"]
+        dim = config["dim"]
         noise_std = jnp.sqrt(jnp.asarray(config["noise_var"], dtype))
         shift = jnp.asarray(config["shift"], dtype)
         kind, value = parse_mixture_model(config["model"], dim)
         shifted = config["synthetic_law"] == "shifted"
+        smallest = _smallest_fit(config)  # model 1 is fitted on M_1 points
 
         def estimator(projection):
             if kind == "projection":
-                return make_projected_regression(projection, noise_std=noise_std, full_rank=value < samples)
+                return make_projected_regression(projection, noise_std=noise_std, full_rank=value < smallest)
             ridge = jnp.asarray(value if kind == "ridge" else 0.0, dtype)
-            return make_linear_regression(dim, ridge=ridge, noise_std=noise_std, full_rank=samples > dim)
+            return make_linear_regression(dim, ridge=ridge, noise_std=noise_std, full_rank=smallest > dim)
 
         def metrics(weights, true_weights):
             return {"test_error": jnp.sum((weights - true_weights) ** 2)}
@@ -1070,8 +1200,9 @@ def _mixture_definition() -> SettingDefinition:
                       "the mix (default generations: 2); previous: a chain, each model labelling the next synthetic "
                       "share (default generations: 20)",
                       choices=("shifted", "previous")),
-            Parameter("model", str, "ols", "fit: ols, ridge:LAMBDA (penalty on the mean squared error) or "
-                      "projection:M (random projection of width M, min-norm least squares)"),
+            Parameter("model", str, "ols", "fit: ols, ridge:LAMBDA (penalty on the mean squared error, LAMBDA in "
+                      "[0, 1e6]) or projection:M (random projection of width M in [1, 100000], min-norm least "
+                      "squares)"),
             Parameter("metrics", "list", ("test_error",), "test_error = ||w_hat - w1||^2 (excess error on the real "
                       "law, noiseless targets)", choices=("test_error",)),
         ),

@@ -49,13 +49,38 @@ def rich_progress(description: str):
     return update, bar.stop
 
 
-def prepare(setting: str, overrides: dict | None = None, *, devices=None):
-    """Validate a config and compile its program: returns `(config, prepared run)`.
+def check_output_directory(out, where: str = "out (--out)") -> str:
+    """Create the output directory `out` if needed and check that a file can be written in it, before
+    any run: raise ValueError naming `where` (a path that is empty, a file such as /dev/null, or not
+    writable). Returns the path as a string."""
+    import tempfile
+
+    if isinstance(out, bytes) or not isinstance(out, (str, os.PathLike)):
+        raise ValueError(f"{where} must be a directory path, got {out!r}")
+    path = os.fspath(out)
+    if not path.strip():
+        raise ValueError(f"{where} must be a directory path, got {out!r}")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"{where}: {path!r} exists and is not a directory")
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise ValueError(f"{where}: cannot write to directory {path!r}: {error.strerror or error}") from None
+    return path
+
+
+def prepare(setting: str, overrides: dict | None = None, *, devices=None, out=None):
+    """Validate a config (and the output directory `out`, if given) and compile its program: returns
+    `(config, prepared run)`.
 
     Invalid values raise ValueError naming the parameter before anything is compiled.
     """
     definition = get_setting(setting)
     config = definition.resolve(overrides)
+    if out is not None:
+        check_output_directory(out)
     if config["x64"]:
         import jax
 
@@ -102,9 +127,10 @@ def simulate(setting: str, overrides: dict | None = None, *, out: str | None = N
       setting: registered setting name (see `collapse_jax.settings.SETTINGS`).
       overrides: parameter values; the rest take their defaults. Invalid values raise ValueError naming
         the parameter, before anything is compiled.
-      out: directory for `summary.json` (and `chains.npz` with `save_chains`).
+      out: directory for `summary.json` (and `chains.npz` with `save_chains`); created and checked for
+        writing before the run (ValueError naming it otherwise).
       save_chains: also write the per-chain metrics.
       progress: draw a progress bar on stderr.
     """
-    config, prepared = prepare(setting, overrides, devices=devices)
+    config, prepared = prepare(setting, overrides, devices=devices, out=out)
     return finish(setting, config, prepared, out=out, save_chains=save_chains, progress=progress)

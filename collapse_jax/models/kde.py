@@ -12,8 +12,9 @@ deviations (divisor n_eff, no Bessel correction: `sigma_j^2 = sum_i w_i (p_ij - 
   a number   h fixed (> 0; may be a traced scalar in a sweep)
 
 The kernel is isotropic (h^2 I, one h for all dimensions), unlike scipy's gaussian_kde, whose kernel
-is the data covariance scaled by the factor. A rule's h is floored at the smallest normal float so
-that a pool of identical points cannot divide by zero.
+is the data covariance scaled by the factor. A rule's h is floored at the square root of the smallest
+normal float, so that h^2 stays a normal float: a pool that has collapsed onto one point (small M, many
+generations) keeps a finite log-density normaliser, and its held-out NLL is huge or +inf, never NaN.
 
 Sampling is exact: a training point i with probability w_i / n_eff (inverse CDF: a uniform ticket
 times the total weight, located in the cumulative weights by binary search; zero-weight rows own an
@@ -68,7 +69,7 @@ def bandwidth_rule(points: jax.Array, weights: jax.Array, rule: str) -> jax.Arra
     sigma = jnp.mean(jnp.sqrt(var))
     factor = 1.0 if rule == "scott" else (4.0 / (dim + 2.0)) ** (1.0 / (dim + 4.0))
     h = factor * sigma * safe ** (-1.0 / (dim + 4.0))
-    return jnp.maximum(h, jnp.finfo(points.dtype).tiny)
+    return jnp.maximum(h, jnp.sqrt(jnp.finfo(points.dtype).tiny))
 
 
 def make_kde(bandwidth: float | str = "scott") -> Estimator:
