@@ -7,14 +7,17 @@ range after a few hundred generations at M close to d); in this form the shape o
 full relative precision, the scale and `log det` are exact sums of logs, and `trace`, `w2_sq` and the
 draws underflow to their true limit (0, or the mean) instead of turning into NaN.
 
-Roots never come from factorising a formed scatter matrix (which squares its condition number: a
-float32 Cholesky fails once it passes about 1e7, as it does by chance for M = d + 1):
+Roots never come from factorising a formed scatter matrix that may be near singular (forming it
+squares the condition number: a float32 Cholesky fails once it passes about 1e7, as it does by chance
+for M = d + 1); only where every fit has at least 4d points (`well_conditioned`) is the scatter formed
+and its Cholesky factor taken, which is faster. Otherwise:
 
 - points: the Householder QR of the weighted centred points (`linalg.qr_root`); at most d points give
   the centred points themselves as a root, and `log det = -inf`;
 - pools (`merge`): the QR of the two roots stacked with the mean-shift row, scaled to a common scale;
 - draws of the model itself (`draw_statistics`, `sample_statistics`): the model's root times the root
-  of the standardised draws' scatter (a QR, or a Bartlett factor for the exact law), so roots multiply
+  of the standardised draws' scatter (a QR; a Cholesky when n >= 4d, where that scatter's condition
+  number is below about 9; a Bartlett factor for the exact law), so roots multiply
   and `log det` adds, in the model's own frame: draws that are indistinguishable from the mean in
   float32 still give the exact next fit.
 
@@ -39,6 +42,7 @@ from collapse_jax.linalg import bartlett_factor, cholesky_root, nuclear_norm, qr
 
 
 _SMALL_DIM = 4  # up to this dimension, products are written as sums (faster under vmap on CPU)
+_WELL_CONDITIONED = 4  # standardised draws of n >= 4d points: their scatter is well conditioned
 
 
 class GaussianParams(NamedTuple):
@@ -100,13 +104,17 @@ def gaussian_params(mean, covariance) -> GaussianParams:
     return GaussianParams(mean, root, log_scale, log_det)
 
 
-def make_gaussian(*, ddof: int = 0, full_rank: bool = True) -> Estimator:
+def make_gaussian(*, ddof: int = 0, full_rank: bool = True, well_conditioned: bool = False) -> Estimator:
     """Gaussian estimator with covariance normalised by `count - ddof` (0: MLE, 1: unbiased).
 
     Args:
       ddof: 0 (MLE) or 1 (unbiased).
       full_rank: every merged pool is almost surely full rank (true when the first fit has more than d
         points, i.e. M - 1 >= d); False makes roots rank revealing (pivoted QR, see the module docstring).
+      well_conditioned: every fit has at least 4d points (M >= 4d), so no scatter of points or pool is
+        near singular: roots of points and pools come from the Cholesky factor of the formed scatter
+        (matrix products, several times faster than the QR for large d). Draws of a collapsing model
+        still go through `draw_statistics`, which never forms their scatter in absolute coordinates.
 
     Example:
       >>> est = make_gaussian(ddof=1)
@@ -116,6 +124,14 @@ def make_gaussian(*, ddof: int = 0, full_rank: bool = True) -> Estimator:
     if ddof not in (0, 1):
         raise ValueError(f"ddof must be 0 (MLE) or 1 (unbiased), got {ddof!r}")
     pivot = not full_rank
+    if well_conditioned and not full_rank:
+        raise ValueError("well_conditioned needs full_rank (at least 4d points per fit)")
+
+    def root_of_scatter(scatter, log_scale):
+        """Unit root, log-scale and log det of `exp(2 log_scale) scatter` (well conditioned)."""
+        root, log_det = cholesky_root(scatter)
+        root, unit_log_scale = normalised_root(root, log_scale)
+        return root, unit_log_scale, log_det + 2.0 * scatter.shape[-1] * log_scale
 
     def root_of_rows(rows, log_scale):
         """Unit root, log-scale and log det of `exp(2 log_scale) rows^T rows`, rows `(m, d)` with m > d."""
@@ -138,6 +154,8 @@ def make_gaussian(*, ddof: int = 0, full_rank: bool = True) -> Estimator:
         if n <= dim:  # at most d points: the centred points are a root, and the scatter is singular
             root, log_scale = normalised_root(jnp.pad(centred.T, ((0, 0), (0, dim - n))), zero)
             return GaussianStats(count, mean, root, log_scale, jnp.asarray(-jnp.inf, data.dtype))
+        if well_conditioned:
+            return GaussianStats(count, mean, *root_of_scatter(centred.T @ centred, zero))
         return GaussianStats(count, mean, *root_of_rows(centred, zero))
 
     def merge(a: GaussianStats, b: GaussianStats) -> GaussianStats:
@@ -153,6 +171,8 @@ def make_gaussian(*, ddof: int = 0, full_rank: bool = True) -> Estimator:
         shift = delta / jnp.where(delta_norm > 0, delta_norm, 1.0) * jnp.exp(shift_log - top)
         rows = jnp.concatenate([a.root.T * jnp.exp(a.log_scale - top), b.root.T * jnp.exp(b.log_scale - top),
                                 shift[None, :]])
+        if well_conditioned:
+            return GaussianStats(count, mean, *root_of_scatter(rows.T @ rows, top))
         return GaussianStats(count, mean, *root_of_rows(rows, top))
 
     def fit_statistics(key, stats: GaussianStats) -> GaussianParams:
@@ -191,6 +211,11 @@ def make_gaussian(*, ddof: int = 0, full_rank: bool = True) -> Estimator:
         if n <= dim:
             factor = jnp.pad(centred.T, ((0, 0), (0, dim - n)))
             return in_frame(params, count, z_mean, factor, jnp.asarray(-jnp.inf, z.dtype))
+        if n >= _WELL_CONDITIONED * dim and dim > 1:
+            # a Wishart(n - 1, I) scatter with n >= 4d has condition number below about 9 (Marchenko-Pastur
+            # edges): its Cholesky is as accurate as the QR, and a matrix product is much faster
+            factor, log_det = cholesky_root(centred.T @ centred)
+            return in_frame(params, count, z_mean, factor, log_det)
         factor, log_diag = qr_root(centred)
         return in_frame(params, count, z_mean, factor, 2.0 * jnp.sum(log_diag))
 
