@@ -128,10 +128,13 @@ def make_gaussian(*, ddof: int = 0, full_rank: bool = True, well_conditioned: bo
         raise ValueError("well_conditioned needs full_rank (at least 4d points per fit)")
 
     def root_of_scatter(scatter, log_scale):
-        """Unit root, log-scale and log det of `exp(2 log_scale) scatter` (well conditioned)."""
-        root, log_det = cholesky_root(scatter)
-        root, unit_log_scale = normalised_root(root, log_scale)
-        return root, unit_log_scale, log_det + 2.0 * scatter.shape[-1] * log_scale
+        """Unit root, log-scale and log det of `exp(2 log_scale) scatter` (well conditioned, or zero: the
+        empty pool an accumulating chain starts from)."""
+        dim = scatter.shape[-1]
+        empty = jnp.trace(scatter) == 0
+        root, log_det = cholesky_root(jnp.where(empty, jnp.eye(dim, dtype=scatter.dtype), scatter))
+        root, unit_log_scale = normalised_root(jnp.where(empty, 0.0, root), log_scale)
+        return root, unit_log_scale, jnp.where(empty, -jnp.inf, log_det + 2.0 * dim * log_scale)
 
     def root_of_rows(rows, log_scale):
         """Unit root, log-scale and log det of `exp(2 log_scale) rows^T rows`, rows `(m, d)` with m > d."""
