@@ -568,7 +568,8 @@ class SweepReport:
     ran: int
     programs: int
     seconds: float
-    comparisons: dict  # status -> count over (cell, metric) pairs that ran now
+    comparisons: dict  # status -> count over (cell, metric) pairs that ran now; "with non-finite chains":
+    # pairs that did not fail yet had chains that were not finite (no theory to fail them) and not exact infinities
     damaged: int = 0  # finished cells whose files were damaged, run again
 
 
@@ -710,8 +711,11 @@ def _run_locked(spec, cells, out, resume, writer, progress, devices, lookahead) 
                             predictions = predictions_for(spec.setting, cell.config)
                         summary = _write_cell(out, spec, cell, result, predictions)
                         for entry in summary["metrics"].values():
-                            status = compare(entry)["status"]
-                            comparisons[status] = comparisons.get(status, 0) + 1
+                            verdict = compare(entry)
+                            comparisons[verdict["status"]] = comparisons.get(verdict["status"], 0) + 1
+                            if verdict["status"] != "fail" and verdict.get("nonfinite_chains_max"):
+                                # chains neither finite nor an exact infinity, where no theory could fail them
+                                comparisons["with non-finite chains"] = comparisons.get("with non-finite chains", 0) + 1
                     bar.cell_done()
 
                 execute_cells(prepared, save_chains=spec.save_chains, progress=bar.chains, on_cell=on_cell)
