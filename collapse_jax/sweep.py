@@ -639,6 +639,8 @@ def run_sweep(spec, out: str | None = None, *, resume: bool = False, progress: s
     elif isinstance(spec, dict):
         spec = parse_spec(spec)
     cells = expand(spec)
+    if out is not None and not str(out).strip():
+        raise ValueError("out (--out): must name a directory, got an empty path (omit it for sweeps/<name>)")
     out = out or os.path.join("sweeps", spec.name)
     writer = parallel.is_writer()
     lock = _SweepLock.acquire(out) if writer else None

@@ -401,6 +401,12 @@ def test_command_line_errors_are_one_line(tmp_path, capsys, monkeypatch):
         code, err = _cli(["sweep", str(spec), "--out", str(out), "--resume"], capsys, monkeypatch)
         assert code == 2 and expected in err and str(out / "manifest.json") in err and err.count("\n") == 1, err
         assert not (out / "sweep.lock").exists()  # released
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    for out, expected in (("", "empty path"), (str(a_file), "is not a directory"), ("/dev/null", "is not a directory"),
+                          (str(a_file / "sub"), "Not a directory")):
+        code, err = _cli(["sweep", str(spec), "--out", out, "--quiet"], capsys, monkeypatch)
+        assert code == 2 and err.startswith("collapse-jax: error: out") and expected in err and err.count("\n") == 1, err
 
 
 TINY = {"setting": "gaussian", "name": "tiny", "fixed": {"generations": 2, "chains": 4, "dim": 1, "samples": 5},
