@@ -249,10 +249,10 @@ def sample_restricted(key: jax.Array, table: AliasTable, support: jax.Array, n: 
         round_, filled, chosen = state
         candidates = sample_alias(jax.random.fold_in(key, round_), table, draws)
         inside = support[candidates]
-        rank = filled + jnp.cumsum(inside) - 1
+        rank = filled + jnp.cumsum(inside, dtype=jnp.int32) - 1  # int32 counters, also under jax_enable_x64
         slot = jnp.where(inside & (rank < n), rank, n)
         chosen = chosen.at[slot].set(candidates, mode="drop")
-        return round_ + 1, jnp.minimum(filled + jnp.sum(inside), n), chosen
+        return round_ + 1, jnp.minimum(filled + jnp.sum(inside, dtype=jnp.int32), n), chosen
 
     start = (jnp.int32(0), jnp.int32(0), jnp.zeros((n,), jnp.int32))
     return jax.lax.while_loop(lambda state: state[1] < n, fill, start)[2]

@@ -157,7 +157,7 @@ def make_gaussian(*, ddof: int = 0, full_rank: bool = True, well_conditioned: bo
         if n <= dim:  # at most d points: the centred points are a root, and the scatter is singular
             root, log_scale = normalised_root(jnp.pad(centred.T, ((0, 0), (0, dim - n))), zero)
             return GaussianStats(count, mean, root, log_scale, jnp.asarray(-jnp.inf, data.dtype))
-        if well_conditioned:
+        if well_conditioned and n >= _WELL_CONDITIONED * dim:  # not a small part of a batch (its real points)
             return GaussianStats(count, mean, *root_of_scatter(centred.T @ centred, zero))
         return GaussianStats(count, mean, *root_of_rows(centred, zero))
 
