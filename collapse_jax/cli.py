@@ -68,8 +68,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _print_simulation(summary: dict, out: str) -> None:
-    from collapse_jax.summary import compare
-
     g = summary["generations"][-1]
     print(f"{summary['setting']}: {summary['num_chains']} chains x {g} generations on {summary['device']}"
           f" ({summary['timing']['compile_seconds']:.1f} s compile, {summary['timing']['run_seconds']:.1f} s run)")
@@ -79,7 +77,7 @@ def _print_simulation(summary: dict, out: str) -> None:
         mean, se, theory = entry["mean"][-1], entry["se"][-1], entry["theory"][-1]
         theory = (entry.get("theory_infinite") or [None])[-1] or theory  # "-inf" where the theory is -inf
         fmt = lambda v: "null" if v is None else v if isinstance(v, str) else f"{v:.6g}"
-        detail = compare(entry)["message"]  # status, max SE, and every non-finite chain counted
+        detail = entry["comparison"]["message"]  # status, max SE, and every non-finite chain counted
         if entry["nonfinite_chains"][-1]:
             detail += f"; {entry['nonfinite_chains'][-1]} non-finite chains at G"
         print(f"{name:<{width}}{fmt(mean):>14}{fmt(None if se is None else 1.96 * se):>12}{fmt(theory):>14}  {detail}")

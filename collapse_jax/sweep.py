@@ -656,7 +656,6 @@ def _run_locked(spec, cells, out, resume, writer, progress, devices, lookahead) 
 
     from collapse_jax.runner import _EAGER_LOCK, Cells, execute_cells, prepare_program
     from collapse_jax.simulate import predictions_for
-    from collapse_jax.summary import compare
 
     _open_directory(out, spec, cells, resume, writer)
     finished, damaged = set(), 0
@@ -713,7 +712,7 @@ def _run_locked(spec, cells, out, resume, writer, progress, devices, lookahead) 
                             predictions = predictions_for(spec.setting, cell.config)
                         summary = _write_cell(out, spec, cell, result, predictions)
                         for entry in summary["metrics"].values():
-                            verdict = compare(entry)
+                            verdict = entry["comparison"]  # compared once, when the summary was built
                             comparisons[verdict["status"]] = comparisons.get(verdict["status"], 0) + 1
                             if verdict["status"] != "fail" and verdict.get("nonfinite_chains_max"):
                                 # chains neither finite nor an exact infinity, where no theory could fail them

@@ -42,7 +42,8 @@ from collapse_jax.linalg import bartlett_factor, cholesky_root, nuclear_norm, qr
 
 
 _SMALL_DIM = 4  # up to this dimension, products are written as sums (faster under vmap on CPU)
-_WELL_CONDITIONED = 4  # standardised draws of n >= 4d points: their scatter is well conditioned
+_WELL_CONDITIONED = 4  # a fit on n >= 4d points (standardised draws, or data of a well-conditioned chain):
+# its scatter is far from singular, and its Cholesky factor as accurate as the QR
 
 
 class GaussianParams(NamedTuple):
