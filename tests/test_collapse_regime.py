@@ -201,3 +201,8 @@ def test_small_real_part_of_a_well_conditioned_batch_is_finite():
                                         chains=3000, seed=2024, metrics="mean_error_sq,trace_ratio,log_det_ratio"))
     for name, entry in summary["metrics"].items():
         assert _all_finite(entry), (name, entry["nonfinite"])
+
+
+def test_well_conditioned_without_full_rank_is_refused():
+    with pytest.raises(ValueError, match="well_conditioned needs full_rank"):
+        make_gaussian(ddof=0, full_rank=False, well_conditioned=True)
