@@ -11,14 +11,43 @@ Public surface:
   make_gaussian, gaussian_params the Gaussian estimator
 """
 
-from collapse_jax.chain import ChainSpec, Setting, make_chain_fn
-from collapse_jax.estimator import Estimator
-from collapse_jax.models.gaussian import gaussian_metrics, gaussian_params, make_gaussian
-from collapse_jax.models.regression import make_linear_regression, regression_metrics
-from collapse_jax.results import load_sweep, plot_sweep
-from collapse_jax.runner import Cells, RunResult, execute_cells, prepare_program, run_chains
-from collapse_jax.simulate import simulate
-from collapse_jax.sweep import run_sweep
+import importlib
+
+from collapse_jax.simulate import simulate  # JAX-free to import; eager, so the name is the function, not the module
+
+_HOMES = {  # public name -> the module that defines it, imported on first access (JAX, flax load on demand)
+    "ChainSpec": "collapse_jax.chain",
+    "Setting": "collapse_jax.chain",
+    "make_chain_fn": "collapse_jax.chain",
+    "Estimator": "collapse_jax.estimator",
+    "gaussian_metrics": "collapse_jax.models.gaussian",
+    "gaussian_params": "collapse_jax.models.gaussian",
+    "make_gaussian": "collapse_jax.models.gaussian",
+    "make_linear_regression": "collapse_jax.models.regression",
+    "regression_metrics": "collapse_jax.models.regression",
+    "load_sweep": "collapse_jax.results",
+    "plot_sweep": "collapse_jax.results",
+    "Cells": "collapse_jax.runner",
+    "RunResult": "collapse_jax.runner",
+    "execute_cells": "collapse_jax.runner",
+    "prepare_program": "collapse_jax.runner",
+    "run_chains": "collapse_jax.runner",
+    "run_sweep": "collapse_jax.sweep",
+}
+
+
+def __getattr__(name: str):
+    """Import a public name's module on first access, so that `import collapse_jax` stays cheap."""
+    if name not in _HOMES:
+        raise AttributeError(f"module 'collapse_jax' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "Cells",

@@ -40,12 +40,8 @@ import jax.numpy as jnp
 from collapse_jax.estimator import Estimator
 from collapse_jax.keys import Purpose, chain_key, generation_key, shared_key
 
-POLICIES = ("replace", "accumulate", "accumulate-subsample")
-REAL_SOURCES = ("fresh", "original")
-REAL_DRAWS = ("fixed", "mixture")
-VERIFIED_BUDGETS = ("refill", "prune", "weight")
-VERIFICATION_METRICS = ("kept_fraction", "synthetic_kept")
-METHODS = ("samples", "sufficient")
+from collapse_jax.options import (  # noqa: F401 (re-exported)
+    METHODS, POLICIES, REAL_DRAWS, REAL_SOURCES, VERIFICATION_METRICS, VERIFIED_BUDGETS)
 
 
 _GENERATION_LISTENERS: list[Callable[[int], None]] = []

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from collapse_jax.chain import (
-    METHODS, POLICIES, REAL_DRAWS, REAL_SOURCES, VERIFICATION_METRICS, VERIFIED_BUDGETS, ChainSpec, Setting, Verifier,
-    validate_spec)
+from collapse_jax.options import (
+    CATEGORICAL_METRICS, CHAIN_METRICS, CLASSIFIERS, DATASET_NAMES, DESIGNS, DOWNSTREAM_METRICS, EXTRA_GAUSSIAN_METRICS,
+    GAUSSIAN_METRICS, LM_MODELS, METHODS, OPTIMIZERS, POLICIES, REAL_DRAWS, REAL_SOURCES, REGRESSION_METRICS, TASKS,
+    VERIFICATION_METRICS, VERIFIED_BUDGETS)
+
+if TYPE_CHECKING:  # the engine (JAX) is imported where a chain is built or checked, not to read the tables
+    from collapse_jax.chain import ChainSpec, Setting
 
 
 @dataclasses.dataclass(frozen=True)
@@ -224,12 +228,16 @@ class SettingDefinition:
             raise ValueError(f"unknown parameter(s) for setting {self.name!r}: {', '.join(unknown)}")
         config = {name: p.check(overrides.get(name, p.default)) for name, p in table.items()}
         config = self.complete(config, overrides)
+        from collapse_jax.chain import validate_spec
+
         validate_spec(chain_spec(config))  # combinations of chain options, as the engine checks them
         self.check(config)
         return config
 
 
 def chain_spec(config: dict) -> ChainSpec:
+    from collapse_jax.chain import ChainSpec
+
     return ChainSpec(
         num_generations=config["generations"],
         samples=config["samples"],
@@ -262,8 +270,6 @@ def _check_model_size(config: dict, setting: str) -> None:
 
 
 def _gaussian_definition() -> SettingDefinition:
-    from collapse_jax.models.gaussian import EXTRA_GAUSSIAN_METRICS, GAUSSIAN_METRICS
-
     def check(config):
         if config["samples"] < config["ddof"] + 1:
             raise ValueError(
@@ -279,6 +285,7 @@ def _gaussian_definition() -> SettingDefinition:
     def build(config):
         import jax.numpy as jnp
 
+        from collapse_jax.chain import Setting
         from collapse_jax.models.gaussian import gaussian_metrics, gaussian_params, make_gaussian
 
         dtype = jnp.float64 if config["x64"] else jnp.float32
@@ -389,8 +396,6 @@ def _load_array(path: str, where: str):
 
 
 def _regression_definition() -> SettingDefinition:
-    from collapse_jax.models.regression import CHAIN_METRICS, DESIGNS, DOWNSTREAM_METRICS, REGRESSION_METRICS
-
     def check(config):
         import warnings
 
@@ -433,6 +438,7 @@ def _regression_definition() -> SettingDefinition:
         import jax.numpy as jnp
         import numpy as np
 
+        from collapse_jax.chain import Setting, Verifier
         from collapse_jax.models.regression import (
             MEAN_TRACKING_METRICS, downstream_metrics, draw_features, make_linear_regression, regression_metrics,
             wishart_root)
@@ -623,8 +629,6 @@ def _categorical_metric_names(config, base_names):
 
 
 def _discrete_definition() -> SettingDefinition:
-    from collapse_jax.models.categorical import CATEGORICAL_METRICS
-
     def allowed(config):
         return set(_categorical_metric_names(config, CATEGORICAL_METRICS))
 
@@ -652,6 +656,7 @@ def _discrete_definition() -> SettingDefinition:
         return config
 
     def build(config):
+        from collapse_jax.chain import Setting
         from collapse_jax.models.categorical import alias_table, categorical_metrics, make_categorical, sample_alias, true_law
 
         k = config["categories"]
@@ -769,6 +774,7 @@ def _tails_definition() -> SettingDefinition:
         import jax
         import jax.numpy as jnp
 
+        from collapse_jax.chain import Setting
         from collapse_jax.models.categorical import (
             CategoricalParams, alias_table, categorical_metrics, given_law, make_categorical, sample_alias, true_law)
 
@@ -869,8 +875,6 @@ def parse_bandwidth(text: str):
 
 
 def _kde_definition() -> SettingDefinition:
-    from collapse_jax.datasets import NAMES
-
     def check(config):
         bandwidth = parse_bandwidth(config["bandwidth"])
         if config["method"] == "sufficient":
@@ -890,6 +894,7 @@ def _kde_definition() -> SettingDefinition:
     def build(config):
         import jax.numpy as jnp
 
+        from collapse_jax.chain import Setting
         from collapse_jax.datasets import make_dataset
         from collapse_jax.models.kde import KDEParams, held_out_nll, make_kde
 
@@ -911,7 +916,7 @@ def _kde_definition() -> SettingDefinition:
         name="kde",
         description="recursive Gaussian kernel density estimation of a 2-D dataset (Kazdan et al. 2024)",
         parameters=(
-            Parameter("dataset", str, "moons", "real 2-D law", choices=NAMES),
+            Parameter("dataset", str, "moons", "real 2-D law", choices=DATASET_NAMES),
             Parameter("noise", float, 0.0, "noise standard deviation of the dataset (0: its default: blobs 1, "
                       "others 0.1); the moons and swiss roll log-densities average over a curve with nodes spaced "
                       "by the noise, so their cost grows as 1/noise: 0.01 is 10x the default's", low=MIN_KDE_NOISE,
@@ -959,6 +964,7 @@ def _gmm_definition() -> SettingDefinition:
     def build(config):
         import jax.numpy as jnp
 
+        from collapse_jax.chain import Setting
         from collapse_jax.models.gmm import gmm_metrics, gmm_params, make_gmm
 
         dtype = jnp.float64 if config["x64"] else jnp.float32
@@ -1002,8 +1008,6 @@ VERIFIERS = ("none", "oracle", "linear")
 
 
 def _verification_definition() -> SettingDefinition:
-    from collapse_jax.models.classifier import CLASSIFIERS
-
     metric_choices = ("accuracy",) + VERIFICATION_METRICS + ("p_star",)
 
     def complete(config, overrides):
@@ -1030,6 +1034,7 @@ def _verification_definition() -> SettingDefinition:
 
         import jax.numpy as jnp
 
+        from collapse_jax.chain import Setting
         from collapse_jax.models.classifier import (
             ClassifierParams, accuracy, linear_verifier, make_mixture_classifier, oracle_verifier, real_points)
 
@@ -1144,6 +1149,7 @@ def _mixture_definition() -> SettingDefinition:
         import jax
         import jax.numpy as jnp
 
+        from collapse_jax.chain import Setting
         from collapse_jax.models.regression import make_linear_regression, make_projected_regression
 
         dtype = jnp.float64 if config["x64"] else jnp.float32
@@ -1228,8 +1234,6 @@ NEURAL_DEFAULTS = {  # per task, used where the command line does not set them
 
 
 def _neural_definition() -> SettingDefinition:
-    from collapse_jax.models.neural import LM_MODELS, OPTIMIZERS, TASKS
-
     every_metric = tuple(dict.fromkeys(m for names in NEURAL_METRICS.values() for m in names))
 
     def complete(config, overrides):
@@ -1279,6 +1283,7 @@ def _neural_definition() -> SettingDefinition:
         import jax
         import jax.numpy as jnp
 
+        from collapse_jax.chain import Setting
         from collapse_jax.models import neural
 
         task = config["task"]

@@ -7,7 +7,9 @@ Each experiment module defines `EXPERIMENT = Experiment(name, description, run)`
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import importlib
 import os
 import time
 from typing import Callable
@@ -23,19 +25,36 @@ class Experiment:
     run: Callable
 
 
-def _registry() -> dict[str, Experiment]:
-    from experiments import (dey_donoho_pathway, discrete_zipf, dohmatob_regression, dohmatob_strong_collapse,
-                             feng_verification, gerstgrasser_regression, kazdan_gaussian, kazdan_kde,
-                             kazdan_regression, neural_eigen, neural_lm, neural_regression, shumailov_gaussian,
-                             shumailov_gmm, tale_of_tails)
+MODULES = ("shumailov_gaussian", "kazdan_gaussian", "gerstgrasser_regression", "kazdan_regression",
+           "dohmatob_regression", "dey_donoho_pathway", "discrete_zipf", "tale_of_tails", "kazdan_kde",
+           "shumailov_gmm", "feng_verification", "dohmatob_strong_collapse", "neural_regression", "neural_eigen",
+           "neural_lm")  # in the order `collapse-jax list` shows them
 
-    return {e.name: e for e in (shumailov_gaussian.EXPERIMENT, kazdan_gaussian.EXPERIMENT,
-                                gerstgrasser_regression.EXPERIMENT, kazdan_regression.EXPERIMENT,
-                                dohmatob_regression.EXPERIMENT, dey_donoho_pathway.EXPERIMENT,
-                                discrete_zipf.EXPERIMENT, tale_of_tails.EXPERIMENT, kazdan_kde.EXPERIMENT,
-                                shumailov_gmm.EXPERIMENT, feng_verification.EXPERIMENT,
-                                dohmatob_strong_collapse.EXPERIMENT, neural_regression.EXPERIMENT,
-                                neural_eigen.EXPERIMENT, neural_lm.EXPERIMENT)}
+
+def _listing(module: str) -> tuple[str, str]:
+    """(name, description) of an experiment module, read from the literals of its `NAME` and `EXPERIMENT`
+    assignments without importing it (its imports load JAX and matplotlib)."""
+    with open(os.path.join(os.path.dirname(__file__), f"{module}.py")) as stream:
+        tree = ast.parse(stream.read())
+    values = {node.targets[0].id: node.value for node in tree.body
+              if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)}
+    name, description = values["EXPERIMENT"].args[:2]
+    name = values[name.id] if isinstance(name, ast.Name) else name
+    return ast.literal_eval(name), ast.literal_eval(description)
+
+
+def _deferred_run(module: str) -> Callable:
+    """The module's `EXPERIMENT.run`, imported on the first call."""
+
+    def run(*args, **kwargs):
+        return importlib.import_module(f"experiments.{module}").EXPERIMENT.run(*args, **kwargs)
+
+    return run
+
+
+def _registry() -> dict[str, Experiment]:
+    return {name: Experiment(name, description, _deferred_run(module))
+            for module in MODULES for name, description in [_listing(module)]}
 
 
 REGISTRY = _registry()

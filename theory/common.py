@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-import jax
+import numpy as np
 
 
 class Prediction(NamedTuple):
@@ -25,13 +25,13 @@ class Prediction(NamedTuple):
       standard error of zero.
     """
 
-    mean: jax.Array
+    mean: np.ndarray
     kind: str
-    log_relative_variance: jax.Array | None = None
+    log_relative_variance: np.ndarray | None = None
     quantiles: dict | None = None
     quantile_kind: str | None = None
     note: str = ""
-    std: jax.Array | None = None
+    std: np.ndarray | None = None
 
 
 class NoTheory(NamedTuple):
@@ -47,8 +47,6 @@ def checkable(log_relative_variance, num_chains: int):
     the sample mean of C such draws is dominated by rare large draws until C >> exp(s^2). We call the
     mean checkable when exp(s^2) <= C^(1/4), i.e. s^2 <= log(C) / 4 (C = 10^4: s^2 <= 2.3).
     """
-    import numpy as np
-
     if log_relative_variance is None:
         return None
     return np.asarray(log_relative_variance) <= np.log(num_chains) / 4.0

@@ -32,14 +32,10 @@ from __future__ import annotations
 
 import math
 import re
-from functools import partial
-
-import jax
-import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import gammaln, xlog1py, xlogy
 
 from theory.common import NoTheory, Prediction, real_count
+from theory.special import gammaln, xlog1py, xlogy
 
 METRICS = ("support_size", "lost_mass", "tail_mass", "entropy", "gini_simpson", "tv_distance",
            "kl_to_original", "l2_risk")
@@ -125,15 +121,14 @@ def _check_probabilities(q, name="q"):
 
 def binomial_pmf(n: int, q):
     """`(len(q), n + 1)` pmfs of Bin(n, q_i), from gammaln in the working precision; exact at q = 0, 1."""
-    return _binomial_pmf(int(n), jnp.atleast_1d(jnp.asarray(q, dtype=float)))
-
-
-@partial(jax.jit, static_argnums=0)
-def _binomial_pmf(n, q):
-    j = jnp.arange(n + 1, dtype=q.dtype)
+    n, q = int(n), np.atleast_1d(np.asarray(q, dtype=float))
+    j = np.arange(n + 1, dtype=q.dtype)
     log_choose = gammaln(n + 1.0) - gammaln(j + 1) - gammaln(n - j + 1)
-    log_pmf = log_choose[None, :] + xlogy(j[None, :], q[:, None]) + xlog1py(n - j[None, :], -q[:, None])
-    return jnp.exp(log_pmf)
+    inner = (q > 0) & (q < 1)
+    safe = np.where(inner, q, 0.5)
+    pmf = np.exp(log_choose + j * np.log(safe)[:, None] + (n - j) * np.log1p(-safe)[:, None])
+    pmf[~inner] = np.where(q[~inner, None] > 0, j == n, j == 0)  # point masses at q = 0 and q = 1
+    return pmf
 
 
 def transition_matrix(samples: int):
@@ -144,22 +139,16 @@ def transition_matrix(samples: int):
     if states > WRIGHT_FISHER_BUDGET:
         raise ValueError(f"samples: the (samples+1)^2 = {states:.3g} Wright-Fisher matrix exceeds "
                          f"WRIGHT_FISHER_BUDGET = {WRIGHT_FISHER_BUDGET:.3g} (samples <= {int(WRIGHT_FISHER_BUDGET ** 0.5) - 1})")
-    return binomial_pmf(samples, jnp.arange(samples + 1, dtype=float) / samples)
+    return binomial_pmf(samples, np.arange(samples + 1, dtype=float) / samples)
 
 
 def backward_values(samples: int, values, steps: int):
     """`(M+1, steps+1)`: column s is P^s f for f = `values` `(M+1,)` or `(M+1, m)` (then `(M+1, m, steps+1)`)."""
     matrix = transition_matrix(samples)
-    return _powers(matrix, jnp.asarray(values, dtype=matrix.dtype), int(steps))
-
-
-@partial(jax.jit, static_argnums=2)
-def _powers(matrix, v, steps):
-    def step(v, _):
-        return matrix @ v, v
-
-    _, columns = jax.lax.scan(step, v, None, length=steps + 1)
-    return jnp.moveaxis(columns, 0, -1)
+    columns = [np.asarray(values, dtype=matrix.dtype)]
+    for _ in range(int(steps)):
+        columns.append(matrix @ columns[-1])
+    return np.stack(columns, axis=-1)
 
 
 def _unique_with_weights(q, weights):
@@ -182,13 +171,13 @@ def wright_fisher_expectation(q, samples: int, values, generations: int, weights
     q = _check_probabilities(q)
     unique, summed = _unique_with_weights(q, weights)
     if generations == 0:
-        return jnp.zeros((summed.shape[0], 0))
+        return np.zeros((summed.shape[0], 0))
     v = backward_values(samples, values, generations - 1)  # (M+1, G)
     chunk = max(1, _CHUNK_ELEMENTS // (samples + 1))
-    total = jnp.zeros((summed.shape[0], generations), v.dtype)
+    total = np.zeros((summed.shape[0], generations), v.dtype)
     for start in range(0, unique.size, chunk):
         pmf = binomial_pmf(samples, unique[start:start + chunk])
-        total = total + jnp.asarray(summed[:, start:start + chunk], v.dtype) @ (pmf @ v)
+        total = total + np.asarray(summed[:, start:start + chunk], v.dtype) @ (pmf @ v)
     return total
 
 
@@ -199,25 +188,25 @@ def survival_probability(q, samples: int, generations: int):
     """
     q = np.atleast_1d(_check_probabilities(q))
     eye = np.eye(q.size)
-    f = (jnp.arange(samples + 1) == 0).astype(float)
+    f = (np.arange(samples + 1) == 0).astype(float)
     zero = wright_fisher_expectation(q, samples, f, generations, eye)
-    return jnp.concatenate([jnp.asarray(q > 0, zero.dtype)[:, None], 1.0 - zero], axis=1)
+    return np.concatenate([np.asarray(q > 0, zero.dtype)[:, None], 1.0 - zero], axis=1)
 
 
 def expected_support_size(p, samples: int, generations: int):
     """E #{i: p_hat_n,i > 0} = sum_i P(K_n^(i) > 0), n = 0..G [EXACT] (replace, no real data, smoothing 0)."""
     p = _check_probabilities(p, "p")
-    f = (jnp.arange(samples + 1) == 0).astype(float)
+    f = (np.arange(samples + 1) == 0).astype(float)
     zero = wright_fisher_expectation(p, samples, f, generations, np.ones((1, p.size)))[0]
-    return jnp.concatenate([jnp.asarray([float(np.sum(p > 0))], zero.dtype), np.sum(p > 0) - zero])
+    return np.concatenate([np.asarray([float(np.sum(p > 0))], zero.dtype), np.sum(p > 0) - zero])
 
 
 def expected_lost_mass(p, samples: int, generations: int):
     """E sum_i p_i 1[p_hat_n,i = 0] = sum_i p_i P(K_n^(i) = 0), n = 0..G [EXACT] (replace, no real data)."""
     p = _check_probabilities(p, "p")
-    f = (jnp.arange(samples + 1) == 0).astype(float)
+    f = (np.arange(samples + 1) == 0).astype(float)
     lost = wright_fisher_expectation(p, samples, f, generations, p[None, :])[0]
-    return jnp.concatenate([jnp.zeros((1,), lost.dtype), lost])
+    return np.concatenate([np.zeros((1,), lost.dtype), lost])
 
 
 def group_extinction_probability(group_mass: float, samples: int, generations: int):
@@ -235,7 +224,7 @@ def mean_absorption_time(samples: int, count: int):
     if count in (0, samples):
         return 0.0
     q = transition_matrix(samples)[1:samples, 1:samples]
-    t = jnp.linalg.solve(jnp.eye(samples - 1) - q, jnp.ones(samples - 1))
+    t = np.linalg.solve(np.eye(samples - 1) - q, np.ones(samples - 1))
     return t[count - 1]
 
 
@@ -248,8 +237,8 @@ def mean_extinction_time(samples: int, count: int):
     if count == 0:
         return 0.0
     q = transition_matrix(samples)[1:samples, 1:samples]
-    h = 1.0 - jnp.arange(1, samples, dtype=q.dtype) / samples
-    t = jnp.linalg.solve(jnp.eye(samples - 1) - q, h)
+    h = 1.0 - np.arange(1, samples, dtype=q.dtype) / samples
+    t = np.linalg.solve(np.eye(samples - 1) - q, h)
     return t[count - 1] / h[count - 1]
 
 
@@ -257,7 +246,7 @@ def kimura_ohta_absorption_time(samples: int, x):
     """Mean absorption time -2M [x ln x + (1-x) ln(1-x)] from frequency x [ASYMPTOTIC: diffusion,
     Kimura & Ohta 1969, haploid with M copies]; within ~2-6% of `mean_absorption_time` at M = 100."""
     _check_samples(samples)
-    x = jnp.asarray(x, dtype=float)
+    x = np.asarray(x, dtype=float)
     return -2.0 * samples * (xlogy(x, x) + xlogy(1 - x, 1 - x))
 
 
@@ -275,7 +264,7 @@ def branching_survival_probability(q, samples: int, n: int):
     critical Poisson branching process]. n >= 1."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    return -jnp.expm1(-samples * jnp.asarray(q, dtype=float) * branching_sequence(n - 1)[-1])
+    return -np.expm1(-samples * np.asarray(q, dtype=float) * branching_sequence(n - 1)[-1])
 
 
 def kimura_survival_probability(q, samples: int, n, terms: int | None = None):
@@ -285,11 +274,11 @@ def kimura_survival_probability(q, samples: int, n, terms: int | None = None):
     _check_samples(samples)
     if not n >= 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    q = jnp.asarray(q, dtype=float)
+    q = np.asarray(q, dtype=float)
     if terms is None:
         terms = int(math.ceil(math.sqrt(80.0 * samples / n))) + 2
     z = 1.0 - 2.0 * (1.0 - q)
-    gegenbauer = [jnp.ones_like(z), 3.0 * z]  # C_0, C_1 with lambda = 3/2
+    gegenbauer = [np.ones_like(z), 3.0 * z]  # C_0, C_1 with lambda = 3/2
     for m in range(2, terms):
         gegenbauer.append(((2 * m + 1) * z * gegenbauer[-1] - (m + 1) * gegenbauer[-2]) / m)
     loss = 1.0 - q
@@ -301,7 +290,7 @@ def kimura_survival_probability(q, samples: int, n, terms: int | None = None):
 
 def markov_survival_bound(q, samples: int):
     """P(K_n > 0) <= min(1, M q) for every n [BOUND: Markov's inequality, E K_n = M q]."""
-    return jnp.minimum(1.0, samples * jnp.asarray(q, dtype=float))
+    return np.minimum(1.0, samples * np.asarray(q, dtype=float))
 
 
 def suresh_survival_lower_bound(q, samples: int, n: int):
@@ -309,13 +298,13 @@ def suresh_survival_lower_bound(q, samples: int, n: int):
     checked, theory.md F.1)]. n >= 1."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    return -jnp.expm1(-samples * jnp.asarray(q, dtype=float) / n)
+    return -np.expm1(-samples * np.asarray(q, dtype=float) / n)
 
 
 def gini_simpson_replace(norm_sq, samples: int, generations: int):
     """E[1 - sum p_hat_n^2] = (1 - 1/M)^n (1 - ||p||^2), n = 0..G [EXACT] (replace, no real data, s = 0)."""
     _check_samples(samples)
-    n = jnp.arange(generations + 1, dtype=float)
+    n = np.arange(generations + 1, dtype=float)
     return (1.0 - 1.0 / samples) ** n * (1.0 - norm_sq)
 
 
@@ -330,17 +319,17 @@ def accumulate_zero_probability(q, samples: int, generations: int, *, real_fract
     real points), (1-q)^M (1 - alpha q)^{M(n-1)} (mixture). `(len(q), G + 1)`; n = 0: 1[q = 0]."""
     _check_samples(samples)
     _check_generations(generations)
-    q = jnp.atleast_1d(jnp.asarray(_check_probabilities(q), dtype=float))
-    n = jnp.arange(1, generations + 1, dtype=q.dtype)
+    q = np.atleast_1d(np.asarray(_check_probabilities(q), dtype=float))
+    n = np.arange(1, generations + 1, dtype=q.dtype)
     log_first = xlog1py(float(samples), -q)[:, None]
     if real_fraction > 0 and real_draw == "mixture":
         extra = xlog1py(samples * (n[None, :] - 1), -real_fraction * q[:, None])
     elif real_fraction > 0 and real_source == "fresh":
         extra = xlog1py(real_count(samples, real_fraction) * (n[None, :] - 1), -q[:, None])
     else:
-        extra = jnp.zeros((1, generations), q.dtype)
-    zero = jnp.exp(log_first + extra)
-    return jnp.concatenate([jnp.asarray(q == 0, q.dtype)[:, None], zero], axis=1)
+        extra = np.zeros((1, generations), q.dtype)
+    zero = np.exp(log_first + extra)
+    return np.concatenate([np.asarray(q == 0, q.dtype)[:, None], zero], axis=1)
 
 
 REPLACE_REAL_BUDGET = 2e10  # multiply-adds allowed for `replace_zero_probability`
@@ -364,12 +353,12 @@ def replace_zero_probability(q, samples: int, generations: int, *, real_fraction
     cost = unique.size * (m + 1) ** 2 * max(generations - 1, 0)
     if cost > REPLACE_REAL_BUDGET:
         raise ValueError(f"categories x (samples+1)^2 x generations = {cost:.3g} exceeds REPLACE_REAL_BUDGET")
-    states = jnp.arange(m + 1, dtype=float) / m
+    states = np.arange(m + 1, dtype=float) / m
     chunk = max(1, _CHUNK_ELEMENTS // (m + 1) ** (2 if mixture else 1))
     synthetic = binomial_pmf(m - r, states) if not mixture else None  # (M+1, M-r+1)
     rows = []
     for start in range(0, unique.size, chunk):
-        qc = jnp.asarray(unique[start:start + chunk], dtype=float)
+        qc = np.asarray(unique[start:start + chunk], dtype=float)
         dist = binomial_pmf(m, qc)
         zeros = [dist[:, 0]]
         if mixture:
@@ -379,17 +368,17 @@ def replace_zero_probability(q, samples: int, generations: int, *, real_fraction
             real = binomial_pmf(r, qc)  # (c, r+1)
         for _ in range(2, generations + 1):
             if mixture:
-                dist = jnp.einsum("ci,cij->cj", dist, matrices)
+                dist = np.einsum("ci,cij->cj", dist, matrices)
             else:
                 part = dist @ synthetic  # (c, M-r+1)
-                new = jnp.zeros_like(dist)
+                new = np.zeros_like(dist)
                 for b in range(r + 1):
-                    new = new.at[:, b:b + m - r + 1].add(part * real[:, b:b + 1])
+                    new[:, b:b + m - r + 1] += part * real[:, b:b + 1]
                 dist = new
             zeros.append(dist[:, 0])
-        rows.append(jnp.stack(zeros, axis=1))
-    zero = jnp.concatenate(rows, axis=0)[jnp.asarray(inverse)] if generations else jnp.zeros((q.size, 0))
-    return jnp.concatenate([jnp.asarray(q == 0, float)[:, None], zero], axis=1)
+        rows.append(np.stack(zeros, axis=1))
+    zero = np.concatenate(rows, axis=0)[np.asarray(inverse)] if generations else np.zeros((q.size, 0))
+    return np.concatenate([np.asarray(q == 0, float)[:, None], zero], axis=1)
 
 
 # ------------------------------------------------------------------------------ l2 risk, smoothing 0
@@ -456,7 +445,7 @@ def l2_risk(norm_sq, samples: int, generations: int, *, policy="replace", real_f
                 h = (pool - m) / (m * (pool - 1)) if pool > 1 else 0.0
                 b = a + h * (v - a)
         out.append(b)
-    return jnp.asarray(out)
+    return np.asarray(out)
 
 
 def accumulate_l2_limit(norm_sq, samples: int):
@@ -472,8 +461,8 @@ def accumulate_l2_limit(norm_sq, samples: int):
 def accumulate_l2_closed_form(norm_sq, samples: int, generations: int):
     """E||p_hat_k - p||^2 = V [1 - prod_{j=1}^k (1 - 1/(j^2 M))], k = 0..G (accumulate, no real data) [EXACT]."""
     _check_samples(samples)
-    j = jnp.arange(1, generations + 1, dtype=float)
-    prod = jnp.concatenate([jnp.ones((1,)), jnp.cumprod(1.0 - 1.0 / (j**2 * samples))])
+    j = np.arange(1, generations + 1, dtype=float)
+    prod = np.concatenate([np.ones((1,)), np.cumprod(1.0 - 1.0 / (j**2 * samples))])
     return (1.0 - norm_sq) * (1.0 - prod)
 
 
@@ -524,7 +513,7 @@ def moment_recursion(p, samples: int, generations: int, *, policy="replace", rea
 
     l2, sq, fun = [0.0], [pp], [[x] for x in pw]
     if generations == 0:
-        return {"l2_risk": jnp.asarray(l2), "norm_sq": jnp.asarray(sq), "functional": jnp.asarray(fun).reshape(len(ws), 1)}
+        return {"l2_risk": np.asarray(l2), "norm_sq": np.asarray(sq), "functional": np.asarray(fun).reshape(len(ws), 1)}
     # pool counts of model 1: Mult(M, p)
     pool, x, y, z = m, m + m * (m - 1) * pp, m * pp, [m * v for v in pw]
 
@@ -569,8 +558,8 @@ def moment_recursion(p, samples: int, generations: int, *, policy="replace", rea
         sq.append(norm)
         for row, value in zip(fun, dot_w):
             row.append(value)
-    return {"l2_risk": jnp.asarray(l2), "norm_sq": jnp.asarray(sq),
-            "functional": jnp.asarray(fun).reshape(len(ws), generations + 1)}
+    return {"l2_risk": np.asarray(l2), "norm_sq": np.asarray(sq),
+            "functional": np.asarray(fun).reshape(len(ws), generations + 1)}
 
 
 def expected_mass(p, mask, samples: int, generations: int, *, policy="replace", real_fraction=0.0,
@@ -581,7 +570,7 @@ def expected_mass(p, mask, samples: int, generations: int, *, policy="replace", 
     are the same for real points reused from the generation-1 sample)."""
     w = np.asarray(mask, np.float64)
     if smoothing == 0:
-        return jnp.full((generations + 1,), float(np.asarray(p, np.float64) @ w))
+        return np.full((generations + 1,), float(np.asarray(p, np.float64) @ w))
     return moment_recursion(p, samples, generations, policy=policy, real_fraction=real_fraction, real_draw=real_draw,
                             smoothing=smoothing, functionals=(w,))["functional"][0]
 
@@ -592,8 +581,8 @@ def expected_mass(p, mask, samples: int, generations: int, *, policy="replace", 
 def _indicator(mean, note: str) -> Prediction:
     """An exact probability t with the per-chain std sqrt(t(1 - t)) of its indicator (so that a rare event
     no chain showed is compared on the standard error the theory implies, not on zero)."""
-    mean = jnp.asarray(mean, float)
-    return Prediction(mean, "exact", note=note, std=jnp.sqrt(jnp.clip(mean * (1 - mean), 0.0, None)))
+    mean = np.asarray(mean, float)
+    return Prediction(mean, "exact", note=note, std=np.sqrt(np.clip(mean * (1 - mean), 0.0, None)))
 
 
 def predict(
@@ -690,30 +679,30 @@ def predict(
     if smoothing > 0:
         k = np.arange(generations + 1)
         if metric == "support_size":
-            mean = jnp.where(k == 0, float(np.sum(p > 0)), float(categories))
+            mean = np.where(k == 0, float(np.sum(p > 0)), float(categories))
         elif metric == "lost_mass":
-            mean = jnp.zeros(generations + 1)
+            mean = np.zeros(generations + 1)
         else:
-            mean = jnp.where(k == 0, float(q[0] == 0), 0.0)
-        return Prediction(jnp.asarray(mean, float), "exact", note="exact: add-s smoothing gives every category mass")
+            mean = np.where(k == 0, float(q[0] == 0), 0.0)
+        return Prediction(np.asarray(mean, float), "exact", note="exact: add-s smoothing gives every category mass")
     if policy == "accumulate":
         zero = accumulate_zero_probability(q, samples, generations, real_source=real_source, **{
             k: v for k, v in common.items() if k != "policy"})
         note = "exact: under accumulate a seen category is never lost; unseen ones appear only from real draws"
     elif policy == "replace" and not has_real:
-        f = (jnp.arange(samples + 1) == 0).astype(float)
+        f = (np.arange(samples + 1) == 0).astype(float)
         weights = np.eye(q.size) if base == "group_extinct" else np.stack([np.ones(q.size), q])
         try:
             rows = wright_fisher_expectation(q, samples, f, generations, weights)
         except ValueError as error:
             return NoTheory(f"exact Wright-Fisher chain too costly: {error}")
         if base == "group_extinct":
-            return _indicator(jnp.concatenate([jnp.asarray([float(q[0] == 0)]), rows[0]]),
+            return _indicator(np.concatenate([np.asarray([float(q[0] == 0)]), rows[0]]),
                               "exact: the group's count is Wright-Fisher (lumping); backward equation")
         if metric == "support_size":
-            mean = jnp.concatenate([jnp.asarray([float(np.sum(p > 0))]), categories - rows[0]])
+            mean = np.concatenate([np.asarray([float(np.sum(p > 0))]), categories - rows[0]])
         else:
-            mean = jnp.concatenate([jnp.zeros(1), rows[1]])
+            mean = np.concatenate([np.zeros(1), rows[1]])
         return Prediction(mean, "exact", note="exact: Wright-Fisher drift (Shumailov et al. 2024), backward equation")
     elif policy == "replace" and not reused:
         try:
@@ -729,7 +718,7 @@ def predict(
     if base == "group_extinct":
         return _indicator(zero[0], note)
     if metric == "support_size":
-        mean = categories - jnp.sum(zero, axis=0)
+        mean = categories - np.sum(zero, axis=0)
     else:
-        mean = jnp.asarray(q) @ zero
+        mean = np.asarray(q) @ zero
     return Prediction(mean, "exact", note=note)

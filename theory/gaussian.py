@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import math
 
-import jax
-import jax.numpy as jnp
-from jax.scipy.special import gammaln, polygamma
+import numpy as np
 
 from theory.common import NoTheory, Prediction
+from theory.special import digamma, gammaln, normal_quantile, polygamma
 
 METRICS = ("mean_error_sq", "trace_ratio", "log_det_ratio", "w2_sq")
 
@@ -37,9 +36,9 @@ def sample_sizes(*, samples, num_generations, real_fraction=0.0, sample_growth=0
 
     Returns two float arrays of shape `(G,)`.
     """
-    k = jnp.arange(1, num_generations + 1, dtype=float)
-    total = jnp.floor(samples * k**sample_growth + 0.5)
-    real = jnp.floor(real_fraction * total + 0.5) * (k > 1)
+    k = np.arange(1, num_generations + 1, dtype=float)
+    total = np.floor(samples * k**sample_growth + 0.5)
+    real = np.floor(real_fraction * total + 0.5) * (k > 1)
     return total, real
 
 
@@ -53,20 +52,19 @@ def first_moments(*, samples, ddof, policy, num_generations, real_fraction=0.0, 
     Returns:
       (e, s): two arrays of shape `(G + 1,)`, e = E||mu_k - mu_0||^2, s = E tr Sigma_k.
     """
+    trace0 = float(trace0)
     total, real = sample_sizes(
         samples=samples, num_generations=num_generations, real_fraction=real_fraction, sample_growth=sample_growth
     )
     synthetic = total - real
     accumulate = policy == "accumulate"
 
-    def step(carry, sizes):
-        e, s, pool = carry
-        m, n_s, n_r = sizes
+    def step(e, s, pool, m, n_s, n_r):
         both = (n_s > 0) & (n_r > 0)
         batch_scatter = (
-            jnp.maximum(n_s - 1, 0) * s
-            + jnp.maximum(n_r - 1, 0) * trace0
-            + jnp.where(both, (n_s * n_r * e + n_r * s + n_s * trace0) / m, 0.0)
+            np.maximum(n_s - 1, 0) * s
+            + np.maximum(n_r - 1, 0) * trace0
+            + ((n_s * n_r * e + n_r * s + n_s * trace0) / m if both else 0.0)
         )
         if accumulate:
             new_pool = pool + m
@@ -78,17 +76,16 @@ def first_moments(*, samples, ddof, policy, num_generations, real_fraction=0.0, 
             new_pool = m
             e_new = (n_s**2 * e + n_s * s + n_r * trace0) / m**2
             s_new = batch_scatter / (m - ddof)
-        return (e_new, s_new, new_pool), (e_new, s_new)
+        return e_new, s_new, new_pool
 
     m1 = total[0]
     e1, s1 = trace0 / m1, (m1 - 1) * trace0 / (m1 - ddof)
-    init = (e1, s1, m1)
-    _, (e, s) = jax.lax.scan(step, init, (total[1:], synthetic[1:], real[1:]))
-    zero = jnp.zeros((1,), e.dtype)
-    return (
-        jnp.concatenate([zero, jnp.atleast_1d(e1).astype(e.dtype), e]),
-        jnp.concatenate([zero + trace0, jnp.atleast_1d(s1).astype(s.dtype), s]),
-    )
+    es, ss, pool = [0.0, e1], [trace0, s1], m1
+    for m, n_s, n_r in zip(total[1:], synthetic[1:], real[1:]):
+        e_new, s_new, pool = step(es[-1], ss[-1], pool, m, n_s, n_r)
+        es.append(e_new)
+        ss.append(s_new)
+    return np.asarray(es, np.float64), np.asarray(ss, np.float64)
 
 
 def replace_closed_form(*, samples, ddof, num_generations, trace0=1.0):
@@ -99,9 +96,9 @@ def replace_closed_form(*, samples, ddof, num_generations, trace0=1.0):
     linearly, k/M), and decays as (1 - 1/M)^k for the MLE (mean error bounded by tr Sigma_0).
     """
     ratio = (samples - 1) / (samples - ddof)
-    k = jnp.arange(num_generations + 1, dtype=float)
+    k = np.arange(num_generations + 1, dtype=float)
     s = trace0 * ratio**k
-    e = jnp.where(ratio == 1.0, trace0 * k / samples, trace0 / samples * (1 - ratio**k) / (1 - jnp.where(ratio == 1.0, 0.5, ratio)))
+    e = np.where(ratio == 1.0, trace0 * k / samples, trace0 / samples * (1 - ratio**k) / (1 - np.where(ratio == 1.0, 0.5, ratio)))
     return e, s
 
 
@@ -111,12 +108,12 @@ def accumulate_variance_closed_form(*, samples, ddof, num_generations):
     MLE: prod_{j=1}^k (1 - 1/(j^2 M)); unbiased: prod_{j=2}^k (1 - 1/(j (j M - 1))). The variance does
     not collapse: see `accumulate_variance_limit`.
     """
-    j = jnp.arange(1, num_generations + 1, dtype=float)
+    j = np.arange(1, num_generations + 1, dtype=float)
     if ddof == 0:
         factors = 1 - 1 / (j**2 * samples)
     else:
-        factors = jnp.where(j > 1, 1 - 1 / (j * (j * samples - 1)), 1.0)
-    return jnp.concatenate([jnp.ones((1,)), jnp.cumprod(factors)])
+        factors = np.where(j > 1, 1 - 1 / (j * (j * samples - 1)), 1.0)
+    return np.concatenate([np.ones((1,)), np.cumprod(factors)])
 
 
 def accumulate_variance_limit(*, samples, ddof):
@@ -144,15 +141,15 @@ def accumulate_mean_error_bound(*, samples, trace0=1.0):
 def _bartlett_terms(total, dim, ddof, order):
     """sum_j psi^(order)((nu - j)/2) (+ d log(2/c) for order 0), per generation: `(G,)`; -inf if nu < d."""
     nu = total - 1
-    j = jnp.arange(dim, dtype=float)
+    j = np.arange(dim, dtype=float)
     half = (nu[:, None] - j[None, :]) / 2
-    valid = jnp.all(half > 0, axis=1)
-    safe = jnp.where(half > 0, half, 1.0)
+    valid = np.all(half > 0, axis=1)
+    safe = np.where(half > 0, half, 1.0)
     if order == 0:
-        value = jnp.sum(jax.scipy.special.digamma(safe), axis=1) + dim * jnp.log(2 / (total - ddof))
-        return jnp.where(valid, value, -jnp.inf)
-    value = jnp.sum(polygamma(order, safe), axis=1)
-    return jnp.where(valid, value, jnp.nan)
+        value = np.sum(digamma(safe), axis=1) + dim * np.log(2 / (total - ddof))
+        return np.where(valid, value, -np.inf)
+    value = np.sum(polygamma(order, safe), axis=1)
+    return np.where(valid, value, np.nan)
 
 
 def log_det_cumulants(*, dim, samples, ddof, num_generations, sample_growth=0.0):
@@ -166,8 +163,8 @@ def log_det_cumulants(*, dim, samples, ddof, num_generations, sample_growth=0.0)
     """
     total, _ = sample_sizes(samples=samples, num_generations=num_generations, sample_growth=sample_growth)
     rows = [_bartlett_terms(total, dim, ddof, order) for order in range(4)]
-    zero = jnp.zeros((1,))
-    return jnp.stack([jnp.concatenate([zero, jnp.cumsum(r)]) for r in rows])
+    zero = np.zeros((1,))
+    return np.stack([np.concatenate([zero, np.cumsum(r)]) for r in rows])
 
 
 def log_variance_rate(*, samples, ddof, dim=1):
@@ -177,7 +174,7 @@ def log_variance_rate(*, samples, ddof, dim=1):
     ~ -1/(M-1) - 1/M (MLE): sigma_k -> 0 almost surely at rate |rate|/2 per generation even though
     E sigma_k^2 = sigma_0^2 for the unbiased estimator (strong law of large numbers + Jensen).
     """
-    total = jnp.asarray([float(samples)])
+    total = np.asarray([float(samples)])
     return _bartlett_terms(total, dim, ddof, 0)[0]
 
 
@@ -187,35 +184,33 @@ def trace_second_moments(*, samples, ddof, num_generations, sample_growth=0.0, c
     v_k = A_k v_{k-1}, A = [[nu(nu+1), nu], [2 nu, nu^2]] / c^2 (from E[W B W] = nu(nu+1) B + nu tr(B) I
     and Var tr(BW) = 2 nu tr B^2 for W ~ Wishart(nu, I)).
     """
-    covariance = jnp.eye(dim) if covariance is None else jnp.asarray(covariance)
+    covariance = np.eye(dim) if covariance is None else np.asarray(covariance)
     total, _ = sample_sizes(samples=samples, num_generations=num_generations, sample_growth=sample_growth)
-    v0 = jnp.stack([jnp.trace(covariance @ covariance), jnp.trace(covariance) ** 2])
+    v0 = np.stack([np.trace(covariance @ covariance), np.trace(covariance) ** 2])
 
-    def step(v, m):
+    columns = [v0]
+    for m in total:
         nu, c = m - 1, m - ddof
-        a = jnp.stack([jnp.stack([nu * (nu + 1), nu]), jnp.stack([2 * nu, nu**2])]) / c**2
-        v = a @ v
-        return v, v
-
-    _, vs = jax.lax.scan(step, v0, total)
-    return jnp.concatenate([v0[:, None], vs.T], axis=1)
+        a = np.array([[nu * (nu + 1), nu], [2 * nu, nu**2]]) / c**2
+        columns.append(a @ columns[-1])
+    return np.stack(columns, axis=1)
 
 
 def expected_sd_ratio(*, samples, ddof, num_generations, sample_growth=0.0):
     """E sigma_k / sigma_0 in 1-D under replace: prod_i sqrt(2/c_i) Gamma(M_i/2) / Gamma((M_i-1)/2)."""
     total, _ = sample_sizes(samples=samples, num_generations=num_generations, sample_growth=sample_growth)
-    log_a = 0.5 * jnp.log(2 / (total - ddof)) + gammaln(total / 2) - gammaln((total - 1) / 2)
-    return jnp.concatenate([jnp.ones((1,)), jnp.exp(jnp.cumsum(log_a))])
+    log_a = 0.5 * np.log(2 / (total - ddof)) + gammaln(total / 2) - gammaln((total - 1) / 2)
+    return np.concatenate([np.ones((1,)), np.exp(np.cumsum(log_a))])
 
 
 def _cornish_fisher(cumulants, level):
     """Quantile from cumulants 1..4 (Cornish-Fisher expansion to third order)."""
-    z = jnp.sqrt(2.0) * jax.scipy.special.erfinv(2 * level - 1)
+    z = normal_quantile(level)
     k1, k2, k3, k4 = cumulants
-    sd = jnp.sqrt(jnp.where(k2 > 0, k2, 1.0))
+    sd = np.sqrt(np.where(k2 > 0, k2, 1.0))
     g1, g2 = k3 / sd**3, k4 / sd**4
     w = z + (z**2 - 1) * g1 / 6 + (z**3 - 3 * z) * g2 / 24 - (2 * z**3 - 5 * z) * g1**2 / 36
-    return jnp.where(k2 > 0, k1 + sd * w, k1)
+    return np.where(k2 > 0, k1 + sd * w, k1)
 
 
 def predict(
@@ -245,8 +240,8 @@ def predict(
         return NoTheory("E KL(truth || model): not derived (it involves E Sigma_k^-1 along the chain)")
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    covariance = jnp.eye(dim) if covariance is None else jnp.asarray(covariance)
-    trace0 = jnp.trace(covariance)
+    covariance = np.eye(dim) if covariance is None else np.asarray(covariance)
+    trace0 = np.trace(covariance)
     if shared_real_data:
         return NoTheory("with a shared real sample the chain mean is conditional on it; theory is unconditional")
     if policy == "accumulate-subsample":
@@ -261,7 +256,7 @@ def predict(
     tail = None
     if plain_replace:
         v = trace_second_moments(ddof=ddof, covariance=covariance, dim=dim, **common)
-        tail = jnp.log(jnp.maximum(v[1] / s**2, 1.0))
+        tail = np.log(np.maximum(v[1] / s**2, 1.0))
     if metric in ("mean_error_sq", "trace_ratio"):
         mean = e if metric == "mean_error_sq" else s / trace0
         note = "exact moment recursion (Cochran + linearity)"
@@ -272,8 +267,8 @@ def predict(
         if not plain_replace:
             return NoTheory("E log det under accumulate or with real data: no closed form known")
         cumulants = log_det_cumulants(dim=dim, ddof=ddof, **common)
-        finite = jnp.isfinite(cumulants[0])
-        quantiles = {str(q): jnp.where(finite, _cornish_fisher(cumulants, q), -jnp.inf) for q in quantile_levels}
+        finite = np.isfinite(cumulants[0])
+        quantiles = {str(q): np.where(finite, _cornish_fisher(cumulants, q), -np.inf) for q in quantile_levels}
         return Prediction(
             cumulants[0],
             "exact",

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 
-import jax.numpy as jnp
 import numpy as np
 
 from theory import ridge as ridge_theory
@@ -37,7 +36,7 @@ def ols_replace(*, dim: int, samples: int, noise_var, generations: int):
     """E excess risk after k = 0..G fits, replace: k sigma^2 d / (T - d - 1), T >= d + 2, fixed or fresh
     design, any Sigma (Dohmatob, Feng & Kempe 2024; Gerstgrasser et al. 2024; theory.md B.2). Exact."""
     _require_ols(dim, samples)
-    k = jnp.arange(generations + 1)
+    k = np.arange(generations + 1)
     return k * noise_var * dim / (samples - dim - 1)
 
 
@@ -49,12 +48,12 @@ def ols_accumulate(*, dim: int, samples: int, noise_var, generations: int, desig
     2024); fresh design: sigma^2 sum_{i<=k} d / (i (iT - d - 1)). Exact (derived, Monte Carlo checked).
     """
     _require_ols(dim, samples)
-    i = jnp.arange(1, generations + 1, dtype=float)
+    i = np.arange(1, generations + 1, dtype=float)
     if design == "fixed":
         terms = noise_var * dim / (samples - dim - 1) / i**2
     else:
         terms = noise_var * dim / (i * (i * samples - dim - 1))
-    return jnp.concatenate([jnp.zeros(1), jnp.cumsum(terms)])
+    return np.concatenate([np.zeros(1), np.cumsum(terms)])
 
 
 def ols_accumulate_limit(*, dim: int, samples: int, noise_var):
@@ -100,7 +99,7 @@ def _weight_moments(text: str, spectrum: str, dim: int, basis):
 def _chain_risk(*, dim, samples, noise_var, policy, generations, design):
     """(E excess risk (G+1,), bias (G+1,), variance (G+1,), kind, note) of an OLS or min-norm chain, or
     a NoTheory reason string."""
-    zeros = jnp.zeros(generations + 1)
+    zeros = np.zeros(generations + 1)
     if samples >= dim + 2:
         args = dict(dim=dim, samples=samples, noise_var=noise_var, generations=generations)
         if policy == "replace":
@@ -152,7 +151,7 @@ def residual_verifier_unbiased(*, dim: int, samples: int, noise_var, tolerance, 
     values = [0.0, noise_var * dim / (samples - dim - 1)]
     for _ in range(generations - 1):
         values.append(rho * rho * values[-1] + step)
-    return jnp.asarray(values[:generations + 1])
+    return np.asarray(values[:generations + 1])
 
 
 def predict(
@@ -212,7 +211,7 @@ def predict(
         bias = bias * norm_sq
         risk = bias + variance
     finite = abs(samples - dim) >= EDGE
-    heavy = jnp.where(finite, 0.0, jnp.inf) * jnp.ones(generations + 1)
+    heavy = np.where(finite, 0.0, np.inf) * np.ones(generations + 1)
     edge_note = f"; means compared only for |T - d| >= {EDGE}"
     if metric in CHAIN_METRICS:
         mean = {"excess_risk": risk, "excess_bias": bias, "excess_variance": variance}[metric]
@@ -228,9 +227,9 @@ def predict(
     name = metric[len("downstream_"):]
     mean = parts["total" if name == "excess_risk" else name]
     down_finite = downstream_ridge > 0 or abs(downstream_samples - dim) >= EDGE
-    heavy = jnp.where(finite and down_finite, 0.0, jnp.inf) * jnp.ones(generations + 1)
+    heavy = np.where(finite and down_finite, 0.0, np.inf) * np.ones(generations + 1)
     kind = "exact" if kind == "exact" and down_kind == "exact" else "asymptotic"
-    return Prediction(jnp.asarray(mean) * jnp.ones(generations + 1), kind, heavy,
+    return Prediction(np.asarray(mean) * np.ones(generations + 1), kind, heavy,
                       note=f"chain {note}; downstream {down_note}{edge_note}")
 
 
@@ -243,6 +242,6 @@ def _downstream(chain_risk, eigenvalues, weight_moments, *, dim, samples, ridge,
     if ridge == 0 and samples > dim - 2:
         return NoTheory("downstream OLS with d - 1 <= T' <= d + 1: infinite expected risk")
     parts = ridge_theory.ridge_two_stage(
-        eigenvalues=jnp.asarray(eigenvalues), weight_coefficients_sq=jnp.asarray(weight_moments), ridge=ridge,
-        downstream_samples=samples, downstream_noise_var=noise_var, chain_excess_risk=jnp.asarray(chain_risk))
+        eigenvalues=np.asarray(eigenvalues), weight_coefficients_sq=np.asarray(weight_moments), ridge=ridge,
+        downstream_samples=samples, downstream_noise_var=noise_var, chain_excess_risk=np.asarray(chain_risk))
     return parts, "asymptotic", "ridge deterministic equivalents (kappa, df1, df2; theory.md B.4, O(1/d) error)"

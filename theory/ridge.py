@@ -14,9 +14,11 @@ Deterministic equivalents (theory.md B.4): df_m(kappa) = tr Sigma^m (Sigma + kap
 kappa - lambda = kappa df_1(kappa) / T, u = df_2(kappa) / T; then lambda (Sigma_hat + lambda)^-1 ~
 kappa (Sigma + kappa)^-1 and lambda^2 R Sigma R ~ kappa^2 Sigma (Sigma + kappa)^-2 / (1 - u).
 
-Everything here is plain jax.numpy: every function of scalar parameters can be vmapped over them, works
-in float32 and float64, and `effective_regularization` is differentiable (implicit differentiation
-through `jax.lax.custom_root`), so optimal ridges are found with `jax.grad`.
+The deterministic equivalents are jax.numpy: every function of scalar parameters can be vmapped over
+them, works in float32 and float64, and `effective_regularization` is differentiable (implicit
+differentiation through `jax.lax.custom_root`), so optimal ridges are found with `jax.grad`. The closed
+forms the command line evaluates for every run (`ols_two_stage`, `minimum_norm_replace`,
+`subsample_limit_ratio`) are NumPy float64, so they compile nothing.
 
 Also here: the over-parameterised min-norm chain (theory.md B.6), the power-law scaling exponents
 (B.5) and the accumulate-subsample Gaussian-process limit (A.4).
@@ -29,6 +31,7 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 BISECTION_STEPS = 100  # log-kappa halvings: any float bracket spans < 1500 e-folds, 1500 / 2^100 << machine eps
 NEWTON_STEPS = 24  # Newton steps on log lambda in `optimal_ridge`
@@ -187,10 +190,10 @@ def ols_two_stage(*, dim, downstream_samples, downstream_noise_var, chain_excess
     chain_excess_risk: e_n, any shape (typically `(G + 1,)`). Returns the dict of `ridge_two_stage`:
     bias 0, variance sigma^2 d / (T - d - 1), synthetic = e_n, total = their sum.
     """
-    chain = jnp.asarray(chain_excess_risk, _float_dtype(chain_excess_risk, downstream_noise_var))
+    chain = np.asarray(chain_excess_risk, np.float64)
     variance = downstream_noise_var * dim / (downstream_samples - dim - 1.0)
-    variance = jnp.broadcast_to(jnp.asarray(variance, chain.dtype), chain.shape)
-    return {"bias": jnp.zeros_like(chain), "variance": variance, "synthetic": chain, "total": chain + variance}
+    variance = np.broadcast_to(np.asarray(variance, chain.dtype), chain.shape)
+    return {"bias": np.zeros_like(chain), "variance": variance, "synthetic": chain, "total": chain + variance}
 
 
 # --------------------------------------------------------------------------- optimal and adaptive ridge
@@ -344,7 +347,6 @@ def power_law_rate(beta, source):
 # --------------------------------------------------------------------------- over-parameterised chain (B.6)
 
 
-@partial(jax.jit, static_argnames=("generations", "design"))
 def minimum_norm_replace(*, dim, samples, noise_var, generations, design, weight_norm_sq=1.0):
     """E||w_k - w*||^2 for a replace chain of min-norm interpolators, d > T + 1, x ~ N(0, I_d). EXACT, DERIVED.
 
@@ -362,14 +364,14 @@ def minimum_norm_replace(*, dim, samples, noise_var, generations, design, weight
     """
     if design not in ("fresh", "fixed"):
         raise ValueError(f"design must be 'fresh' or 'fixed', got {design!r}")
-    k = jnp.arange(generations + 1, dtype=float)
+    k = np.arange(generations + 1, dtype=float)
     r = samples / dim
     v = noise_var * samples / (dim - samples - 1.0)
     if design == "fresh":
         bias = (1.0 - r**k) * weight_norm_sq
         variance = v * (1.0 - r**k) / (1.0 - r)
     else:
-        bias = jnp.where(k > 0, (1.0 - r) * weight_norm_sq, 0.0)
+        bias = np.where(k > 0, (1.0 - r) * weight_norm_sq, 0.0)
         variance = v * k
     return {"bias": bias, "variance": variance, "total": bias + variance}
 
@@ -377,7 +379,6 @@ def minimum_norm_replace(*, dim, samples, noise_var, generations, design, weight
 # --------------------------------------------------------------------------- accumulate-subsample limit (A.4)
 
 
-@partial(jax.jit, static_argnums=0)
 def subsample_limit_ratio(generations):
     """V_g, g = 0..G: accumulate-subsample risk after g fits relative to one fit, large-sample limit.
 
@@ -388,8 +389,8 @@ def subsample_limit_ratio(generations):
     d = 10, T = 32 the excess risk nears 2.4 by generation 100 (about 5 one-fit errors of 10/21), not 1.4.
     generations: G (int). Returns `(G + 1,)`.
     """
-    g = jnp.arange(generations + 1, dtype=float)
-    j = jnp.arange(2, generations + 1, dtype=float)
+    g = np.arange(generations + 1, dtype=float)
+    j = np.arange(2, generations + 1, dtype=float)
     terms = (2.0 - 1.0 / (j - 1.0)) / j**2
-    partial_sums = jnp.concatenate([jnp.zeros(2, terms.dtype), jnp.cumsum(terms)])[: generations + 1]
-    return jnp.where(g > 0, 1.0 + partial_sums + 1.0 - 1.0 / jnp.maximum(g, 1.0), 0.0)
+    partial_sums = np.concatenate([np.zeros(2, terms.dtype), np.cumsum(terms)])[: generations + 1]
+    return np.where(g > 0, 1.0 + partial_sums + 1.0 - 1.0 / np.maximum(g, 1.0), 0.0)

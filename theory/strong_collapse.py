@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 
-import jax.numpy as jnp
+import numpy as np
 
 from theory.common import NoTheory, Prediction, integer_at_least, nonnegative, probability, real_count
 
@@ -251,4 +251,4 @@ def predict(
             else:
                 mean[2] = ols_mixture_error_exact(dim, samples, n2, s2, c)
                 note += "; generation 2: exact OLS sigma^2 d/(N-d-1) + c^2 [a + b (Nd-2)/(N-d-1)]"
-    return Prediction(jnp.asarray(mean), kind, note=note, std=jnp.asarray(std))
+    return Prediction(np.asarray(mean), kind, note=note, std=np.asarray(std))

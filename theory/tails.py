@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import math
 
-import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import xlog1py
 
 from theory import discrete
 from theory.common import NoTheory, Prediction
+from theory.special import xlog1py
 
 _CHUNK_ELEMENTS = 1 << 22
 FORWARD_BUDGET = 4e10  # multiply-adds allowed for the forward propagation (pi > 0)
@@ -74,42 +73,42 @@ def memoriser_error(p, q, train_size, *, real_fraction=0.0, fixed_synthetic=0):
         raise ValueError(f"real_fraction must be in [0, 1], got {real_fraction}")
     if fixed_synthetic < 0:
         raise ValueError(f"fixed_synthetic must be >= 0, got {fixed_synthetic}")
-    p = jnp.asarray(p, dtype=float)
-    q = jnp.asarray(q, dtype=float)
-    sizes = jnp.atleast_1d(jnp.asarray(train_size, dtype=float))
-    if jnp.any(sizes < 0):
+    p = np.asarray(p, dtype=float)
+    q = np.asarray(q, dtype=float)
+    sizes = np.atleast_1d(np.asarray(train_size, dtype=float))
+    if np.any(sizes < 0):
         raise ValueError("train_size must be >= 0")
     x = real_fraction * p + (1 - real_fraction) * q
-    base = p * jnp.exp(xlog1py(float(fixed_synthetic), -q))
-    out = jnp.stack([jnp.sum(base * jnp.exp(xlog1py(t, -x))) for t in sizes])
-    return out.reshape(jnp.shape(jnp.asarray(train_size)))
+    base = p * np.exp(xlog1py(float(fixed_synthetic), -q))
+    out = np.stack([np.sum(base * np.exp(xlog1py(t, -x))) for t in sizes])
+    return out.reshape(np.shape(np.asarray(train_size)))
 
 
 def memoriser_error_std_bound(p, q, train_size, *, real_fraction=0.0, fixed_synthetic=0):
     """sqrt(sum_i p_i^2 m_i (1 - m_i)), m_i the miss probability of item i: an upper bound on the standard
     deviation of one learner's test error (the miss indicators of multinomial draws are negatively
     correlated, so dropping their covariances overstates the variance). Scalar `train_size`."""
-    p, q = jnp.asarray(p, dtype=float), jnp.asarray(q, dtype=float)
-    law = jnp.minimum(real_fraction * p + (1 - real_fraction) * q, 1.0)
-    miss = jnp.exp(xlog1py(float(train_size), -law) + xlog1py(float(fixed_synthetic), -jnp.minimum(q, 1.0)))
-    return jnp.sqrt(jnp.sum(p**2 * miss * (1 - miss)))
+    p, q = np.asarray(p, dtype=float), np.asarray(q, dtype=float)
+    law = np.minimum(real_fraction * p + (1 - real_fraction) * q, 1.0)
+    miss = np.exp(xlog1py(float(train_size), -law) + xlog1py(float(fixed_synthetic), -np.minimum(q, 1.0)))
+    return np.sqrt(np.sum(p**2 * miss * (1 - miss)))
 
 
 def memoriser_error_fixed_counts(p, q, real_count, synthetic_count):
     """D.4 with fixed counts: sum_i p_i (1 - p_i)^{T_real} (1 - q_i)^{T_AI} [EXACT]."""
     if real_count < 0 or synthetic_count < 0:
         raise ValueError(f"real_count and synthetic_count must be >= 0, got {real_count}, {synthetic_count}")
-    p = jnp.asarray(p, dtype=float)
-    q = jnp.asarray(q, dtype=float)
-    return jnp.sum(p * jnp.exp(xlog1py(float(real_count), -p) + xlog1py(float(synthetic_count), -q)))
+    p = np.asarray(p, dtype=float)
+    q = np.asarray(q, dtype=float)
+    return np.sum(p * np.exp(xlog1py(float(real_count), -p) + xlog1py(float(synthetic_count), -q)))
 
 
 def mixing_plateau(p, rank: int, real_count):
     """lim_{T_AI -> inf} of D.4 with a rank-k cut generator: sum_{i>k} p_i (1 - p_i)^{T_real} [EXACT limit];
     about the tail mass sum_{i>k} p_i while T_real << k^beta."""
-    p = jnp.asarray(p, dtype=float)
-    tail = jnp.arange(p.shape[0]) >= rank
-    return jnp.sum(jnp.where(tail, p * jnp.exp(xlog1py(float(real_count), -p)), 0.0))
+    p = np.asarray(p, dtype=float)
+    tail = np.arange(p.shape[0]) >= rank
+    return np.sum(np.where(tail, p * np.exp(xlog1py(float(real_count), -p)), 0.0))
 
 
 # ------------------------------------------------------------------------------------- asymptotics
@@ -126,20 +125,20 @@ def clean_error_asymptotic(train_size, beta: float, categories: int | None = Non
     """E_test(T) ~ C_beta T^-(1 - 1/beta) for q = p [ASYMPTOTIC, T -> inf with T << K^beta] (D.1).
     Relative error about 1e-3 at beta = 2, T = 10^3 (K = 10^7)."""
     _require_beta(beta)
-    return clean_constant(beta, categories) * jnp.asarray(train_size, dtype=float) ** -(1 - 1 / beta)
+    return clean_constant(beta, categories) * np.asarray(train_size, dtype=float) ** -(1 - 1 / beta)
 
 
 def tail_mass_asymptotic(rank, beta: float):
     """sum_{i>k} p_i ~ A k^(1 - beta) / (beta - 1) [ASYMPTOTIC, k -> inf, infinite support] (D.2)."""
     _require_beta(beta)
-    return zeta_normaliser(beta) * jnp.asarray(rank, dtype=float) ** (1 - beta) / (beta - 1)
+    return zeta_normaliser(beta) * np.asarray(rank, dtype=float) ** (1 - beta) / (beta - 1)
 
 
 def cut_error_order(train_size, rank, beta: float):
     """T^-(1 - 1/beta) + k^-(beta - 1): the order (≍, constants not given) of the error with a rank-k cut
     generator [ASYMPTOTIC order, Thm 2.1 of Dohmatob et al. 2024 via secondary sources] (D.2)."""
     _require_beta(beta)
-    return jnp.asarray(train_size, dtype=float) ** -(1 - 1 / beta) + jnp.asarray(rank, dtype=float) ** (1 - beta)
+    return np.asarray(train_size, dtype=float) ** -(1 - 1 / beta) + np.asarray(rank, dtype=float) ** (1 - beta)
 
 
 def narrow_error_asymptotic(train_size, beta: float, beta2: float):
@@ -150,7 +149,7 @@ def narrow_error_asymptotic(train_size, beta: float, beta2: float):
         raise ValueError(f"beta2 must be > beta = {beta}, got {beta2}")
     a, a2 = zeta_normaliser(beta), zeta_normaliser(beta2)
     e = (beta - 1) / beta2
-    return a / beta2 * (jnp.asarray(train_size, dtype=float) * a2) ** -e * math.gamma(e)
+    return a / beta2 * (np.asarray(train_size, dtype=float) * a2) ** -e * math.gamma(e)
 
 
 def mixing_plateau_asymptotic(rank, beta: float):
@@ -165,7 +164,7 @@ def mixing_recovery_point(rank, beta: float):
     error leaves the plateau around here and then follows the clean law)."""
     _require_beta(beta)
     a = zeta_normaliser(beta)
-    return (clean_constant(beta) * (beta - 1) / a) ** (beta / (beta - 1)) * jnp.asarray(rank, dtype=float) ** beta
+    return (clean_constant(beta) * (beta - 1) / a) ** (beta / (beta - 1)) * np.asarray(rank, dtype=float) ** beta
 
 
 def wf_lost_mass_approximation(p, samples: int, generation: int):
@@ -173,8 +172,8 @@ def wf_lost_mass_approximation(p, samples: int, generation: int):
     q_k = 1 - e^{-q_{k-1}} ~ 2/k) [ASYMPTOTIC: branching approximation, T0 p_i small, n << T0]."""
     if generation < 1:
         raise ValueError(f"generation must be >= 1, got {generation}")
-    p = jnp.asarray(p, dtype=float)
-    return jnp.sum(p * jnp.exp(-samples * p * discrete.branching_sequence(generation - 1)[-1]))
+    p = np.asarray(p, dtype=float)
+    return np.sum(p * np.exp(-samples * p * discrete.branching_sequence(generation - 1)[-1]))
 
 
 def wf_lost_mass_asymptotic(samples: int, generation: int, beta: float):
@@ -191,9 +190,9 @@ def shrinking_chain_lost_mass(p, samples: int, generation: int):
     generation], <= n C_beta T0^-c; grows about logarithmically in n."""
     if generation < 1:
         raise ValueError(f"generation must be >= 1, got {generation}")
-    p = jnp.asarray(p, dtype=float)
-    seen = -jnp.expm1(xlog1py(float(samples), -p))
-    return jnp.sum(p * (1 - seen**generation))
+    p = np.asarray(p, dtype=float)
+    seen = -np.expm1(xlog1py(float(samples), -p))
+    return np.sum(p * (1 - seen**generation))
 
 
 def generations_law_unverified(train_size, samples: int, generation, beta: float):
@@ -201,7 +200,7 @@ def generations_law_unverified(train_size, samples: int, generation, beta: float
     only a union-bound-type UPPER BOUND: the Wright-Fisher and shrinking chains grow like n^c and log n]."""
     _require_beta(beta)
     c = 1 - 1 / beta
-    return jnp.asarray(train_size, dtype=float) ** -c + jnp.asarray(generation, dtype=float) * samples**-c
+    return np.asarray(train_size, dtype=float) ** -c + np.asarray(generation, dtype=float) * samples**-c
 
 
 # ---------------------------------------------------------------------- exact: empirical chain
@@ -209,9 +208,9 @@ def generations_law_unverified(train_size, samples: int, generation, beta: float
 
 def _unseen_values(samples, p_i, train_size, real_fraction, fixed_synthetic, dtype):
     """f_i(j) = (1 - pi p_i - (1-pi) j/T0)^T (1 - j/T0)^N, `(len(p_i), T0 + 1)`."""
-    j = jnp.arange(samples + 1, dtype=dtype) / samples
-    x = real_fraction * jnp.asarray(p_i, dtype)[:, None] + (1 - real_fraction) * j[None, :]
-    return jnp.exp(xlog1py(float(train_size), -x) + xlog1py(float(fixed_synthetic), -j)[None, :])
+    j = np.arange(samples + 1, dtype=dtype) / samples
+    x = real_fraction * np.asarray(p_i, dtype)[:, None] + (1 - real_fraction) * j[None, :]
+    return np.exp(xlog1py(float(train_size), -x) + xlog1py(float(fixed_synthetic), -j)[None, :])
 
 
 def chain_expectations(p, first_law, samples: int, steps: int, train_sizes=(), *, real_fraction=0.0,
@@ -230,20 +229,20 @@ def chain_expectations(p, first_law, samples: int, steps: int, train_sizes=(), *
     sizes = tuple(int(t) for t in train_sizes)
     out = {}
     if steps == 0:
-        return {name: jnp.zeros((0,)) for name in ["lost_mass"] + [f"test_error.{t}" for t in sizes]}
-    zero = (jnp.arange(samples + 1) == 0).astype(float)
+        return {name: np.zeros((0,)) for name in ["lost_mass"] + [f"test_error.{t}" for t in sizes]}
+    zero = (np.arange(samples + 1) == 0).astype(float)
     if real_fraction == 0 or not sizes:
         columns = [zero] + [
-            jnp.exp(xlog1py(float(t + fixed_synthetic), -jnp.arange(samples + 1, dtype=float) / samples)) for t in sizes]
-        values = jnp.stack(columns, axis=1)  # (T0+1, m)
+            np.exp(xlog1py(float(t + fixed_synthetic), -np.arange(samples + 1, dtype=float) / samples)) for t in sizes]
+        values = np.stack(columns, axis=1)  # (T0+1, m)
         v = discrete.backward_values(samples, values, steps - 1)  # (T0+1, m, steps)
         unique, summed = discrete._unique_with_weights(first, [p])
         chunk = max(1, _CHUNK_ELEMENTS // (samples + 1))
-        total = jnp.zeros((values.shape[1], steps), v.dtype)
+        total = np.zeros((values.shape[1], steps), v.dtype)
         for start in range(0, unique.size, chunk):
             pmf = discrete.binomial_pmf(samples, unique[start:start + chunk])
-            weights = jnp.asarray(summed[0, start:start + chunk], v.dtype)
-            total = total + jnp.einsum("c,cj,jms->ms", weights, pmf, v)
+            weights = np.asarray(summed[0, start:start + chunk], v.dtype)
+            total = total + np.tensordot(weights @ pmf, v, axes=1)
         out["lost_mass"] = total[0]
         for t, row in zip(sizes, total[1:]):
             out[f"test_error.{t}"] = row
@@ -254,18 +253,18 @@ def chain_expectations(p, first_law, samples: int, steps: int, train_sizes=(), *
                          f"{FORWARD_BUDGET:.3g} (forward propagation needed with real_fraction > 0)")
     matrix = discrete.transition_matrix(samples)
     chunk = max(1, _CHUNK_ELEMENTS // (samples + 1))
-    lost = jnp.zeros((steps,), matrix.dtype)
-    errors = {t: jnp.zeros((steps,), matrix.dtype) for t in sizes}
+    lost = np.zeros((steps,), matrix.dtype)
+    errors = {t: np.zeros((steps,), matrix.dtype) for t in sizes}
     for start in range(0, p.size, chunk):
-        pc = jnp.asarray(p[start:start + chunk], matrix.dtype)
+        pc = np.asarray(p[start:start + chunk], matrix.dtype)
         dist = discrete.binomial_pmf(samples, first[start:start + chunk])
         fs = {t: _unseen_values(samples, pc, t, real_fraction, fixed_synthetic, matrix.dtype) for t in sizes}
         for n in range(steps):
             if n:
                 dist = dist @ matrix
-            lost = lost.at[n].add(pc @ dist[:, 0])
+            lost[n] += pc @ dist[:, 0]
             for t in sizes:
-                errors[t] = errors[t].at[n].add(pc @ jnp.sum(dist * fs[t], axis=1))
+                errors[t][n] += pc @ np.sum(dist * fs[t], axis=1)
     out["lost_mass"] = lost
     for t in sizes:
         out[f"test_error.{t}"] = errors[t]
@@ -361,8 +360,8 @@ def predict(
     except ValueError as error:
         return NoTheory(f"exact expectation too costly: {error}")
     tail = chain[metric]
-    mean = jnp.concatenate([jnp.asarray(head, dtype=tail.dtype), tail])
+    mean = np.concatenate([np.asarray(head, dtype=tail.dtype), tail])
     std = np.full(mean.shape[0], np.nan)  # bounds for the fixed laws (random models: the chains' own SE)
     std[:len(head_std)] = head_std
     return Prediction(mean, "exact", note="exact: memoriser sum for a fixed law; Wright-Fisher expectation "
-                                          "(backward/forward equation) for the empirical chain", std=jnp.asarray(std))
+                                          "(backward/forward equation) for the empirical chain", std=np.asarray(std))

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import math
 
-import jax.numpy as jnp
 import numpy as np
 
 from theory.common import NoTheory, Prediction, integer_at_least, nonnegative, probability, real_count
@@ -525,7 +524,7 @@ def predict(
         else:
             mean[2], std[2] = p_star_metric(eps, phi, rho, **args)
             note += "; exact: p* = phi(1-eps)/(phi(1-eps)+rho eps) (best of K: 1-eps^K, 1-eps or (1-eps)^K)"
-    return Prediction(jnp.asarray(mean), "exact", note=note, std=jnp.asarray(std))
+    return Prediction(np.asarray(mean), "exact", note=note, std=np.asarray(std))
 
 
 def predict_setting(metric: str, *, verifier: str = "none", keep_correct: float = 1.0, keep_wrong: float = 0.0,

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from collapse_jax.estimator import Estimator
+from collapse_jax.options import CATEGORICAL_METRICS  # noqa: F401 (re-exported)
 
 
 class CategoricalParams(NamedTuple):
@@ -170,10 +171,6 @@ class TrueLaw(NamedTuple):
     probabilities: jax.Array
     tail: jax.Array
     groups: jax.Array
-
-
-CATEGORICAL_METRICS = ("support_size", "lost_mass", "tail_mass", "entropy", "gini_simpson", "tv_distance",
-                       "kl_to_original", "l2_risk")
 
 
 def true_law(probabilities, *, tail_rank: int, groups=()) -> TrueLaw:

@@ -28,7 +28,7 @@ from collapse_jax.chain import Verifier
 from collapse_jax.estimator import Estimator
 from collapse_jax.linalg import spd_solve
 
-CLASSIFIERS = ("mean", "least-squares", "logistic")
+from collapse_jax.options import CLASSIFIERS  # noqa: F401 (re-exported)
 
 
 class ClassifierParams(NamedTuple):

@@ -39,6 +39,7 @@ import jax.numpy as jnp
 
 from collapse_jax.estimator import Estimator
 from collapse_jax.linalg import bartlett_factor, cholesky_root, nuclear_norm, qr_root, robust_norm, spd_solve
+from collapse_jax.options import EXTRA_GAUSSIAN_METRICS, GAUSSIAN_METRICS  # noqa: F401 (re-exported)
 
 
 _SMALL_DIM = 4  # up to this dimension, products are written as sums (faster under vmap on CPU)
@@ -284,7 +285,3 @@ def gaussian_metrics(params: GaussianParams, true: GaussianParams, names: tuple[
         value = 0.5 * (jnp.exp(-2.0 * params.log_scale) * inverse_terms - dim + params.log_det - true.log_det)
         out["kl_divergence"] = jnp.where(regular, value, jnp.inf)
     return out
-
-
-GAUSSIAN_METRICS = ("mean_error_sq", "trace_ratio", "log_det_ratio", "w2_sq")
-EXTRA_GAUSSIAN_METRICS = ("kl_divergence",)  # recorded on request (--metrics), simulation only

@@ -31,9 +31,7 @@ from collapse_jax.chain import Verifier
 from collapse_jax.estimator import Estimator
 from collapse_jax.linalg import symmetric_eigenvalues
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
-TASKS = ("regression", "eigen", "lm")
-LM_MODELS = ("transformer", "bigram")
+from collapse_jax.options import LM_MODELS, OPTIMIZERS, TASKS  # noqa: F401 (re-exported)
 
 
 # ----------------------------------------------------------------------------- training

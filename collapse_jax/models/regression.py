@@ -40,10 +40,8 @@ import jax.numpy as jnp
 from collapse_jax.estimator import Estimator
 from collapse_jax.linalg import bartlett_factor, pivoted_root, spd_solve
 
-DESIGNS = ("fixed", "fresh")
-CHAIN_METRICS = ("excess_risk", "excess_bias", "excess_variance")
-DOWNSTREAM_METRICS = ("downstream_excess_risk", "downstream_bias", "downstream_variance", "downstream_synthetic")
-REGRESSION_METRICS = CHAIN_METRICS + DOWNSTREAM_METRICS
+from collapse_jax.options import (  # noqa: F401 (re-exported)
+    CHAIN_METRICS, DESIGNS, DOWNSTREAM_METRICS, REGRESSION_METRICS)
 MEAN_TRACKING_METRICS = ("excess_bias", "excess_variance")
 
 

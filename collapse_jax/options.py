@@ -1,0 +1,38 @@
+"""The names every option may take: plain tuples, importable without JAX.
+
+The command line builds its parser (and `--help`) from the settings' parameter tables, which need only
+these names; the modules that use them (`chain`, the models, `datasets`) re-export them.
+"""
+
+# the chain (collapse_jax.chain)
+POLICIES = ("replace", "accumulate", "accumulate-subsample")
+REAL_SOURCES = ("fresh", "original")
+REAL_DRAWS = ("fixed", "mixture")
+VERIFIED_BUDGETS = ("refill", "prune", "weight")
+VERIFICATION_METRICS = ("kept_fraction", "synthetic_kept")
+METHODS = ("samples", "sufficient")
+
+# the Gaussian model (collapse_jax.models.gaussian)
+GAUSSIAN_METRICS = ("mean_error_sq", "trace_ratio", "log_det_ratio", "w2_sq")
+EXTRA_GAUSSIAN_METRICS = ("kl_divergence",)  # recorded on request (--metrics), simulation only
+
+# linear regression (collapse_jax.models.regression)
+DESIGNS = ("fixed", "fresh")
+CHAIN_METRICS = ("excess_risk", "excess_bias", "excess_variance")
+DOWNSTREAM_METRICS = ("downstream_excess_risk", "downstream_bias", "downstream_variance", "downstream_synthetic")
+REGRESSION_METRICS = CHAIN_METRICS + DOWNSTREAM_METRICS
+
+# the categorical model (collapse_jax.models.categorical)
+CATEGORICAL_METRICS = ("support_size", "lost_mass", "tail_mass", "entropy", "gini_simpson", "tv_distance",
+                       "kl_to_original", "l2_risk")
+
+# 2-D datasets (collapse_jax.datasets.NAMES)
+DATASET_NAMES = ("blobs", "circles", "moons", "swiss_roll")
+
+# classifiers (collapse_jax.models.classifier)
+CLASSIFIERS = ("mean", "least-squares", "logistic")
+
+# neural networks (collapse_jax.models.neural)
+OPTIMIZERS = ("adam", "adamw", "sgd")
+TASKS = ("regression", "eigen", "lm")
+LM_MODELS = ("transformer", "bigram")
