@@ -1,4 +1,5 @@
-"""Small, batch-friendly linear algebra used by the estimators (pure array code, vmaps cleanly)."""
+"""Small, batch-friendly linear algebra used by the estimators: LAPACK where it is safe (`lapack_is_safe`:
+one CPU device, GPU, TPU), one matrix per call; pure array code elsewhere (several CPU devices)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ def cholesky_root(matrix: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Cholesky factor and log-determinant of a positive-definite matrix `(d, d)`.
 
     A matrix that is singular to working precision gives NaN (reported as non-finite, never hidden):
-    use `pivoted_root` where singular matrices are expected.
+    use `pivoted_root` where singular matrices are expected. LAPACK where it is safe
+    (`lapack_is_safe`), else the pure-array `cholesky_lower`.
     """
-    factor = jnp.linalg.cholesky(matrix)
+    factor = _lapack_cholesky(matrix) if lapack_is_safe() else cholesky_lower(matrix)
     return factor, 2.0 * jnp.sum(jnp.log(jnp.diagonal(factor)))
 
 
@@ -52,31 +54,93 @@ def cholesky_lower(matrix: jax.Array) -> jax.Array:
     return lower
 
 
-def lapack_is_safe() -> bool:
-    """False on a CPU backend unless `COLLAPSE_JAX_CPU_LAPACK=1` and there is one device.
+LAPACK_ENV = "COLLAPSE_JAX_CPU_LAPACK"
+_LAPACK_MODES = ("", "0", "1", "force", "batched")
 
-    On CPU (JAX 0.10.2), LAPACK custom calls inside scans can deadlock the XLA runtime (all threads
-    idle): always with several devices, and intermittently on one device (seen with the Wishart path,
-    and whenever two LAPACK calls may run concurrently, e.g. a chain fit and a downstream fit). The
-    pure-array Cholesky is slower (about 4x on the d = 50 regression benchmark) but never hangs; the
-    opt-in keeps LAPACK for single-device runs where speed matters more than that risk. Code that may
-    run two solves concurrently passes `pure=True` to `spd_solve` regardless.
-    """
+
+def _lapack_mode() -> str:
     import os
 
+    mode = os.environ.get(LAPACK_ENV, "").strip().lower()
+    if mode not in _LAPACK_MODES:
+        raise ValueError(f"{LAPACK_ENV} must be 0, 1, force or batched, got {os.environ[LAPACK_ENV]!r}")
+    return mode
+
+
+def lapack_is_safe() -> bool:
+    """Whether code traced now calls LAPACK (cuSOLVER on GPU) for its factorisations, or pure array code.
+
+    True on GPU and TPU, and on a CPU backend with one device (JAX's default); False on a CPU backend
+    with several devices (`--xla_force_host_platform_device_count`), where the factorisations are pure
+    array code (`cholesky_lower`, `triangular_solve`): in the d = 50 regression chain (4000 chains,
+    one CPU device) 2.7x slower on the sample path and 3.9x on the Wishart path.
+
+    Why LAPACK can hang on CPU, and what avoids it (jax 0.10.2; `benchmarks/lapack_safety.py`,
+    `benchmarks/results/lapack_safety_cpu2.json`, 2026-12-04): jaxlib's CPU LAPACK kernels split a
+    batch of matrices into chunks, queue them on XLA's intra-op thread pool (one thread per core) and
+    block their own pool thread until the chunks are done. Whenever as many such calls run at once as
+    the pool has threads (two independent factorisations in one program on a 2-core machine: a metric's
+    SVD beside a solve, the downstream fit's two solves; or one call per device with several devices),
+    every thread waits for chunks that no thread is left to run, and the process hangs with no CPU use.
+    A call on a single matrix runs inline and never waits, so on CPU every LAPACK call here is made one
+    matrix at a time (`_one_matrix_per_call`: under `vmap`, a `lax.map` over the batch): 0 hangs in 96
+    one-device runs of eight workloads and in 18 runs with 2 and 4 devices (the batched calls: 3 of 3
+    hung in each of two such checks), and no slower than the batched call.
+
+    The environment variable `COLLAPSE_JAX_CPU_LAPACK` overrides the CPU choice, read when a program is
+    traced: `0`, the pure route on every CPU backend; `1` or unset, the rule above; `force`, LAPACK (one
+    matrix per call) on several CPU devices too; `batched`, LAPACK with jaxlib's batched calls whatever
+    the device count (the form that hangs; only for checking that it still does).
+    """
     if jax.default_backend() != "cpu":
         return True
-    return os.environ.get("COLLAPSE_JAX_CPU_LAPACK") == "1" and jax.device_count() == 1
+    mode = _lapack_mode()
+    if mode == "0":
+        return False
+    return mode in ("force", "batched") or jax.device_count() == 1
+
+
+def _one_matrix_per_call(fn):
+    """`fn` (one LAPACK call on unbatched arrays) batched under `vmap` as a `lax.map`, so that each call
+    factorises a single matrix (see `lapack_is_safe`); with `COLLAPSE_JAX_CPU_LAPACK=batched`, or off CPU,
+    as one batched call."""
+
+    @jax.custom_batching.custom_vmap
+    def wrapped(*args):
+        return fn(*args)
+
+    @wrapped.def_vmap
+    def rule(axis_size, in_batched, *args):
+        if jax.default_backend() != "cpu" or _lapack_mode() == "batched":
+            moved = [a if b else jnp.broadcast_to(a, (axis_size, *a.shape)) for a, b in zip(args, in_batched)]
+            return jax.vmap(fn)(*moved), True
+        if not any(in_batched):
+            return wrapped(*args), False
+        moved = tuple(a if b else jnp.broadcast_to(a, (axis_size, *a.shape)) for a, b in zip(args, in_batched))
+        return jax.lax.map(lambda one: wrapped(*one), moved), True
+
+    return wrapped
+
+
+@_one_matrix_per_call
+def _lapack_cholesky(matrix):
+    return jnp.linalg.cholesky(matrix)
+
+
+@_one_matrix_per_call
+def _lapack_spd_solve(matrix, rhs):
+    return jax.scipy.linalg.cho_solve((jnp.linalg.cholesky(matrix), True), rhs)
 
 
 def spd_solve(matrix: jax.Array, rhs: jax.Array, pure: bool = False) -> jax.Array:
     """`matrix^-1 rhs` for a symmetric positive-definite `(d, d)` matrix (Cholesky, then two substitutions).
 
     LAPACK where it is safe (`lapack_is_safe`), else the pure-array `cholesky_lower` and
-    `triangular_solve` (same result up to rounding; slower for large d under vmap).
+    `triangular_solve` (same result up to rounding; slower for large d under vmap). `pure=True` takes
+    the pure route on CPU whatever `lapack_is_safe` says.
     """
     if lapack_is_safe() and not (pure and jax.default_backend() == "cpu"):
-        return jax.scipy.linalg.cho_solve((jnp.linalg.cholesky(matrix), True), rhs)
+        return _lapack_spd_solve(matrix, rhs)
     lower = cholesky_lower(matrix)
     return triangular_solve(lower, triangular_solve(lower, rhs), transpose=True)
 

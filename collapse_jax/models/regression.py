@@ -198,8 +198,7 @@ def downstream_metrics(key: jax.Array, weights: jax.Array, true_weights: jax.Arr
     matrix = gram + ridge * jnp.eye(dim, dtype=dtype)
     wanted = set(names)
     columns = [x.T @ y / samples, gram @ w_true, gram @ (w_model - w_true)]
-    # pure: a LAPACK call here could run concurrently with the chain's own fit and deadlock on CPU
-    solved = psd_solve(matrix, jnp.stack(columns, axis=1), full_rank, pure=True)
+    solved = psd_solve(matrix, jnp.stack(columns, axis=1), full_rank)
     values = {
         "downstream_excess_risk": lambda: _sigma_norm_sq(solved[:, 0] - w_true, covariance_root),
         "downstream_bias": lambda: _sigma_norm_sq(solved[:, 1] - w_true, covariance_root),
@@ -207,7 +206,7 @@ def downstream_metrics(key: jax.Array, weights: jax.Array, true_weights: jax.Arr
     }
     out = {name: values[name]() for name in names if name in values}
     if "downstream_variance" in wanted:
-        spread = psd_solve(matrix, x.T, full_rank, pure=True) / samples  # (d, T): R X^T / T
+        spread = psd_solve(matrix, x.T, full_rank) / samples  # (d, T): R X^T / T
         spread = spread if covariance_root is None else covariance_root.T @ spread
         out["downstream_variance"] = noise_std**2 * jnp.sum(spread * spread)
     return {name: out[name] for name in names if name in out}
