@@ -178,6 +178,7 @@ class SettingDefinition:
     static_extras: Callable[[dict], dict] = lambda config: {}  # static values derived from traced ones
     complete: Callable[[dict, dict], dict] = lambda config, overrides: config  # defaults that depend on others
     report_generations: bool = False  # the chain reports each finished generation (slow generations)
+    notes: Callable[[dict], tuple[str, ...]] = lambda config: ()  # said in summary.json (e.g. a default left out)
 
     @property
     def all_parameters(self) -> tuple[Parameter, ...]:
@@ -296,11 +297,16 @@ def _gaussian_definition() -> SettingDefinition:
         well_conditioned = (config["_well_conditioned"] if "_well_conditioned" in config
                             else well_conditioned_of(config))
         sufficient = config["method"] == "sufficient"
+        columns = config["_w2_columns"] if "_w2_columns" in config else w2_columns_of(config)
+
+        def metrics(params, true_params):  # generation 0 is metrics(truth, truth): all d columns
+            return gaussian_metrics(params, true_params, names, columns=None if params is true_params else columns)
+
         setting = Setting(
             "gaussian",
             make_gaussian(ddof=config["ddof"], full_rank=full_rank, well_conditioned=well_conditioned),
             true,
-            lambda params, true_params: gaussian_metrics(params, true_params, names),
+            metrics,
             sample_size=jnp.asarray(config["samples"], dtype) if sufficient else None,
         )
         return setting, chain_spec(config)
@@ -311,20 +317,51 @@ def _gaussian_definition() -> SettingDefinition:
     def well_conditioned_of(config):  # every fit has at least 4d points: scatters far from singular
         return _smallest_fit(config) >= 4 * config["dim"]
 
+    def complete(config, overrides):
+        if "metrics" not in overrides and not w2_is_cheap(config):
+            config = {**config, "metrics": tuple(m for m in config["metrics"] if m != "w2_sq")}
+        return config
+
+    def notes(config):
+        if "w2_sq" in config["metrics"] or w2_is_cheap(config):
+            return ()
+        return ("w2_sq is not among this configuration's default metrics: it would cost more than half the run "
+                "(it is a default where d <= 2, or with method samples and M >= 100 d); --metrics "
+                "mean_error_sq,trace_ratio,log_det_ratio,w2_sq records it",)
+
+    def w2_is_cheap(config):  # w2_sq adds at most half the run without it (benchmarks/metric_cost.py)
+        return config["dim"] <= 2 or (config["method"] == "samples" and config["samples"] >= 100 * config["dim"])
+
+    def w2_columns_of(config):  # a fit on n <= d points has a root with n nonzero columns (w2_sq's cost)
+        points = max(config["samples"], config["first_samples"])
+        if config["policy"] == "accumulate":
+            points = (config["first_samples"] or config["samples"]) + (config["generations"] - 1) * config["samples"]
+        if config["sample_growth"] > 0 or points >= config["dim"]:
+            return config["dim"]
+        if config["method"] == "sufficient":  # M is traced there: a power of 2, fewer programs in a sweep over M
+            return min(config["dim"], 1 << (points - 1).bit_length())
+        return points
+
     return SettingDefinition(
         name="gaussian",
         description="recursive fitting of a d-dimensional Gaussian (real distribution N(0, I_d))",
         parameters=(
             Parameter("dim", int, 1, "d, dimension", low=1, high=4096),
             Parameter("ddof", int, 1, "covariance divisor M - ddof: 0 = MLE, 1 = unbiased", choices=(0, 1)),
-            Parameter("metrics", "list", GAUSSIAN_METRICS, "metrics to record (w2_sq costs an SVD per draw when d > 1; "
-                      "kl_divergence = KL(truth || model), on request)", choices=GAUSSIAN_METRICS + EXTRA_GAUSSIAN_METRICS),
+            Parameter("metrics", "list", GAUSSIAN_METRICS,
+                      "metrics to record (default: all but kl_divergence = KL(truth || model), which is on request; "
+                      "w2_sq, 16 matrix-product steps on a d x min(M, d) block per generation, only where that "
+                      "costs at most half the run: d <= 2, or method samples with M >= 100 d; ask for it with "
+                      "--metrics elsewhere)", choices=GAUSSIAN_METRICS + EXTRA_GAUSSIAN_METRICS),
         ),
         build=build,
         check=check,
+        complete=complete,
+        notes=notes,
         traced_sample_size=True,
         static_extras=lambda config: {"_full_rank": full_rank_of(config),
-                                      "_well_conditioned": well_conditioned_of(config)},
+                                      "_well_conditioned": well_conditioned_of(config),
+                                      "_w2_columns": w2_columns_of(config)},
     )
 
 

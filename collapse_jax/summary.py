@@ -106,6 +106,9 @@ def build_summary(setting: str, config: dict, result, predictions: dict) -> dict
     }
     for entry in metrics.values():
         entry["comparison"] = compare(entry)
+    from collapse_jax.settings import SETTINGS
+
+    notes = list(SETTINGS[setting].notes(config)) if setting in SETTINGS else []
     return {
         "schema": SCHEMA,
         "setting": setting,
@@ -122,6 +125,7 @@ def build_summary(setting: str, config: dict, result, predictions: dict) -> dict
         "timing": {"compile_seconds": result.compile_seconds, "run_seconds": result.run_seconds},
         "generations": [int(g) for g in result.generations],
         "metrics": metrics,
+        "notes": notes,
     }
 
 
