@@ -84,6 +84,11 @@ def _print_simulation(summary: dict, out: str) -> None:
     print(f"wrote {out}/summary.json")
 
 
+def _cache_note(report) -> str:
+    """"k from the compilation cache, " when the persistent cache was asked (else nothing)."""
+    return f"{report.cache_hits} from the compilation cache, " if report.cache_requests else ""
+
+
 def _accelerator_plugin_installed() -> bool:
     import importlib.util
 
@@ -131,7 +136,8 @@ def main(argv=None) -> int:
             report = run_sweep(args.spec, args.out, resume=args.resume, progress=False if args.quiet else "auto")
             verdicts = ", ".join(f"{n} {status}" for status, n in sorted(report.comparisons.items())) or "none"
             print(f"sweep {report.out}: {report.ran} cells run, {report.skipped} already finished, "
-                  f"{report.programs} programs, {report.seconds:.1f} s; theory comparisons (cell x metric): {verdicts}")
+                  f"{report.programs} programs ({_cache_note(report)}{report.compile_seconds:.1f} s preparing them, "
+                  f"overlapping the runs), {report.seconds:.1f} s; theory comparisons (cell x metric): {verdicts}")
             return 0
         if args.command == "reproduce":
             from collapse_jax.simulate import check_output_directory

@@ -391,3 +391,24 @@ def qr_root(rows: jax.Array, *, pivot: bool = False) -> tuple[jax.Array, jax.Arr
     upper = upper * jnp.where(jnp.diagonal(upper) < 0, -1.0, 1.0)[:, None]  # the root with a non-negative diagonal
     root = jnp.zeros((d, d), rows.dtype).at[perm].set(upper.T) * scale
     return root, jnp.log(jnp.abs(jnp.diagonal(upper))) + jnp.log(scale)
+
+
+@_one_matrix_per_call
+def _lapack_factor_solve(lower, rhs):
+    return jax.scipy.linalg.cho_solve((lower, True), rhs)
+
+
+def spd_factor(matrix: jax.Array, pure: bool = False) -> jax.Array:
+    """Lower Cholesky factor `(d, d)` of a symmetric positive-definite matrix, for `spd_factor_solve`
+    (LAPACK where `lapack_is_safe`, unless `pure` on CPU; else `cholesky_lower`)."""
+    if lapack_is_safe() and not (pure and jax.default_backend() == "cpu"):
+        return _lapack_cholesky(matrix)
+    return cholesky_lower(matrix)
+
+
+def spd_factor_solve(lower: jax.Array, rhs: jax.Array, pure: bool = False) -> jax.Array:
+    """`(L L^T)^-1 rhs` for a factor of `spd_factor` (taken with the same `pure`); rhs `(d,)` or `(d, m)`.
+    Factorise once, solve many times: a matrix that stays fixed along a chain is factorised once."""
+    if lapack_is_safe() and not (pure and jax.default_backend() == "cpu"):
+        return _lapack_factor_solve(lower, rhs)
+    return triangular_solve(lower, triangular_solve(lower, rhs), transpose=True)

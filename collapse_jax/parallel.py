@@ -106,3 +106,34 @@ def enable_compilation_cache(path: str | None = None) -> str:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return path
+
+
+class CompilationCounter:
+    """Counts XLA compilations and persistent-cache hits while it is open (`with CompilationCounter() as c`).
+
+    `requests`: programs looked up in the persistent compilation cache (one per compiled program when
+    the cache is on); `cache_hits`: those loaded from it instead of compiled.
+    """
+
+    _EVENTS = {"/jax/compilation_cache/compile_requests_use_cache": "requests",
+               "/jax/compilation_cache/cache_hits": "cache_hits"}
+
+    def __init__(self):
+        self.requests = 0
+        self.cache_hits = 0
+        self._open = False
+
+    def _listen(self, event: str, **kwargs) -> None:
+        name = self._EVENTS.get(event)
+        if name is not None and self._open:
+            setattr(self, name, getattr(self, name) + 1)
+
+    def __enter__(self) -> "CompilationCounter":
+        import jax.monitoring
+
+        self._open = True
+        jax.monitoring.register_event_listener(self._listen)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._open = False  # listeners cannot be removed one by one: this one stops counting

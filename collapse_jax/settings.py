@@ -150,7 +150,9 @@ CHAIN_PARAMETERS = (
     Parameter("real_source", str, "fresh", "real points: fresh draws or draws from the generation-1 sample", choices=REAL_SOURCES),
     Parameter("real_draw", str, "fixed", "fixed: exactly round(alpha*M) real points; mixture: each point real with "
               "probability alpha (Kanabar & Gastpar)", choices=REAL_DRAWS),
-    Parameter("method", str, "samples", "samples: draw points; sufficient: draw exact sufficient statistics", choices=METHODS),
+    Parameter("method", str, "samples", "samples: draw points; sufficient: draw exact sufficient statistics (cost "
+              "independent of M); auto: sufficient where the setting and pool rule have that path, else samples "
+              "(summary.json records the one used)", choices=METHODS + ("auto",)),
     Parameter("sample_growth", float, 0.0, "a: M_k = round(M k^a) (sufficient path)", low=0, high=4),
     Parameter("shared_real_data", bool, False, "all chains share the same real draws (results conditional on them)"),
     Parameter("first_samples", int, 0, "M_1: real points model 1 is fitted on (0: M); with --real-source original "
@@ -231,9 +233,28 @@ class SettingDefinition:
         config = self.complete(config, overrides)
         from collapse_jax.chain import validate_spec
 
+        if config["method"] == "auto":
+            config = {**config, "method": self.fastest_method(config)}
         validate_spec(chain_spec(config))  # combinations of chain options, as the engine checks them
         self.check(config)
         return config
+
+    def fastest_method(self, config: dict) -> str:
+        """"sufficient" where this config passes every check with it (the setting's estimator has exact
+        sufficient statistics and the pool rule, real data and options allow them), else "samples"."""
+        import warnings
+
+        from collapse_jax.chain import validate_spec
+
+        candidate = {**config, "method": "sufficient"}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                validate_spec(chain_spec(candidate))
+                self.check(candidate)
+        except ValueError:
+            return "samples"
+        return "sufficient"
 
 
 def chain_spec(config: dict) -> ChainSpec:
@@ -525,9 +546,14 @@ def _regression_definition() -> SettingDefinition:
                 return magnitude * jax.random.rademacher(key, (dim,), dtype)
             return jnp.asarray(weights_value, dtype)
 
+        # every fit sees whole copies of the fixed design: its matrix is factorised once per chain
+        fixed_fits = (design == "fixed" and config["policy"] in ("replace", "accumulate")
+                      and config["first_samples"] in (0, samples) and config["sample_growth"] == 0)
+
         def estimator(x, x_root):
             return make_linear_regression(dim, ridge=ridge, noise_std=noise_std, covariance_root=root, design=x,
-                                          design_root=x_root, full_rank=full_rank, labels=labels)
+                                          design_root=x_root, full_rank=full_rank, labels=labels,
+                                          design_rows=jnp.asarray(samples, dtype), fixed_design_fits=fixed_fits)
 
         tolerance = jnp.asarray(config["verifier_tolerance"], dtype)
         centre_shift = jnp.asarray(config["verifier_bias"], dtype)

@@ -571,6 +571,9 @@ class SweepReport:
     comparisons: dict  # status -> count over (cell, metric) pairs that ran now; "with non-finite chains":
     # pairs that did not fail yet had chains that were not finite (no theory to fail them) and not exact infinities
     damaged: int = 0  # finished cells whose files were damaged, run again
+    compile_seconds: float = 0.0  # preparing (tracing and compiling, or loading from the cache) every program
+    cache_hits: int = 0  # programs loaded from the persistent compilation cache instead of compiled
+    cache_requests: int = 0  # programs looked up in that cache (0 when it is off)
 
 
 class _Progress:
@@ -602,9 +605,10 @@ class _Progress:
         if self.bar is not None:
             self.bar.update(self.cells_task, completed=self.done)
 
-    def program_done(self, label: str, cells: int, seconds: float) -> None:
+    def program_done(self, label: str, cells: int, seconds: float, compile_seconds: float) -> None:
         if self.mode == "lines":
-            print(f"[{self.done}/{self.total} cells] {label}: {cells} cells in {seconds:.1f} s", file=sys.stderr, flush=True)
+            print(f"[{self.done}/{self.total} cells] {label}: {cells} cells in {seconds:.1f} s "
+                  f"(+{compile_seconds:.1f} s compile)", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -654,6 +658,7 @@ def run_sweep(spec, out: str | None = None, *, resume: bool = False, progress: s
 def _run_locked(spec, cells, out, resume, writer, progress, devices, lookahead) -> SweepReport:
     from concurrent.futures import ThreadPoolExecutor
 
+    from collapse_jax import parallel
     from collapse_jax.runner import _EAGER_LOCK, Cells, execute_cells, prepare_program
     from collapse_jax.simulate import predictions_for
 
@@ -682,6 +687,7 @@ def _run_locked(spec, cells, out, resume, writer, progress, devices, lookahead) 
         mode = "bar" if sys.stderr.isatty() else "lines"
     bar = _Progress(sum(1 for c in cells if c.id not in finished), mode)
     comparisons: dict[str, int] = {}
+    compile_seconds = 0.0
     start = time.perf_counter()
 
     def prepare(group):
@@ -694,8 +700,9 @@ def _run_locked(spec, cells, out, resume, writer, progress, devices, lookahead) 
         return prepare_program(setting_fn, chain_spec, table, selected=todo, chunk_size=first["chunk_size"] or None,
                                devices=devices, quantile_chains=first["quantile_chains"])
 
+    counter = parallel.CompilationCounter()
     try:
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        with counter, ThreadPoolExecutor(max_workers=1) as pool:
             pending = [pool.submit(prepare, g) for g in groups[: 1 + lookahead]]
             for number, group in enumerate(groups):
                 prepared = pending.pop(0).result()
@@ -720,9 +727,11 @@ def _run_locked(spec, cells, out, resume, writer, progress, devices, lookahead) 
                     bar.cell_done()
 
                 execute_cells(prepared, save_chains=spec.save_chains, progress=bar.chains, on_cell=on_cell)
-                bar.program_done(label, len(prepared.selected), time.perf_counter() - group_start)
+                compile_seconds += prepared.compile_seconds
+                bar.program_done(label, len(prepared.selected), time.perf_counter() - group_start,
+                                 prepared.compile_seconds)
     finally:
         bar.close()
     ran = sum(1 for c in cells if c.id not in finished)
     return SweepReport(out, len(cells), len(finished), ran, len(groups), time.perf_counter() - start, comparisons,
-                       damaged)
+                       damaged, compile_seconds, counter.cache_hits, counter.requests)

@@ -216,6 +216,9 @@ def make_gaussian(*, ddof: int = 0, full_rank: bool = True, well_conditioned: bo
         if n <= dim:
             factor = jnp.pad(centred.T, ((0, 0), (0, dim - n)))
             return in_frame(params, count, z_mean, factor, jnp.asarray(-jnp.inf, z.dtype))
+        if dim == 1:  # standard draws neither underflow nor overflow: the plain sum of squares is exact
+            sum_sq = jnp.sum(centred**2)
+            return in_frame(params, count, z_mean, jnp.sqrt(sum_sq).reshape(1, 1), jnp.log(sum_sq))
         if n >= _WELL_CONDITIONED * dim and dim > 1:
             # a Wishart(n - 1, I) scatter with n >= 4d has condition number below about 9 (Marchenko-Pastur
             # edges): its Cholesky is as accurate as the QR, and a matrix product is much faster

@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 
 from collapse_jax.estimator import Estimator
-from collapse_jax.linalg import bartlett_factor, pivoted_root, spd_solve
+from collapse_jax.linalg import bartlett_factor, pivoted_root, spd_factor, spd_factor_solve, spd_solve
 
 from collapse_jax.options import (  # noqa: F401 (re-exported)
     CHAIN_METRICS, DESIGNS, DOWNSTREAM_METRICS, REGRESSION_METRICS)
@@ -72,6 +72,17 @@ def psd_solve(matrix: jax.Array, rhs: jax.Array, full_rank: bool, pure: bool = F
     return root @ spd_solve(inner, spd_solve(inner, root.T @ rhs, pure), pure)
 
 
+def psd_solver(matrix: jax.Array, full_rank: bool):
+    """`rhs -> matrix^+ rhs` (as `psd_solve`), with `matrix` `(d, d)` factorised once, here."""
+    if full_rank:
+        lower = spd_factor(matrix)
+        return lambda rhs: spd_factor_solve(lower, rhs)
+    root, _ = pivoted_root(matrix)
+    absent = jnp.all(root == 0.0, axis=0)
+    inner = spd_factor(root.T @ root + jnp.diag(absent.astype(matrix.dtype)))
+    return lambda rhs: root @ spd_factor_solve(inner, spd_factor_solve(inner, root.T @ rhs))
+
+
 def ridge_fit(stats: RegressionStats, ridge, full_rank: bool) -> jax.Array:
     """`(G / n + ridge I)^+ B / n`: `(d, L)` weights from statistics."""
     dim = stats.gram.shape[-1]
@@ -95,7 +106,8 @@ def wishart_root(key: jax.Array, samples, dim: int, covariance_root, dtype) -> j
 
 def make_linear_regression(dim: int, *, ridge, noise_std, covariance_root: jax.Array | None = None,
                            design: jax.Array | None = None, design_root: jax.Array | None = None,
-                           full_rank: bool = False, labels: int = 1) -> Estimator:
+                           full_rank: bool = False, labels: int = 1, design_rows=None,
+                           fixed_design_fits: bool = False) -> Estimator:
     """A linear-regression estimator for data rows `(n, dim + labels)` and weights `(dim, labels)`.
 
     Args:
@@ -109,14 +121,33 @@ def make_linear_regression(dim: int, *, ridge, noise_std, covariance_root: jax.A
       full_rank: promise that every fitted matrix is non-singular (plain Cholesky); otherwise the
         pivoted root handles singular ones.
       labels: 1, or 2 to carry the noise-free mean chain in a second label column (module docstring).
+      design_rows: T, the rows behind `design_root` (may be traced); default: `design`'s rows.
+      fixed_design_fits: promise that every fit sees whole copies of the fixed design (pool rules
+        replace and accumulate, M_k = T): its matrix `X^T X / T + ridge I` is then the same at every
+        generation (k copies give k X^T X / (k T)), so it is factorised once per chain and each fit is
+        two triangular solves. With a fixed `design`, `draw_statistics` also skips the Gram matrix
+        (the statistics of relabelled rows are `X^T X w + X^T noise`).
     """
     noise_column = (jnp.arange(labels) == 0)
+    fixed_gram = None
+    if design is not None:
+        fixed_gram, fixed_rows = design.T @ design, design.shape[0]
+    elif design_root is not None:
+        fixed_gram = design_root @ design_root.T
+        fixed_rows = design_rows
+    if fixed_design_fits:
+        if fixed_gram is None or fixed_rows is None:
+            raise ValueError("fixed_design_fits needs a fixed design (design, or design_root with design_rows)")
+        eye = jnp.eye(dim, dtype=fixed_gram.dtype)
+        fixed_solver = psd_solver(fixed_gram / jnp.asarray(fixed_rows, fixed_gram.dtype) + ridge * eye, full_rank)
 
     def statistics(data, weights):
         return regression_statistics(data, weights, dim)
 
     def fit_statistics(key, stats: RegressionStats):
         del key
+        if fixed_design_fits:  # the matrix is the fixed design's (factorised once): only the moment changes
+            return fixed_solver(stats.moment / jnp.maximum(stats.count, 1.0))
         return ridge_fit(stats, ridge, full_rank)
 
     def fit(key, data, weights):
@@ -128,11 +159,19 @@ def make_linear_regression(dim: int, *, ridge, noise_std, covariance_root: jax.A
         noise = noise_std * jax.random.normal(key_noise, (n, 1), weights.dtype)
         return jnp.concatenate([x, x @ weights + noise * noise_column], axis=1)
 
+    def draw_statistics(key, weights, n: int):
+        """The statistics of `sample(key, weights, n)` on the fixed design, without its Gram matrix."""
+        key_noise = jax.random.split(key)[1]
+        x = design[:n]
+        noise = noise_std * jax.random.normal(key_noise, (n, 1), weights.dtype)  # sample's noise draw
+        gram = fixed_gram if n == design.shape[0] else x.T @ x
+        return RegressionStats(jnp.asarray(n, weights.dtype), gram, gram @ weights + (x.T @ noise) * noise_column)
+
     def sample_statistics(key, weights, n):
         key_gram, key_noise = jax.random.split(key)
         dtype = weights.dtype
         root = design_root if design_root is not None else wishart_root(key_gram, n, dim, covariance_root, dtype)
-        gram = root @ root.T
+        gram = fixed_gram if design_root is not None else root @ root.T
         noise = noise_std * (root @ jax.random.normal(key_noise, (dim,), dtype))
         return RegressionStats(jnp.asarray(n, dtype), gram, gram @ weights + noise[:, None] * noise_column)
 
@@ -147,6 +186,7 @@ def make_linear_regression(dim: int, *, ridge, noise_std, covariance_root: jax.A
         merge=merge,
         fit_statistics=fit_statistics,
         sample_statistics=sample_statistics,
+        draw_statistics=draw_statistics if design is not None else None,
     )
 
 
