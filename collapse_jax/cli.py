@@ -85,8 +85,9 @@ def _print_simulation(summary: dict, out: str) -> None:
 
 
 def _cache_note(report) -> str:
-    """"k from the compilation cache, " when the persistent cache was asked (else nothing)."""
-    return f"{report.cache_hits} from the compilation cache, " if report.cache_requests else ""
+    """"h of n compilations from the cache, " when the persistent cache was asked (else nothing); n counts
+    every compiled computation (a program's variants and small setup computations too)."""
+    return f"{report.cache_hits} of {report.cache_requests} compilations from the cache, " if report.cache_requests else ""
 
 
 def _accelerator_plugin_installed() -> bool:

@@ -130,8 +130,8 @@ def _lapack_cholesky(matrix):
 
 
 @_one_matrix_per_call
-def _lapack_spd_solve(matrix, rhs):
-    return jax.scipy.linalg.cho_solve((jnp.linalg.cholesky(matrix), True), rhs)
+def _lapack_factor_solve(lower, rhs):
+    return jax.scipy.linalg.cho_solve((lower, True), rhs)
 
 
 def spd_solve(matrix: jax.Array, rhs: jax.Array, pure: bool = False) -> jax.Array:
@@ -141,9 +141,22 @@ def spd_solve(matrix: jax.Array, rhs: jax.Array, pure: bool = False) -> jax.Arra
     `triangular_solve` (same result up to rounding; slower for large d under vmap). `pure=True` takes
     the pure route on CPU whatever `lapack_is_safe` says.
     """
+    return spd_factor_solve(spd_factor(matrix, pure), rhs, pure)
+
+
+def spd_factor(matrix: jax.Array, pure: bool = False) -> jax.Array:
+    """Lower Cholesky factor `(d, d)` of a symmetric positive-definite matrix, for `spd_factor_solve`
+    (LAPACK where `lapack_is_safe`, unless `pure` on CPU; else `cholesky_lower`)."""
     if lapack_is_safe() and not (pure and jax.default_backend() == "cpu"):
-        return _lapack_spd_solve(matrix, rhs)
-    lower = cholesky_lower(matrix)
+        return _lapack_cholesky(matrix)
+    return cholesky_lower(matrix)
+
+
+def spd_factor_solve(lower: jax.Array, rhs: jax.Array, pure: bool = False) -> jax.Array:
+    """`(L L^T)^-1 rhs` for a factor of `spd_factor` (taken with the same `pure`); rhs `(d,)` or `(d, m)`.
+    Factorise once, solve many times: a matrix that stays fixed along a chain is factorised once."""
+    if lapack_is_safe() and not (pure and jax.default_backend() == "cpu"):
+        return _lapack_factor_solve(lower, rhs)
     return triangular_solve(lower, triangular_solve(lower, rhs), transpose=True)
 
 
@@ -392,23 +405,3 @@ def qr_root(rows: jax.Array, *, pivot: bool = False) -> tuple[jax.Array, jax.Arr
     root = jnp.zeros((d, d), rows.dtype).at[perm].set(upper.T) * scale
     return root, jnp.log(jnp.abs(jnp.diagonal(upper))) + jnp.log(scale)
 
-
-@_one_matrix_per_call
-def _lapack_factor_solve(lower, rhs):
-    return jax.scipy.linalg.cho_solve((lower, True), rhs)
-
-
-def spd_factor(matrix: jax.Array, pure: bool = False) -> jax.Array:
-    """Lower Cholesky factor `(d, d)` of a symmetric positive-definite matrix, for `spd_factor_solve`
-    (LAPACK where `lapack_is_safe`, unless `pure` on CPU; else `cholesky_lower`)."""
-    if lapack_is_safe() and not (pure and jax.default_backend() == "cpu"):
-        return _lapack_cholesky(matrix)
-    return cholesky_lower(matrix)
-
-
-def spd_factor_solve(lower: jax.Array, rhs: jax.Array, pure: bool = False) -> jax.Array:
-    """`(L L^T)^-1 rhs` for a factor of `spd_factor` (taken with the same `pure`); rhs `(d,)` or `(d, m)`.
-    Factorise once, solve many times: a matrix that stays fixed along a chain is factorised once."""
-    if lapack_is_safe() and not (pure and jax.default_backend() == "cpu"):
-        return _lapack_factor_solve(lower, rhs)
-    return triangular_solve(lower, triangular_solve(lower, rhs), transpose=True)

@@ -121,19 +121,15 @@ class CompilationCounter:
     def __init__(self):
         self.requests = 0
         self.cache_hits = 0
-        self._open = False
 
     def _listen(self, event: str, **kwargs) -> None:
         name = self._EVENTS.get(event)
-        if name is not None and self._open:
+        if name is not None:
             setattr(self, name, getattr(self, name) + 1)
 
     def __enter__(self) -> "CompilationCounter":
-        import jax.monitoring
-
-        self._open = True
         jax.monitoring.register_event_listener(self._listen)
         return self
 
     def __exit__(self, *exc) -> None:
-        self._open = False  # listeners cannot be removed one by one: this one stops counting
+        jax.monitoring.unregister_event_listener(self._listen)

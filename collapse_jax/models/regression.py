@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 
 from collapse_jax.estimator import Estimator
-from collapse_jax.linalg import bartlett_factor, pivoted_root, spd_factor, spd_factor_solve, spd_solve
+from collapse_jax.linalg import bartlett_factor, pivoted_root, spd_factor, spd_factor_solve
 
 from collapse_jax.options import (  # noqa: F401 (re-exported)
     CHAIN_METRICS, DESIGNS, DOWNSTREAM_METRICS, REGRESSION_METRICS)
@@ -64,23 +64,19 @@ def psd_solve(matrix: jax.Array, rhs: jax.Array, full_rank: bool, pure: bool = F
     """`matrix^+ rhs` for a symmetric positive semi-definite `(d, d)` matrix and `rhs (d,)` or `(d, m)`
     in its range (the minimum-norm solution when the matrix is singular). `pure`: no LAPACK on CPU
     (see `linalg.lapack_is_safe`)."""
-    if full_rank:
-        return spd_solve(matrix, rhs, pure)
-    root, _ = pivoted_root(matrix)
-    absent = jnp.all(root == 0.0, axis=0)
-    inner = root.T @ root + jnp.diag(absent.astype(matrix.dtype))
-    return root @ spd_solve(inner, spd_solve(inner, root.T @ rhs, pure), pure)
+    return psd_solver(matrix, full_rank, pure)(rhs)
 
 
-def psd_solver(matrix: jax.Array, full_rank: bool):
-    """`rhs -> matrix^+ rhs` (as `psd_solve`), with `matrix` `(d, d)` factorised once, here."""
+def psd_solver(matrix: jax.Array, full_rank: bool, pure: bool = False):
+    """`rhs -> matrix^+ rhs` (see `psd_solve`), with `matrix` `(d, d)` factorised once, here: the pivoted,
+    rank-revealing root `matrix = F F^T` unless `full_rank`, and `matrix^+ = F (F^T F)^-2 F^T`."""
     if full_rank:
-        lower = spd_factor(matrix)
-        return lambda rhs: spd_factor_solve(lower, rhs)
+        lower = spd_factor(matrix, pure)
+        return lambda rhs: spd_factor_solve(lower, rhs, pure)
     root, _ = pivoted_root(matrix)
     absent = jnp.all(root == 0.0, axis=0)
-    inner = spd_factor(root.T @ root + jnp.diag(absent.astype(matrix.dtype)))
-    return lambda rhs: root @ spd_factor_solve(inner, spd_factor_solve(inner, root.T @ rhs))
+    inner = spd_factor(root.T @ root + jnp.diag(absent.astype(matrix.dtype)), pure)
+    return lambda rhs: root @ spd_factor_solve(inner, spd_factor_solve(inner, root.T @ rhs, pure), pure)
 
 
 def ridge_fit(stats: RegressionStats, ridge, full_rank: bool) -> jax.Array:
