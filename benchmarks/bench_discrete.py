@@ -45,11 +45,18 @@ def zipf(categories: int, beta: float) -> np.ndarray:
 def numpy_metrics(q: np.ndarray, p: np.ndarray, tail: np.ndarray) -> np.ndarray:
     positive = q > 0
     log_q = np.log(np.where(positive, q, 1.0))
-    return np.array([
-        positive.sum(), p[~positive].sum(), q[tail].sum(), -(q * log_q).sum(), 1.0 - (q * q).sum(),
-        0.5 * np.abs(q - p).sum(), (q[positive] * (log_q[positive] - np.log(p[positive]))).sum(),
-        ((q - p) ** 2).sum(),
-    ])
+    return np.array(
+        [
+            positive.sum(),
+            p[~positive].sum(),
+            q[tail].sum(),
+            -(q * log_q).sum(),
+            1.0 - (q * q).sum(),
+            0.5 * np.abs(q - p).sum(),
+            (q[positive] * (log_q[positive] - np.log(p[positive]))).sum(),
+            ((q - p) ** 2).sum(),
+        ]
+    )
 
 
 def numpy_chain(rng, p, tail, samples, generations, sampler):
@@ -89,8 +96,11 @@ def main(argv=None) -> dict:
     from collapse_jax.simulate import prepare
 
     k, m, g, c = args.categories, args.samples, args.generations, args.chains
-    print(f"jax {jax.__version__} on {jax.devices()[0].device_kind} x {jax.device_count()}, numpy {np.__version__}; "
-          f"K={k}, M={m}, C={c}, G={g}", flush=True)
+    print(
+        f"jax {jax.__version__} on {jax.devices()[0].device_kind} x {jax.device_count()}, numpy {np.__version__}; "
+        f"K={k}, M={m}, C={c}, G={g}",
+        flush=True,
+    )
     config = dict(law=f"zipf:{args.beta}", categories=k, samples=m, generations=g, chains=c, tail_rank=10)
     with Timer() as compile_timer:
         resolved, prepared = prepare("discrete", config)
@@ -114,16 +124,24 @@ def main(argv=None) -> dict:
         numpy_runs = np.stack([numpy_chain(rng, p, tail, m, g, fastest) for _ in range(args.numpy_chains)])
     numpy_scaled = numpy_timer.wall * c / args.numpy_chains
     ratio = numpy_scaled / run_timer.wall
-    print(f"NumPy loop: {numpy_timer.wall:.1f} s for {args.numpy_chains} chains -> {numpy_scaled:.1f} s for {c}; "
-          f"ratio {ratio:.1f}x", flush=True)
+    print(
+        f"NumPy loop: {numpy_timer.wall:.1f} s for {args.numpy_chains} chains -> {numpy_scaled:.1f} s for {c}; "
+        f"ratio {ratio:.1f}x",
+        flush=True,
+    )
 
     with jax.enable_x64(True):
         support = theory.PREDICTORS["discrete"]("support_size", **resolved)
         risk = theory.PREDICTORS["discrete"]("l2_risk", **resolved)
     checks = {}
     for name, prediction, jax_mean, jax_se, numpy_values in (
-        ("support_size", support, result.mean("support_size"), result.moments["support_size"].standard_error,
-         numpy_runs[:, :, 0]),
+        (
+            "support_size",
+            support,
+            result.mean("support_size"),
+            result.moments["support_size"].standard_error,
+            numpy_runs[:, :, 0],
+        ),
         ("l2_risk", risk, result.mean("l2_risk"), result.moments["l2_risk"].standard_error, numpy_runs[:, :, 7]),
     ):
         target = float(np.asarray(prediction.mean)[-1])
@@ -134,18 +152,31 @@ def main(argv=None) -> dict:
             "collapse_jax": {"mean": float(jax_mean[-1]), "z": float((jax_mean[-1] - target) / max(jax_se[-1], 1e-12))},
             "numpy": {"mean": numpy_mean, "z": (numpy_mean - target) / max(numpy_se, 1e-12)},
         }
-        print(f"{name} at G: theory {target:.6g}, collapse-jax {checks[name]['collapse_jax']}, numpy {checks[name]['numpy']}")
+        print(
+            f"{name} at G: theory {target:.6g}, collapse-jax {checks[name]['collapse_jax']}, numpy {checks[name]['numpy']}"
+        )
     report = {
         "benchmark": "bench_discrete",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "device": f"{jax.devices()[0].device_kind} x {jax.device_count()}",
-        "jax_version": jax.__version__, "numpy_version": np.__version__, "python_version": platform.python_version(),
+        "jax_version": jax.__version__,
+        "numpy_version": np.__version__,
+        "python_version": platform.python_version(),
         "workload": dict(categories=k, beta=args.beta, samples=m, chains=c, generations=g, policy="replace"),
-        "collapse_jax": {"compile_seconds": compile_timer.wall, "run_seconds": run_timer.wall,
-                         "cpu_seconds": run_timer.cpu, "load_after": run_timer.load},
-        "numpy": {"sampler": fastest, "seconds_per_chain_by_sampler": sampler_seconds, "chains_timed": args.numpy_chains,
-                  "seconds_timed": numpy_timer.wall, "seconds_scaled_to_all_chains": numpy_scaled,
-                  "load_after": numpy_timer.load},
+        "collapse_jax": {
+            "compile_seconds": compile_timer.wall,
+            "run_seconds": run_timer.wall,
+            "cpu_seconds": run_timer.cpu,
+            "load_after": run_timer.load,
+        },
+        "numpy": {
+            "sampler": fastest,
+            "seconds_per_chain_by_sampler": sampler_seconds,
+            "chains_timed": args.numpy_chains,
+            "seconds_timed": numpy_timer.wall,
+            "seconds_scaled_to_all_chains": numpy_scaled,
+            "load_after": numpy_timer.load,
+        },
         "ratio_numpy_over_collapse_jax": ratio,
         "checks": checks,
         "load_average_at_end": load_average(),

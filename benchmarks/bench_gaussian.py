@@ -179,7 +179,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="chains timed with the NumPy loop, scaled linearly to --chains (default 1000; --quick 200)",
     )
     parser.add_argument(
-        "--sufficient-samples", type=int, default=None, help="M for the sufficient-vs-samples comparison (default 10000)"
+        "--sufficient-samples",
+        type=int,
+        default=None,
+        help="M for the sufficient-vs-samples comparison (default 10000)",
     )
     parser.add_argument(
         "--sufficient-chains", type=int, default=None, help="chains for that comparison (default 1000; --quick 100)"
@@ -239,8 +242,10 @@ def main(argv=None) -> dict:
     rows = []  # (label, seconds, note)
 
     print(f"Gaussian replace chain, ddof=1: C={C} chains x G={G} generations x M={M} samples")
-    print(f"jax {jax.__version__}, numpy {np.__version__}, python {platform.python_version()}, "
-          f"os.cpu_count()={os.cpu_count()}, backend={jax.default_backend()}")
+    print(
+        f"jax {jax.__version__}, numpy {np.__version__}, python {platform.python_version()}, "
+        f"os.cpu_count()={os.cpu_count()}, backend={jax.default_backend()}"
+    )
     load_start = _load_average()
     if load_start is not None:
         print(f"load average at start (1/5/15 min): {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}")
@@ -323,8 +328,10 @@ def main(argv=None) -> dict:
     if L < C:
         print(f"(NumPy loop: measured {loop_timer.wall:.3f} s for {L} chains, scaled linearly by {C / L:g}.)")
     if two_calls:
-        print(f"(collapse-jax: 1st call compile {first.compile_seconds:.3f} s, execute {first.run_seconds:.3f} s; "
-              f"2nd call compile {second.compile_seconds:.3f} s, execute {second.run_seconds:.3f} s.)")
+        print(
+            f"(collapse-jax: 1st call compile {first.compile_seconds:.3f} s, execute {first.run_seconds:.3f} s; "
+            f"2nd call compile {second.compile_seconds:.3f} s, execute {second.run_seconds:.3f} s.)"
+        )
     print(f"(jax.random draws only: compile {floor_compile:.3f} s, execute {floor_exec:.3f} s.)")
 
     def verdict(value, target):
@@ -333,10 +340,14 @@ def main(argv=None) -> dict:
     print()
     full = "full 2nd call" if two_calls else "full 1st call"
     print(f"Ratios (execution time of collapse-jax; in brackets: against its {full}, compile included)")
-    print(f"  collapse-jax vs NumPy loop        : {ratio_loop:8.2f}x  [{ratio_loop_wall:6.2f}x]"
-          f"  target >= {TARGET_VS_LOOP:g}x: {verdict(ratio_loop, TARGET_VS_LOOP)}")
-    print(f"  collapse-jax vs NumPy vectorised  : {ratio_vec:8.2f}x  [{ratio_vec_wall:6.2f}x]"
-          f"  target >= {TARGET_VS_VECTORISED:g}x: {verdict(ratio_vec, TARGET_VS_VECTORISED)}")
+    print(
+        f"  collapse-jax vs NumPy loop        : {ratio_loop:8.2f}x  [{ratio_loop_wall:6.2f}x]"
+        f"  target >= {TARGET_VS_LOOP:g}x: {verdict(ratio_loop, TARGET_VS_LOOP)}"
+    )
+    print(
+        f"  collapse-jax vs NumPy vectorised  : {ratio_vec:8.2f}x  [{ratio_vec_wall:6.2f}x]"
+        f"  target >= {TARGET_VS_VECTORISED:g}x: {verdict(ratio_vec, TARGET_VS_VECTORISED)}"
+    )
     print(f"  collapse-jax vs vectorised float32: {ratio_vec32:8.2f}x  (reference)")
     print(f"  draws-only share of collapse-jax execution: {floor_exec / jax_exec:6.1%}")
 
@@ -344,8 +355,10 @@ def main(argv=None) -> dict:
     print(f"Sufficient-statistic path vs sample path: M={SM}, {SC} chains x {G} generations")
     print(f"  samples   : compile {suff_samples.compile_seconds:8.3f} s, execute {suff_samples.run_seconds:9.3f} s")
     print(f"  sufficient: compile {suff_first.compile_seconds:8.3f} s, execute {suff_exec:9.3f} s ({calls})")
-    print(f"  ratio (execute) {suff_ratio:8.1f}x  target >= {TARGET_SUFFICIENT:g}x: "
-          f"{verdict(suff_ratio, TARGET_SUFFICIENT)};  ratio (full call wall, compile included) {suff_ratio_wall:.1f}x")
+    print(
+        f"  ratio (execute) {suff_ratio:8.1f}x  target >= {TARGET_SUFFICIENT:g}x: "
+        f"{verdict(suff_ratio, TARGET_SUFFICIENT)};  ratio (full call wall, compile included) {suff_ratio_wall:.1f}x"
+    )
 
     # Sanity: mean variance ratio at the last generation (a martingale: expectation 1).
     jax_tr = float(first.mean("trace_ratio")[-1])
@@ -369,22 +382,28 @@ def main(argv=None) -> dict:
     # Exact: var_G / var_0 is a product of G independent chi2_{M-1}/(M-1) factors.
     theory_sd = math.sqrt((1.0 + 2.0 / (M - 1)) ** G - 1.0)
     print()
-    print(f"Sanity: mean over chains of var_G / var_0 at generation G={G} (expected 1; "
-          f"per-chain sd in theory {theory_sd:.3f} at M={M};\n"
-          f"        the ratio is right-skewed, so standard errors from few chains are rough)")
+    print(
+        f"Sanity: mean over chains of var_G / var_0 at generation G={G} (expected 1; "
+        f"per-chain sd in theory {theory_sd:.3f} at M={M};\n"
+        f"        the ratio is right-skewed, so standard errors from few chains are rough)"
+    )
     all_ok = True
     for label, s in sanity.items():
         z = (s["mean"] - 1.0) / s["standard_error"] if s["standard_error"] > 0 else float("nan")
         ok = abs(z) <= 4.0
         all_ok &= ok
         s["z"] = z
-        print(f"  {label:<34} {s['mean']:.4f} +- {s['standard_error']:.4f}  ({s['chains']} chains, "
-              f"z = {z:+.2f}){'' if ok else '  <-- more than 4 standard errors from 1'}")
+        print(
+            f"  {label:<34} {s['mean']:.4f} +- {s['standard_error']:.4f}  ({s['chains']} chains, "
+            f"z = {z:+.2f}){'' if ok else '  <-- more than 4 standard errors from 1'}"
+        )
 
     load_end = _load_average()
     if load_start is not None and load_end is not None:
-        print(f"\nload average at end (1/5/15 min): {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}"
-              f"{'  (load above 0.5 at start: other work may have slowed these timings)' if load_start[0] > 0.5 else ''}")
+        print(
+            f"\nload average at end (1/5/15 min): {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}"
+            f"{'  (load above 0.5 at start: other work may have slowed these timings)' if load_start[0] > 0.5 else ''}"
+        )
 
     results = {
         "benchmark": "gaussian_replace_1d_ddof1",
@@ -412,23 +431,43 @@ def main(argv=None) -> dict:
             "chunk_size": first.chunk_size,
         },
         "collapse_jax_samples": {
-            "first_call": {"compile_seconds": first.compile_seconds, "run_seconds": first.run_seconds,
-                           "wall_seconds": first_call.wall, "cpu_seconds": first_call.cpu},
-            "second_call": {"compile_seconds": second.compile_seconds, "run_seconds": second.run_seconds,
-                            "wall_seconds": second_call.wall, "cpu_seconds": second_call.cpu} if two_calls else None,
+            "first_call": {
+                "compile_seconds": first.compile_seconds,
+                "run_seconds": first.run_seconds,
+                "wall_seconds": first_call.wall,
+                "cpu_seconds": first_call.cpu,
+            },
+            "second_call": {
+                "compile_seconds": second.compile_seconds,
+                "run_seconds": second.run_seconds,
+                "wall_seconds": second_call.wall,
+                "cpu_seconds": second_call.cpu,
+            }
+            if two_calls
+            else None,
             "execute_seconds": jax_exec,
         },
         "jax_random_floor": {"compile_seconds": floor_compile, "run_seconds": floor_exec},
-        "numpy_loop": {"measured_chains": L, "measured_seconds": loop_timer.wall,
-                       "cpu_seconds": loop_timer.cpu, "scaled_seconds": loop_seconds},
+        "numpy_loop": {
+            "measured_chains": L,
+            "measured_seconds": loop_timer.wall,
+            "cpu_seconds": loop_timer.cpu,
+            "scaled_seconds": loop_seconds,
+        },
         "numpy_vectorised": {"seconds": vec_timer.wall, "cpu_seconds": vec_timer.cpu},
         "numpy_vectorised_float32": {"seconds": vec32_timer.wall, "cpu_seconds": vec32_timer.cpu},
         "sufficient_vs_samples": {
-            "samples": {"compile_seconds": suff_samples.compile_seconds, "run_seconds": suff_samples.run_seconds,
-                        "wall_seconds": suff_samples_call.wall},
-            "sufficient": {"compile_seconds": suff_first.compile_seconds, "run_seconds": suff_exec,
-                           "first_call_wall_seconds": suff_first_call.wall,
-                           "second_call_wall_seconds": suff_second_call.wall if two_calls else None},
+            "samples": {
+                "compile_seconds": suff_samples.compile_seconds,
+                "run_seconds": suff_samples.run_seconds,
+                "wall_seconds": suff_samples_call.wall,
+            },
+            "sufficient": {
+                "compile_seconds": suff_first.compile_seconds,
+                "run_seconds": suff_exec,
+                "first_call_wall_seconds": suff_first_call.wall,
+                "second_call_wall_seconds": suff_second_call.wall if two_calls else None,
+            },
             "ratio_execute": suff_ratio,
             "ratio_wall": suff_ratio_wall,
         },

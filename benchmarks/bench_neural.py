@@ -61,9 +61,21 @@ def main(argv=None) -> dict:
     from collapse_jax.models.neural import CausalTransformer
     from collapse_jax.settings import get_setting
 
-    config = dict(task="lm", vocab=24, context=12, width=args.width, depth=args.depth, heads=2, steps=args.steps,
-                  batch_size=args.batch_size, samples=args.samples, generations=args.generations,
-                  test_size=args.test_size, policy="replace", chains=args.chains)
+    config = dict(
+        task="lm",
+        vocab=24,
+        context=12,
+        width=args.width,
+        depth=args.depth,
+        heads=2,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        samples=args.samples,
+        generations=args.generations,
+        test_size=args.test_size,
+        policy="replace",
+        chains=args.chains,
+    )
     definition = get_setting("neural")
     config = definition.resolve(config)
     setting, spec = definition.build(config)
@@ -98,25 +110,48 @@ def main(argv=None) -> dict:
         "device": f"{len(devices)} x {devices[0].device_kind} ({devices[0].platform})",
         "machine": platform.processor() or platform.machine(),
         "jax": jax.__version__,
-        "workload": {k: config[k] for k in ("vocab", "context", "width", "depth", "heads", "steps", "batch_size",
-                                            "samples", "generations", "test_size", "policy")} | {
-            "chains": args.chains, "parameters_per_model": parameters},
+        "workload": {
+            k: config[k]
+            for k in (
+                "vocab",
+                "context",
+                "width",
+                "depth",
+                "heads",
+                "steps",
+                "batch_size",
+                "samples",
+                "generations",
+                "test_size",
+                "policy",
+            )
+        }
+        | {"chains": args.chains, "parameters_per_model": parameters},
         "one_program": {"compile_s": compile_batched.wall, "run_s": run_batched.wall, "cpu_s": run_batched.cpu},
         "python_loop": {"compile_s": compile_single.wall, "run_s": run_loop.wall, "cpu_s": run_loop.cpu},
         "speedup_one_program_vs_loop": run_loop.wall / run_batched.wall,
-        "training_sequences_per_s": {"one_program": sequences / run_batched.wall, "python_loop": sequences / run_loop.wall},
-        "training_gflops_estimate": {"one_program": train_flops / run_batched.wall / 1e9,
-                                     "python_loop": train_flops / run_loop.wall / 1e9},
+        "training_sequences_per_s": {
+            "one_program": sequences / run_batched.wall,
+            "python_loop": sequences / run_loop.wall,
+        },
+        "training_gflops_estimate": {
+            "one_program": train_flops / run_batched.wall / 1e9,
+            "python_loop": train_flops / run_loop.wall / 1e9,
+        },
         "final_cross_entropy_mean": float(final_batched.mean()),
         "batched_equals_loop": agree,
         "load_average": load_average(),
     }
-    print(f"{args.chains} tiny LMs x {args.generations} generations ({parameters} parameters each) on {result['device']}")
+    print(
+        f"{args.chains} tiny LMs x {args.generations} generations ({parameters} parameters each) on {result['device']}"
+    )
     print(f"  one program : compile {compile_batched.wall:6.1f} s, run {run_batched.wall:7.2f} s")
     print(f"  Python loop : compile {compile_single.wall:6.1f} s, run {run_loop.wall:7.2f} s")
-    print(f"  speed-up {result['speedup_one_program_vs_loop']:.2f}x; training sequences/s: "
-          f"{result['training_sequences_per_s']['one_program']:.0f} vs {result['training_sequences_per_s']['python_loop']:.0f}; "
-          f"training GFLOP/s (estimate) {result['training_gflops_estimate']['one_program']:.1f}")
+    print(
+        f"  speed-up {result['speedup_one_program_vs_loop']:.2f}x; training sequences/s: "
+        f"{result['training_sequences_per_s']['one_program']:.0f} vs {result['training_sequences_per_s']['python_loop']:.0f}; "
+        f"training GFLOP/s (estimate) {result['training_gflops_estimate']['one_program']:.1f}"
+    )
     print(f"  same chains, same results: {agree}")
     if args.out:
         with open(args.out, "w") as stream:

@@ -143,16 +143,28 @@ def numpy_pieces(dim: int, samples: int, repeats: int, seed: int) -> dict:
 # --------------------------------------------------------------------------------------------------
 
 
-def collapse_jax_run(chains: int, generations: int, dim: int, samples: int, noise_var: float, method: str,
-                     seed: int, chunk_size: int = 0) -> dict:
+def collapse_jax_run(
+    chains: int, generations: int, dim: int, samples: int, noise_var: float, method: str, seed: int, chunk_size: int = 0
+) -> dict:
     """`simulate.prepare` (compile) then `runner.execute` for the regression setting; timings and check."""
     from collapse_jax.runner import execute
     from collapse_jax.simulate import prepare
 
     overrides = {
-        "dim": dim, "samples": samples, "generations": generations, "chains": chains, "noise_var": noise_var,
-        "ridge": 0.0, "design": "fresh", "spectrum": "isotropic", "true_weights": "random", "policy": "replace",
-        "method": method, "metrics": "excess_risk", "seed": seed, "chunk_size": chunk_size,
+        "dim": dim,
+        "samples": samples,
+        "generations": generations,
+        "chains": chains,
+        "noise_var": noise_var,
+        "ridge": 0.0,
+        "design": "fresh",
+        "spectrum": "isotropic",
+        "true_weights": "random",
+        "policy": "replace",
+        "method": method,
+        "metrics": "excess_risk",
+        "seed": seed,
+        "chunk_size": chunk_size,
         # every chunk then carries histories, so execute runs the one program prepare compiled
         "quantile_chains": chains,
     }
@@ -162,10 +174,17 @@ def collapse_jax_run(chains: int, generations: int, dim: int, samples: int, nois
         result = execute(prepared)
     theory = theory_mean(generations, dim, samples, noise_var)
     return {
-        "method": method, "chains": chains, "generations": generations, "samples": samples, "dim": dim,
-        "chunk_size": result.chunk_size, "device": result.device,
-        "compile_seconds": prepared.compile_seconds, "prepare_wall_seconds": prepare_timer.wall,
-        "execute_seconds": execute_timer.wall, "execute_cpu_seconds": execute_timer.cpu,
+        "method": method,
+        "chains": chains,
+        "generations": generations,
+        "samples": samples,
+        "dim": dim,
+        "chunk_size": result.chunk_size,
+        "device": result.device,
+        "compile_seconds": prepared.compile_seconds,
+        "prepare_wall_seconds": prepare_timer.wall,
+        "execute_seconds": execute_timer.wall,
+        "execute_cpu_seconds": execute_timer.cpu,
         "run_seconds": result.run_seconds,
         "microseconds_per_chain_generation": execute_timer.wall / (chains * generations) * 1e6,
         "load_average_after": execute_timer.load,
@@ -221,18 +240,30 @@ def time_piece(kind: str, chains: int, generations: int, dim: int, samples: int)
     compiled, keys, compile_seconds = piece_program(kind, chains, generations, dim, samples)
     with Timer() as timer:
         jax.block_until_ready(compiled(keys))
-    return {"piece": kind, "compile_seconds": compile_seconds, "execute_seconds": timer.wall,
-            "cpu_seconds": timer.cpu, "microseconds_per_chain_generation": timer.wall / (chains * generations) * 1e6,
-            "load_average_after": timer.load}
+    return {
+        "piece": kind,
+        "compile_seconds": compile_seconds,
+        "execute_seconds": timer.wall,
+        "cpu_seconds": timer.cpu,
+        "microseconds_per_chain_generation": timer.wall / (chains * generations) * 1e6,
+        "load_average_after": timer.load,
+    }
 
 
 def time_piece_subprocess(kind: str, chains: int, generations: int, dim: int, samples: int, timeout: float) -> dict:
     """`time_piece` in a child process (LAPACK inside a scan may deadlock the XLA CPU runtime)."""
-    script = (f"import json, sys; sys.path.insert(0, {HERE!r}); import bench_regression as b; "
-              f"print(json.dumps(b.time_piece({kind!r}, {chains}, {generations}, {dim}, {samples})))")
+    script = (
+        f"import json, sys; sys.path.insert(0, {HERE!r}); import bench_regression as b; "
+        f"print(json.dumps(b.time_piece({kind!r}, {chains}, {generations}, {dim}, {samples})))"
+    )
     try:
-        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout,
-                              env=dict(os.environ, PYTHONPATH=ROOT))
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=dict(os.environ, PYTHONPATH=ROOT),
+        )
     except subprocess.TimeoutExpired:
         return {"piece": kind, "error": f"no result within {timeout:g} s (deadlock?)"}
     if done.returncode != 0:
@@ -248,36 +279,66 @@ def time_piece_subprocess(kind: str, chains: int, generations: int, dim: int, sa
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Time OLS replace chains (fresh design): collapse-jax vs a NumPy loop per chain, and the "
-                    "sufficient-statistic path vs the sample path.")
+        "sufficient-statistic path vs the sample path."
+    )
     parser.add_argument("--chains", type=int, default=None, help="chains C (default 10000; --quick 500)")
     parser.add_argument("--dim", type=int, default=50, help="features d (default 50)")
     parser.add_argument("--samples", type=int, default=200, help="rows per generation T (default 200)")
     parser.add_argument("--generations", type=int, default=None, help="generations G (default 50; --quick 10)")
     parser.add_argument("--noise-var", type=float, default=1.0, help="label noise variance sigma^2 (default 1)")
-    parser.add_argument("--numpy-chains", type=int, default=None,
-                        help="chains timed with the NumPy loop, scaled linearly to --chains (default 500; --quick 50)")
-    parser.add_argument("--large-samples", type=int, default=None,
-                        help="the larger T for sufficient vs samples (default 2000; --quick 1000)")
-    parser.add_argument("--large-chains", type=int, default=None,
-                        help="chains for the T comparison (default 500; --quick 100)")
-    parser.add_argument("--breakdown-chains", type=int, default=None,
-                        help="chains for the breakdown programs (default 1000; --quick 100); 0 skips the breakdown")
-    parser.add_argument("--chunk-size", type=int, default=0,
-                        help="chains per compiled call of collapse-jax (default 0: sized from free memory)")
-    parser.add_argument("--host-devices", type=int, default=0,
-                        help="force N CPU devices (XLA_FLAGS=--xla_force_host_platform_device_count=N) so that "
-                             "collapse-jax shards chains over N cores; default 0: JAX's default (one CPU device, "
-                             "which runs a program's chains on one thread)")
-    parser.add_argument("--lapack-reference", action="store_true",
-                        help="also time the chain's arithmetic with LAPACK's Cholesky (child process, with a timeout)")
+    parser.add_argument(
+        "--numpy-chains",
+        type=int,
+        default=None,
+        help="chains timed with the NumPy loop, scaled linearly to --chains (default 500; --quick 50)",
+    )
+    parser.add_argument(
+        "--large-samples",
+        type=int,
+        default=None,
+        help="the larger T for sufficient vs samples (default 2000; --quick 1000)",
+    )
+    parser.add_argument(
+        "--large-chains", type=int, default=None, help="chains for the T comparison (default 500; --quick 100)"
+    )
+    parser.add_argument(
+        "--breakdown-chains",
+        type=int,
+        default=None,
+        help="chains for the breakdown programs (default 1000; --quick 100); 0 skips the breakdown",
+    )
+    parser.add_argument(
+        "--chunk-size",
+        type=int,
+        default=0,
+        help="chains per compiled call of collapse-jax (default 0: sized from free memory)",
+    )
+    parser.add_argument(
+        "--host-devices",
+        type=int,
+        default=0,
+        help="force N CPU devices (XLA_FLAGS=--xla_force_host_platform_device_count=N) so that "
+        "collapse-jax shards chains over N cores; default 0: JAX's default (one CPU device, "
+        "which runs a program's chains on one thread)",
+    )
+    parser.add_argument(
+        "--lapack-reference",
+        action="store_true",
+        help="also time the chain's arithmetic with LAPACK's Cholesky (child process, with a timeout)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", metavar="PATH", default=None, help="write the results as JSON to PATH")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
     args = parser.parse_args(argv)
     quick = args.quick
-    defaults = {"chains": 500 if quick else 10_000, "generations": 10 if quick else 50,
-                "numpy_chains": 50 if quick else 500, "large_samples": 1000 if quick else 2000,
-                "large_chains": 100 if quick else 500, "breakdown_chains": 100 if quick else 1000}
+    defaults = {
+        "chains": 500 if quick else 10_000,
+        "generations": 10 if quick else 50,
+        "numpy_chains": 50 if quick else 500,
+        "large_samples": 1000 if quick else 2000,
+        "large_chains": 100 if quick else 500,
+        "breakdown_chains": 100 if quick else 1000,
+    }
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -305,18 +366,25 @@ def main(argv=None) -> dict:
     devices = jax.devices()
     device = f"{len(devices)} x {devices[0].device_kind} ({jax.default_backend()})"
     load_start = load_average()
-    print(f"OLS replace chains, fresh isotropic design: C={C} chains x G={G} generations, d={d}, T={T}, "
-          f"sigma^2={s2:g}; theory E||w_k - w*||^2 = k sigma^2 d/(T-d-1) = {s2 * d / (T - d - 1):.5g} k")
-    print(f"jax {jax.__version__} on {device}, numpy {np.__version__}, python {platform.python_version()}, "
-          f"{os.cpu_count()} CPUs ({_cpu_model()}); BLAS threads for NumPy: "
-          + ", ".join(f"{k}={os.environ.get(k)}" for k in BLAS_VARIABLES))
+    print(
+        f"OLS replace chains, fresh isotropic design: C={C} chains x G={G} generations, d={d}, T={T}, "
+        f"sigma^2={s2:g}; theory E||w_k - w*||^2 = k sigma^2 d/(T-d-1) = {s2 * d / (T - d - 1):.5g} k"
+    )
+    print(
+        f"jax {jax.__version__} on {device}, numpy {np.__version__}, python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs ({_cpu_model()}); BLAS threads for NumPy: "
+        + ", ".join(f"{k}={os.environ.get(k)}" for k in BLAS_VARIABLES)
+    )
     print(f"load average at start (1/5/15 min): {load_start}", flush=True)
 
     # (a) collapse-jax, sample path, the promised size.
     print(f"(a) collapse-jax method='samples', {C} chains ...", flush=True)
     main_run = collapse_jax_run(C, G, d, T, s2, "samples", args.seed, args.chunk_size)
-    print(f"    compile {main_run['compile_seconds']:.2f} s, execute {main_run['execute_seconds']:.2f} s "
-          f"(load {main_run['load_average_after']})", flush=True)
+    print(
+        f"    compile {main_run['compile_seconds']:.2f} s, execute {main_run['execute_seconds']:.2f} s "
+        f"(load {main_run['load_average_after']})",
+        flush=True,
+    )
 
     # (b) NumPy loop on a subset of chains, scaled to C.
     N = args.numpy_chains
@@ -326,14 +394,19 @@ def main(argv=None) -> dict:
     loop_seconds = loop_timer.wall * C / N
     loop_check = check_theory(loop_risk.mean(0), loop_risk.std(0, ddof=1) / math.sqrt(N), theory_mean(G, d, T, s2), N)
     pieces_np = numpy_pieces(d, T, 2000, args.seed)
-    print(f"    {loop_timer.wall:.2f} s for {N} chains -> {loop_seconds:.1f} s for {C} (load {loop_timer.load})",
-          flush=True)
+    print(
+        f"    {loop_timer.wall:.2f} s for {N} chains -> {loop_seconds:.1f} s for {C} (load {loop_timer.load})",
+        flush=True,
+    )
 
     # (c) sufficient path on the same chains.
     print(f"(c) collapse-jax method='sufficient', {C} chains, T={T} ...", flush=True)
     suff_main = collapse_jax_run(C, G, d, T, s2, "sufficient", args.seed, args.chunk_size)
-    print(f"    compile {suff_main['compile_seconds']:.2f} s, execute {suff_main['execute_seconds']:.2f} s "
-          f"(load {suff_main['load_average_after']})", flush=True)
+    print(
+        f"    compile {suff_main['compile_seconds']:.2f} s, execute {suff_main['execute_seconds']:.2f} s "
+        f"(load {suff_main['load_average_after']})",
+        flush=True,
+    )
 
     # (d) both paths at T and at the larger T, on L chains.
     grid = {}
@@ -342,8 +415,11 @@ def main(argv=None) -> dict:
             print(f"(d) collapse-jax method={method!r}, {L} chains, T={samples} ...", flush=True)
             grid[(method, samples)] = collapse_jax_run(L, G, d, samples, s2, method, args.seed, args.chunk_size)
             run = grid[(method, samples)]
-            print(f"    compile {run['compile_seconds']:.2f} s, execute {run['execute_seconds']:.2f} s "
-                  f"(load {run['load_average_after']})", flush=True)
+            print(
+                f"    compile {run['compile_seconds']:.2f} s, execute {run['execute_seconds']:.2f} s "
+                f"(load {run['load_average_after']})",
+                flush=True,
+            )
 
     # (e) breakdown of a generation's arithmetic.
     breakdown, shares = [], None
@@ -383,33 +459,54 @@ def main(argv=None) -> dict:
     row(f"collapse-jax samples T={T}: compile", main_run["compile_seconds"], C)
     row(f"collapse-jax samples T={T}: execute ({C} chains)", jax_exec, C, main_run["execute_cpu_seconds"])
     row(f"NumPy loop ({N} chains timed, x{C / N:g})", loop_seconds, C, loop_timer.cpu * C / N)
-    row(f"collapse-jax sufficient T={T}: execute ({C} chains)", suff_main["execute_seconds"], C,
-        suff_main["execute_cpu_seconds"])
+    row(
+        f"collapse-jax sufficient T={T}: execute ({C} chains)",
+        suff_main["execute_seconds"],
+        C,
+        suff_main["execute_cpu_seconds"],
+    )
     for (method, samples), run in grid.items():
-        row(f"collapse-jax {method} T={samples}: execute ({L} chains)", run["execute_seconds"], L,
-            run["execute_cpu_seconds"])
-    print(f"(NumPy loop measured {loop_timer.wall:.3f} s for {N} chains, {loop_timer.wall / N * 1e3:.2f} ms per chain; "
-          f"collapse-jax chunk size {main_run['chunk_size']}.)")
+        row(
+            f"collapse-jax {method} T={samples}: execute ({L} chains)",
+            run["execute_seconds"],
+            L,
+            run["execute_cpu_seconds"],
+        )
+    print(
+        f"(NumPy loop measured {loop_timer.wall:.3f} s for {N} chains, {loop_timer.wall / N * 1e3:.2f} ms per chain; "
+        f"collapse-jax chunk size {main_run['chunk_size']}.)"
+    )
 
     verdict = "met" if ratio >= TARGET_VS_LOOP else "MISSED"
     print()
-    print(f"Ratio NumPy loop / collapse-jax execute: {ratio:.2f}x (target >= {TARGET_VS_LOOP:g}x: {verdict}); "
-          f"with compile: {ratio_full:.2f}x; against NumPy on all {cpus} cores: {ratio / cpus:.2f}x; "
-          f"CPU-time ratio: {ratio_cpu:.2f}x")
-    print(f"Sufficient vs samples, execute: T={T}, {C} chains: {suff_ratio_main:.2f}x;  "
-          f"{L} chains: T={T} {suff_ratio[T]:.2f}x, T={TL} {suff_ratio[TL]:.2f}x")
-    print(f"  samples path T={TL} / T={T}: {seconds[('samples', TL)] / seconds[('samples', T)]:.2f}x;  "
-          f"sufficient path T={TL} / T={T}: {seconds[('sufficient', TL)] / seconds[('sufficient', T)]:.2f}x")
+    print(
+        f"Ratio NumPy loop / collapse-jax execute: {ratio:.2f}x (target >= {TARGET_VS_LOOP:g}x: {verdict}); "
+        f"with compile: {ratio_full:.2f}x; against NumPy on all {cpus} cores: {ratio / cpus:.2f}x; "
+        f"CPU-time ratio: {ratio_cpu:.2f}x"
+    )
+    print(
+        f"Sufficient vs samples, execute: T={T}, {C} chains: {suff_ratio_main:.2f}x;  "
+        f"{L} chains: T={T} {suff_ratio[T]:.2f}x, T={TL} {suff_ratio[TL]:.2f}x"
+    )
+    print(
+        f"  samples path T={TL} / T={T}: {seconds[('samples', TL)] / seconds[('samples', T)]:.2f}x;  "
+        f"sufficient path T={TL} / T={T}: {seconds[('sufficient', TL)] / seconds[('sufficient', T)]:.2f}x"
+    )
 
     if breakdown:
         print()
-        print(f"Breakdown: one generation's arithmetic in stand-alone programs ({B} chains x {G} generations, "
-              f"float32), and the NumPy loop's pieces (float64)")
-        labels = {"draws": "draws: X (T x d) and noise (T)", "gram": "draws + X^T X, X^T y",
-                  "chain": "draws + X^T X + pure-array Cholesky solve (the chain)",
-                  "solve": "pure-array Cholesky solve alone",
-                  "bartlett": "Bartlett factor R and R R^T (sufficient path draw)",
-                  "chain-lapack": "draws + X^T X + LAPACK Cholesky solve (reference)"}
+        print(
+            f"Breakdown: one generation's arithmetic in stand-alone programs ({B} chains x {G} generations, "
+            f"float32), and the NumPy loop's pieces (float64)"
+        )
+        labels = {
+            "draws": "draws: X (T x d) and noise (T)",
+            "gram": "draws + X^T X, X^T y",
+            "chain": "draws + X^T X + pure-array Cholesky solve (the chain)",
+            "solve": "pure-array Cholesky solve alone",
+            "bartlett": "Bartlett factor R and R R^T (sufficient path draw)",
+            "chain-lapack": "draws + X^T X + LAPACK Cholesky solve (reference)",
+        }
         for piece in breakdown:
             if "error" in piece:
                 print(f"  {labels[piece['piece']]:<58} {piece['error']}")
@@ -418,18 +515,25 @@ def main(argv=None) -> dict:
         by_kind = {p["piece"]: p["microseconds_per_chain_generation"] for p in breakdown if "error" not in p}
         if all(k in by_kind for k in ("draws", "gram", "chain")):
             chain_us = by_kind["chain"]
-            shares = {"draws": by_kind["draws"] / chain_us, "gram": (by_kind["gram"] - by_kind["draws"]) / chain_us,
-                      "solve": (chain_us - by_kind["gram"]) / chain_us}
-            print(f"  shares of the chain's arithmetic: draws {shares['draws']:.0%}, X^T X {shares['gram']:.0%}, "
-                  f"pure-array Cholesky solve {shares['solve']:.0%} (differences of separately timed programs, "
-                  f"so a piece within the noise can come out slightly negative)")
+            shares = {
+                "draws": by_kind["draws"] / chain_us,
+                "gram": (by_kind["gram"] - by_kind["draws"]) / chain_us,
+                "solve": (chain_us - by_kind["gram"]) / chain_us,
+            }
+            print(
+                f"  shares of the chain's arithmetic: draws {shares['draws']:.0%}, X^T X {shares['gram']:.0%}, "
+                f"pure-array Cholesky solve {shares['solve']:.0%} (differences of separately timed programs, "
+                f"so a piece within the noise can come out slightly negative)"
+            )
         for label, seconds in pieces_np.items():
             print(f"  NumPy: {label:<51} {seconds * 1e6:9.1f} us/generation")
         print(f"  NumPy loop, whole:{'':<41} {loop_timer.wall / (N * G) * 1e6:9.1f} us/generation")
 
-    checks = {f"collapse-jax samples T={T} ({C} chains)": main_run["check"],
-              f"NumPy loop ({N} chains)": loop_check,
-              f"collapse-jax sufficient T={T} ({C} chains)": suff_main["check"]}
+    checks = {
+        f"collapse-jax samples T={T} ({C} chains)": main_run["check"],
+        f"NumPy loop ({N} chains)": loop_check,
+        f"collapse-jax sufficient T={T} ({C} chains)": suff_main["check"],
+    }
     for (method, samples), run in grid.items():
         checks[f"collapse-jax {method} T={samples} ({L} chains)"] = run["check"]
     print()
@@ -437,33 +541,63 @@ def main(argv=None) -> dict:
     all_ok = True
     for label, check in checks.items():
         all_ok &= check["ok"]
-        print(f"  {label:<44} at G: {check['mean_at_G']:.4f} +- {check['standard_error_at_G']:.4f} "
-              f"(theory {check['theory_at_G']:.4f}, z {check['z_at_G']:+.2f}); max |z| {check['max_abs_z']:.2f} "
-              f"{'ok' if check['ok'] else 'FAIL'}")
+        print(
+            f"  {label:<44} at G: {check['mean_at_G']:.4f} +- {check['standard_error_at_G']:.4f} "
+            f"(theory {check['theory_at_G']:.4f}, z {check['z_at_G']:+.2f}); max |z| {check['max_abs_z']:.2f} "
+            f"{'ok' if check['ok'] else 'FAIL'}"
+        )
     print(f"load average at end (1/5/15 min): {load_end}")
 
     results = {
         "benchmark": "regression_ols_replace_fresh_isotropic",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "jax_version": jax.__version__, "numpy_version": np.__version__,
-        "python_version": platform.python_version(), "platform": platform.platform(),
-        "cpu_model": _cpu_model(), "cpu_count": os.cpu_count(), "jax_backend": jax.default_backend(),
-        "device_kind": devices[0].device_kind, "device_count": len(devices), "device": device,
+        "jax_version": jax.__version__,
+        "numpy_version": np.__version__,
+        "python_version": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "jax_backend": jax.default_backend(),
+        "device_kind": devices[0].device_kind,
+        "device_count": len(devices),
+        "device": device,
         "dtype": {"collapse_jax": "float32", "numpy": "float64"},
         "blas_threads": {k: os.environ.get(k) for k in BLAS_VARIABLES},
-        "load_average_start": load_start, "load_average_end": load_end,
+        "load_average_start": load_start,
+        "load_average_end": load_end,
         "argv": sys.argv[1:] if argv is None else list(argv),
-        "config": {"chains": C, "generations": G, "dim": d, "samples": T, "noise_var": s2, "design": "fresh",
-                   "spectrum": "isotropic", "policy": "replace", "ridge": 0.0, "numpy_chains": N,
-                   "large_samples": TL, "large_chains": L, "breakdown_chains": B, "chunk_size": args.chunk_size,
-                   "host_devices": args.host_devices, "xla_flags": os.environ.get("XLA_FLAGS"), "seed": args.seed,
-                   "quick": args.quick},
+        "config": {
+            "chains": C,
+            "generations": G,
+            "dim": d,
+            "samples": T,
+            "noise_var": s2,
+            "design": "fresh",
+            "spectrum": "isotropic",
+            "policy": "replace",
+            "ridge": 0.0,
+            "numpy_chains": N,
+            "large_samples": TL,
+            "large_chains": L,
+            "breakdown_chains": B,
+            "chunk_size": args.chunk_size,
+            "host_devices": args.host_devices,
+            "xla_flags": os.environ.get("XLA_FLAGS"),
+            "seed": args.seed,
+            "quick": args.quick,
+        },
         "collapse_jax_samples": main_run,
-        "numpy_loop": {"measured_chains": N, "measured_seconds": loop_timer.wall, "cpu_seconds": loop_timer.cpu,
-                       "seconds_per_chain": loop_timer.wall / N, "scaled_seconds": loop_seconds,
-                       "microseconds_per_chain_generation": us(loop_timer.wall, N),
-                       "load_average_after": loop_timer.load, "solver": "np.linalg.solve(X.T @ X, X.T @ y)",
-                       "check": loop_check},
+        "numpy_loop": {
+            "measured_chains": N,
+            "measured_seconds": loop_timer.wall,
+            "cpu_seconds": loop_timer.cpu,
+            "seconds_per_chain": loop_timer.wall / N,
+            "scaled_seconds": loop_seconds,
+            "microseconds_per_chain_generation": us(loop_timer.wall, N),
+            "load_average_after": loop_timer.load,
+            "solver": "np.linalg.solve(X.T @ X, X.T @ y)",
+            "check": loop_check,
+        },
         "numpy_pieces_seconds_per_generation": pieces_np,
         "collapse_jax_sufficient": suff_main,
         "samples_vs_large_T": {f"{method}_T{samples}": run for (method, samples), run in grid.items()},

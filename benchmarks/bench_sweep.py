@@ -49,15 +49,27 @@ TARGET = 50.0
 GRIDS = {
     "gaussian": {
         "setting": "gaussian",
-        "fixed": {"generations": 100, "chains": 100, "ddof": 0, "metrics": ["mean_error_sq", "trace_ratio", "log_det_ratio"]},
-        "axes": {"dim": [1, 3, 10, 31, 100], "samples": [10, 32, 100, 316, 1000],
-                 "policy": ["replace", "accumulate", "accumulate-subsample"]},
+        "fixed": {
+            "generations": 100,
+            "chains": 100,
+            "ddof": 0,
+            "metrics": ["mean_error_sq", "trace_ratio", "log_det_ratio"],
+        },
+        "axes": {
+            "dim": [1, 3, 10, 31, 100],
+            "samples": [10, 32, 100, 316, 1000],
+            "policy": ["replace", "accumulate", "accumulate-subsample"],
+        },
     },
     "regression": {
         "setting": "regression",
         "fixed": {"generations": 100, "chains": 100, "design": "fixed"},
-        "axes": {"dim": [1, 3, 10, 32, 100], "samples": [10, 32, 100, 316, 1000], "noise_var": [0.1, 1.0, 10.0],
-                 "policy": ["replace", "accumulate", "accumulate-subsample"]},
+        "axes": {
+            "dim": [1, 3, 10, 32, 100],
+            "samples": [10, 32, 100, 316, 1000],
+            "noise_var": [0.1, 1.0, 10.0],
+            "policy": ["replace", "accumulate", "accumulate-subsample"],
+        },
     },
 }
 QUICK_AXES = {"dim": [1, 10], "samples": [10, 100]}
@@ -88,8 +100,12 @@ def time_sweeps(specs: list[dict], work: str, cache: str) -> dict:
             stream.write(_toml(spec))
         out = tempfile.mkdtemp(dir=work)
         start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "collapse_jax", "sweep", path, "--out", out, "--quiet"],
-                              env=_environment(cache), capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "collapse_jax", "sweep", path, "--out", out, "--quiet"],
+            env=_environment(cache),
+            capture_output=True,
+            text=True,
+        )
         seconds = time.perf_counter() - start
         if done.returncode != 0:
             raise RuntimeError(done.stderr)
@@ -131,7 +147,9 @@ else:
 print(json.dumps(ref.time_grid(run, cells, {seeds}, 100)))
 """
     threads = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")}
-    done = subprocess.run([sys.executable, "-c", script], env=dict(os.environ, **threads), capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=dict(os.environ, **threads), capture_output=True, text=True
+    )
     if done.returncode != 0:
         raise RuntimeError(done.stderr)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -148,24 +166,42 @@ def run_grid(args) -> dict:
             specs = grid_specs(args.grid, args.quick, sufficient)
             cold = time_sweeps(specs, work, cache)
             warm = time_sweeps(specs, work, cache)
-            result[f"collapse_jax_{label}"] = {"cold_seconds": cold["seconds"], "warm_seconds": warm["seconds"],
-                                               "programs_and_output": [r["output"] for r in cold["runs"]]}
-            print(f"collapse-jax ({label}): cold cache {cold['seconds']:.1f} s, warm cache {warm['seconds']:.1f} s", flush=True)
+            result[f"collapse_jax_{label}"] = {
+                "cold_seconds": cold["seconds"],
+                "warm_seconds": warm["seconds"],
+                "programs_and_output": [r["output"] for r in cold["runs"]],
+            }
+            print(
+                f"collapse-jax ({label}): cold cache {cold['seconds']:.1f} s, warm cache {warm['seconds']:.1f} s",
+                flush=True,
+            )
     numpy = time_numpy(args.grid, args.numpy_seeds, args.quick, generations)
     numpy_all = numpy["estimated_seconds_all_seeds"]
-    result["numpy"] = {"measured_seconds": numpy["measured_seconds"], "seeds_timed_per_cell": args.numpy_seeds,
-                       "estimated_seconds_100_seeds": numpy_all, "per_core_parallel_seconds": numpy_all / cpus,
-                       "blas_threads": 1}
-    print(f"NumPy per-run loop: {numpy['measured_seconds']:.1f} s for {args.numpy_seeds} seed(s) per cell "
-          f"-> {numpy_all:.0f} s for 100 (one process), {numpy_all / cpus:.0f} s over {cpus} processes", flush=True)
+    result["numpy"] = {
+        "measured_seconds": numpy["measured_seconds"],
+        "seeds_timed_per_cell": args.numpy_seeds,
+        "estimated_seconds_100_seeds": numpy_all,
+        "per_core_parallel_seconds": numpy_all / cpus,
+        "blas_threads": 1,
+    }
+    print(
+        f"NumPy per-run loop: {numpy['measured_seconds']:.1f} s for {args.numpy_seeds} seed(s) per cell "
+        f"-> {numpy_all:.0f} s for 100 (one process), {numpy_all / cpus:.0f} s over {cpus} processes",
+        flush=True,
+    )
     ratios = {}
     for label in [v for v in ("samples", "sufficient") if f"collapse_jax_{v}" in result]:
         timing = result[f"collapse_jax_{label}"]
         for cache in ("cold", "warm"):
             seconds = timing[f"{cache}_seconds"]
-            ratios[f"{label}_{cache}"] = {"vs_one_process": numpy_all / seconds, "vs_per_core": numpy_all / cpus / seconds}
-            print(f"  ratio NumPy / collapse-jax ({label}, {cache} cache): {numpy_all / seconds:.1f}x "
-                  f"(one NumPy process), {numpy_all / cpus / seconds:.1f}x (NumPy on every core); target {TARGET:g}x")
+            ratios[f"{label}_{cache}"] = {
+                "vs_one_process": numpy_all / seconds,
+                "vs_per_core": numpy_all / cpus / seconds,
+            }
+            print(
+                f"  ratio NumPy / collapse-jax ({label}, {cache} cache): {numpy_all / seconds:.1f}x "
+                f"(one NumPy process), {numpy_all / cpus / seconds:.1f}x (NumPy on every core); target {TARGET:g}x"
+            )
     result["ratios"] = ratios
     return result
 
@@ -180,18 +216,30 @@ def _scaling_chains(chain_counts) -> list[dict]:
     definition = get_setting("gaussian")
     rows = []
     for chains in chain_counts:
-        config = definition.resolve({"samples": 10, "generations": 10, "chains": chains, "metrics": "trace_ratio,mean_error_sq"})
+        config = definition.resolve(
+            {"samples": 10, "generations": 10, "chains": chains, "metrics": "trace_ratio,mean_error_sq"}
+        )
         setting, spec = definition.build(config)
         prepared = prepare_chains(setting, spec, seed=0, num_chains=chains, quantile_chains=1000)
         start = time.perf_counter()
         result = execute(prepared)
         seconds = time.perf_counter() - start
-        rows.append({"chains": chains, "seconds": seconds, "compile_seconds": prepared.compile_seconds,
-                     "chunk_size": prepared.chunk, "chains_per_second": chains / seconds,
-                     "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-                     "mean_trace_ratio_at_G": float(result.mean("trace_ratio")[-1])})
-        print(f"  {chains:>9} chains: {seconds:7.2f} s, {chains / seconds:12.0f} chains/s, chunk {prepared.chunk}, "
-              f"peak RSS {rows[-1]['peak_rss_gib']:.2f} GiB", flush=True)
+        rows.append(
+            {
+                "chains": chains,
+                "seconds": seconds,
+                "compile_seconds": prepared.compile_seconds,
+                "chunk_size": prepared.chunk,
+                "chains_per_second": chains / seconds,
+                "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+                "mean_trace_ratio_at_G": float(result.mean("trace_ratio")[-1]),
+            }
+        )
+        print(
+            f"  {chains:>9} chains: {seconds:7.2f} s, {chains / seconds:12.0f} chains/s, chunk {prepared.chunk}, "
+            f"peak RSS {rows[-1]['peak_rss_gib']:.2f} GiB",
+            flush=True,
+        )
     return rows
 
 
@@ -203,11 +251,17 @@ def run_scaling(args) -> dict:
     device_chains = 10**5 if args.quick else 10**6
     print(f"chains per second against forced CPU devices ({device_chains} chains):", flush=True)
     for devices in (1, 2, 4, 8):
-        script = (f"import json, sys; sys.path.insert(0, {HERE!r}); import bench_sweep as b; "
-                  f"print(json.dumps(b._scaling_chains([{device_chains}])[0]))")
+        script = (
+            f"import json, sys; sys.path.insert(0, {HERE!r}); import bench_sweep as b; "
+            f"print(json.dumps(b._scaling_chains([{device_chains}])[0]))"
+        )
         flags = f"--xla_force_host_platform_device_count={devices}"
-        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                              env=dict(os.environ, XLA_FLAGS=flags, PYTHONPATH=ROOT))
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, XLA_FLAGS=flags, PYTHONPATH=ROOT),
+        )
         if done.returncode != 0:
             raise RuntimeError(done.stderr)
         row = json.loads(done.stdout.strip().splitlines()[-1]) | {"devices": devices}
@@ -230,8 +284,11 @@ def main() -> None:
     header = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "device": f"{jax.device_count()} x {jax.devices()[0].device_kind} ({jax.default_backend()})",
-        "cpu_count": os.cpu_count(), "platform": platform.platform(), "jax": jax.__version__,
-        "numpy": numpy.__version__, "load_average_start": os.getloadavg(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "jax": jax.__version__,
+        "numpy": numpy.__version__,
+        "load_average_start": os.getloadavg(),
     }
     print(f"{header['device']}, {header['cpu_count']} CPUs, load {header['load_average_start']}", flush=True)
     body = run_grid(args) if args.what == "grid" else run_scaling(args)

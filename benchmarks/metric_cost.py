@@ -29,8 +29,14 @@ TARGET_SECONDS = (1.0, 5.0)
 
 
 # seconds per chain and generation of the run without w2_sq (2-core CPU), a first guess of the chain count
-_GAUSSIAN_COST = {("samples", 1): 2e-6, ("samples", 10): 1.2e-5, ("samples", 100): 8e-5,
-                  ("sufficient", 1): 2e-6, ("sufficient", 10): 1.2e-5, ("sufficient", 100): 2e-4}
+_GAUSSIAN_COST = {
+    ("samples", 1): 2e-6,
+    ("samples", 10): 1.2e-5,
+    ("samples", 100): 8e-5,
+    ("sufficient", 1): 2e-6,
+    ("sufficient", 10): 1.2e-5,
+    ("sufficient", 100): 2e-4,
+}
 
 
 def gaussian_configs() -> list[tuple[str, dict, int]]:
@@ -39,8 +45,13 @@ def gaussian_configs() -> list[tuple[str, dict, int]]:
         for d in (1, 10, 100):
             for m in (10, 1000):
                 cost = _GAUSSIAN_COST[method, d] * (max(1.0, m * d / 3e3) if method == "samples" else 1.0)
-                configs.append(("gaussian", {"policy": "replace", "dim": d, "samples": m, "method": method},
-                                max(8, int(2.0 / (100 * cost)) // 8 * 8)))
+                configs.append(
+                    (
+                        "gaussian",
+                        {"policy": "replace", "dim": d, "samples": m, "method": method},
+                        max(8, int(2.0 / (100 * cost)) // 8 * 8),
+                    )
+                )
     return configs
 
 
@@ -103,8 +114,14 @@ def measure(setting: str, overrides: dict, repeats: int, chains: int) -> dict:
         for name, program in variants.items():
             times[name].append(time_run(setting, base, 1, program)[0])
     full = statistics.median(times[None])
-    row = {"setting": setting, "config": overrides, "chains": chains, "metrics": list(defaults),
-           "seconds_default": full, "without": {}}
+    row = {
+        "setting": setting,
+        "config": overrides,
+        "chains": chains,
+        "metrics": list(defaults),
+        "seconds_default": full,
+        "without": {},
+    }
     for metric in defaults:
         if metric not in variants:
             row["without"][metric] = None
@@ -122,28 +139,36 @@ def is_default(setting: str, config: dict, metric: str) -> bool:
 
 
 def markdown(rows: list[dict], header: dict) -> str:
-    lines = [f"# Cost of each default metric ({header['date']})", "",
-             f"jax {header['jax']}, {header['device']}, {header['cpu']}; no GPU. Times: median of "
-             f"{header['repeats']} executions (compilation apart), the variants of a configuration executed in "
-             f"turn; ratio = time with all the metrics / time without the metric (limit {LIMIT}); ratio of "
-             f"fastest: the same with the fastest execution of each (less sensitive to the machine's load). "
-             f"default here: whether the metric is among the configuration's default metrics.", "",
-             "| setting | config | chains | all metrics (s) | metric | without it (s) | ratio | ratio of fastest | "
-             "default here |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Cost of each default metric ({header['date']})",
+        "",
+        f"jax {header['jax']}, {header['device']}, {header['cpu']}; no GPU. Times: median of "
+        f"{header['repeats']} executions (compilation apart), the variants of a configuration executed in "
+        f"turn; ratio = time with all the metrics / time without the metric (limit {LIMIT}); ratio of "
+        f"fastest: the same with the fastest execution of each (less sensitive to the machine's load). "
+        f"default here: whether the metric is among the configuration's default metrics.",
+        "",
+        "| setting | config | chains | all metrics (s) | metric | without it (s) | ratio | ratio of fastest | "
+        "default here |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         config = ", ".join(f"{k}={v}" for k, v in row["config"].items()) or "defaults"
         for metric, value in row["without"].items():
             if value is None:
-                lines.append(f"| {row['setting']} | {config} | {row['chains']} | {row['seconds_default']:.2f} | "
-                             f"{metric} | (only metric) | - | - | yes |")
+                lines.append(
+                    f"| {row['setting']} | {config} | {row['chains']} | {row['seconds_default']:.2f} | "
+                    f"{metric} | (only metric) | - | - | yes |"
+                )
                 continue
             flag = "" if value["ratio"] <= LIMIT else " **over**"
             fastest = min(row["all_seconds_default"]) / min(value["all_seconds"])
             default = "yes" if is_default(row["setting"], row["config"], metric) else "no"
-            lines.append(f"| {row['setting']} | {config} | {row['chains']} | {row['seconds_default']:.2f} | "
-                         f"{metric} | {value['seconds']:.2f} | {value['ratio']:.2f}{flag} | {fastest:.2f} | "
-                         f"{default} |")
+            lines.append(
+                f"| {row['setting']} | {config} | {row['chains']} | {row['seconds_default']:.2f} | "
+                f"{metric} | {value['seconds']:.2f} | {value['ratio']:.2f}{flag} | {fastest:.2f} | "
+                f"{default} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -182,15 +207,22 @@ def main(argv=None) -> list[dict]:
     for setting, overrides, chains in configs:
         row = measure(setting, overrides, args.repeats, chains)
         worst = max((v["ratio"] for v in row["without"].values() if v), default=1.0)
-        print(f"{setting} {overrides} chains={row['chains']} default={row['seconds_default']:.2f}s "
-              f"worst ratio={worst:.2f}", flush=True)
+        print(
+            f"{setting} {overrides} chains={row['chains']} default={row['seconds_default']:.2f}s "
+            f"worst ratio={worst:.2f}",
+            flush=True,
+        )
         rows.append(row)
         if args.out:
             with open(args.out + ".partial.json", "w") as handle:
                 json.dump(rows, handle, indent=1)
-    header = {"date": datetime.date.today().isoformat(), "jax": jax.__version__,
-              "device": f"{jax.device_count()} x {jax.devices()[0].device_kind}",
-              "cpu": f"{platform.processor() or platform.machine()}, 2 cores", "repeats": args.repeats}
+    header = {
+        "date": datetime.date.today().isoformat(),
+        "jax": jax.__version__,
+        "device": f"{jax.device_count()} x {jax.devices()[0].device_kind}",
+        "cpu": f"{platform.processor() or platform.machine()}, 2 cores",
+        "repeats": args.repeats,
+    }
     if args.out:
         with open(args.out + ".json", "w") as handle:
             json.dump({**header, "limit": LIMIT, "rows": rows}, handle, indent=1)

@@ -34,8 +34,12 @@ import numpy as np
 
 POLICIES = ("replace", "accumulate", "accumulate-subsample")
 PAPER_GAUSSIAN = dict(dims=[1, 3, 10, 31, 100], sample_sizes=[10, 32, 100, 316, 1000], policies=list(POLICIES))
-PAPER_REGRESSION = dict(dims=[1, 3, 10, 32, 100], sample_sizes=[10, 32, 100, 316, 1000],
-                        noise_vars=[0.1, 1.0, 10.0], policies=list(POLICIES))
+PAPER_REGRESSION = dict(
+    dims=[1, 3, 10, 32, 100],
+    sample_sizes=[10, 32, 100, 316, 1000],
+    noise_vars=[0.1, 1.0, 10.0],
+    policies=list(POLICIES),
+)
 TOTAL_SEEDS = 100
 
 
@@ -104,14 +108,18 @@ def regression_run(dim, samples, noise_var, policy, generations, seed):
 
 def gaussian_grid(dims, sample_sizes, policies, generations):
     """Cells (kwargs of gaussian_run without seed), nested dims > sample_sizes > policies."""
-    return [dict(dim=d, samples=m, policy=p, generations=generations)
-            for d, m, p in itertools.product(dims, sample_sizes, policies)]
+    return [
+        dict(dim=d, samples=m, policy=p, generations=generations)
+        for d, m, p in itertools.product(dims, sample_sizes, policies)
+    ]
 
 
 def regression_grid(dims, sample_sizes, noise_vars, policies, generations):
     """Cells (kwargs of regression_run without seed), nested dims > sample_sizes > noise_vars > policies."""
-    return [dict(dim=d, samples=t, noise_var=s2, policy=p, generations=generations)
-            for d, t, s2, p in itertools.product(dims, sample_sizes, noise_vars, policies)]
+    return [
+        dict(dim=d, samples=t, noise_var=s2, policy=p, generations=generations)
+        for d, t, s2, p in itertools.product(dims, sample_sizes, noise_vars, policies)
+    ]
 
 
 def time_grid(run_fn, cells, seeds_per_cell, total_seeds):
@@ -123,11 +131,14 @@ def time_grid(run_fn, cells, seeds_per_cell, total_seeds):
             run_fn(**cell, seed=seed)
         sec = time.perf_counter() - start
         measured += sec
-        rows.append(dict(cell=cell, measured_seconds=sec,
-                         estimated_seconds=sec * total_seeds / seeds_per_cell))
-    return {"cells": rows, "measured_seconds": measured,
-            "estimated_seconds_all_seeds": measured * total_seeds / seeds_per_cell,
-            "seeds_timed_per_cell": seeds_per_cell, "seeds_per_cell": total_seeds}
+        rows.append(dict(cell=cell, measured_seconds=sec, estimated_seconds=sec * total_seeds / seeds_per_cell))
+    return {
+        "cells": rows,
+        "measured_seconds": measured,
+        "estimated_seconds_all_seeds": measured * total_seeds / seeds_per_cell,
+        "seeds_timed_per_cell": seeds_per_cell,
+        "seeds_per_cell": total_seeds,
+    }
 
 
 def main(argv=None):
@@ -142,14 +153,22 @@ def main(argv=None):
     else:
         run_fn, cells = regression_run, regression_grid(**PAPER_REGRESSION, generations=args.generations)
     result = time_grid(run_fn, cells, args.seeds_timed, TOTAL_SEEDS)
-    result.update(grid=args.grid, generations=args.generations, numpy=np.__version__,
-                  python=platform.python_version(), machine=platform.platform(), cpu_count=os.cpu_count(),
-                  blas_threads={k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
+    result.update(
+        grid=args.grid,
+        generations=args.generations,
+        numpy=np.__version__,
+        python=platform.python_version(),
+        machine=platform.platform(),
+        cpu_count=os.cpu_count(),
+        blas_threads={k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
+    )
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
-    print(f"{args.grid}: {len(cells)} cells, measured {result['measured_seconds']:.1f} s "
-          f"({args.seeds_timed} seed(s)/cell), estimated {result['estimated_seconds_all_seeds']:.1f} s "
-          f"for {TOTAL_SEEDS} seeds/cell")
+    print(
+        f"{args.grid}: {len(cells)} cells, measured {result['measured_seconds']:.1f} s "
+        f"({args.seeds_timed} seed(s)/cell), estimated {result['estimated_seconds_all_seeds']:.1f} s "
+        f"for {TOTAL_SEEDS} seeds/cell"
+    )
 
 
 if __name__ == "__main__":

@@ -142,7 +142,7 @@ def run_chain(dim, samples, policy, generations, seed, chain, replace_fit="frame
                 data_mean, cov = x.mean(0), _cov(x)
                 logdet, rank, cond = _spectrum(x - data_mean, m)
             elif policy == "accumulate":
-                pool[(k - 1) * m:k * m] = x
+                pool[(k - 1) * m : k * m] = x
                 b_mean, b_scatter = x.mean(0), m * _cov(x)
                 n_old = (k - 1) * m
                 weight = n_old * m / (n_old + m)
@@ -154,7 +154,7 @@ def run_chain(dim, samples, policy, generations, seed, chain, replace_fit="frame
                 pool_rows = np.linalg.qr(stacked, mode="r")
                 logdet, rank, cond = _spectrum(pool_rows, k * m)
             elif policy == "accumulate-subsample":
-                pool[(k - 1) * m:k * m] = x
+                pool[(k - 1) * m : k * m] = x
                 chosen = pool[rng.choice(k * m, size=m, replace=False)]
                 data_mean, cov = chosen.mean(0), _cov(chosen)
                 logdet, rank, cond = _spectrum(chosen - data_mean, m)
@@ -191,8 +191,9 @@ def summarise(values):
     return {
         "mean": _json_list(mean),
         "se": _json_list(se),
-        "median": [None if np.isnan(v) else (float(v) if np.isfinite(v) else ("-inf" if v < 0 else "+inf"))
-                   for v in median],
+        "median": [
+            None if np.isnan(v) else (float(v) if np.isfinite(v) else ("-inf" if v < 0 else "+inf")) for v in median
+        ],
         "finite_chains": [int(c) for c in n],
         "nonfinite": {
             "nan": [int(c) for c in np.isnan(values).sum(0)],
@@ -212,8 +213,17 @@ def _cell_task(args):
     return np.stack([r[0] for r in results]), max(r[1] for r in results), time.perf_counter() - start
 
 
-def run_cells(cells, generations, seed=0, chains=100, big_chains=None, big_cost=None, workers=1,
-              replace_fit="frame", progress=False):
+def run_cells(
+    cells,
+    generations,
+    seed=0,
+    chains=100,
+    big_chains=None,
+    big_cost=None,
+    workers=1,
+    replace_fit="frame",
+    progress=False,
+):
     """Run every (dim, samples, policy) cell; returns the JSON-ready dict.
 
     big_chains/big_cost: cells whose cost d^2 * M * (G if accumulate-subsample else 1) is at least
@@ -253,19 +263,30 @@ def run_cells(cells, generations, seed=0, chains=100, big_chains=None, big_cost=
     out_cells = []
     for (dim, samples, policy, n), parts in zip(plan, pieces):
         values = np.concatenate([p[0] for p in parts])
-        out_cells.append({
-            "dim": dim, "samples": samples, "policy": policy, "chains": n, "generations": generations,
-            "cpu_seconds": round(sum(p[2] for p in parts), 3),
-            "max_log10_cond": round(max(p[1] for p in parts), 2),
-            "singular_fit": samples - 1 < dim,
-            "metrics": {name: summarise(values[:, i]) for i, name in enumerate(METRICS)},
-        })
+        out_cells.append(
+            {
+                "dim": dim,
+                "samples": samples,
+                "policy": policy,
+                "chains": n,
+                "generations": generations,
+                "cpu_seconds": round(sum(p[2] for p in parts), 3),
+                "max_log10_cond": round(max(p[1] for p in parts), 2),
+                "singular_fit": samples - 1 < dim,
+                "metrics": {name: summarise(values[:, i]) for i, name in enumerate(METRICS)},
+            }
+        )
     return {
         "schema": "collapse-or-thrive-reference/1",
         "description": "float64 NumPy reference (benchmarks/reference_collapse_or_thrive.py)",
-        "seed": seed, "generations": generations, "replace_fit": replace_fit,
-        "wall_seconds": round(time.perf_counter() - start, 2), "workers": workers,
-        "numpy": np.__version__, "python": platform.python_version(), "cpus": os.cpu_count(),
+        "seed": seed,
+        "generations": generations,
+        "replace_fit": replace_fit,
+        "wall_seconds": round(time.perf_counter() - start, 2),
+        "workers": workers,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "cells": out_cells,
     }
@@ -337,14 +358,32 @@ def compare_cell(jax_metrics, ref_cell, generations, k=5.0):
             se = math.hypot(js[g], rs[g]) if np.isfinite(js[g]) and np.isfinite(rs[g]) else np.nan
             z = abs(jm[g] - rm[g]) / se if np.isfinite(jm[g]) and np.isfinite(rm[g]) and se > 0 else np.nan
             n_jax = int(j["finite_chains"][g] + jnf[g])
-            zmed = _median_z(name, j.get("q0.05", nan)[g], j.get("q0.5", nan)[g], j.get("q0.95", nan)[g],
-                             r["median"][g], n_jax, ref_cell["chains"])
-            rows.append({
-                "generation": g, "jax_mean": jm[g], "ref_mean": rm[g], "jax_se": js[g], "ref_se": rs[g], "z": z,
-                "jax_median": j.get("q0.5", nan)[g], "ref_median": r["median"][g], "median_z": zmed,
-                "jax_finite": int(j["finite_chains"][g]), "ref_finite": int(r["finite_chains"][g]),
-                "jax_nonfinite": int(jnf[g]), "ref_nonfinite": {kind: int(v[g]) for kind, v in rnf.items()},
-            })
+            zmed = _median_z(
+                name,
+                j.get("q0.05", nan)[g],
+                j.get("q0.5", nan)[g],
+                j.get("q0.95", nan)[g],
+                r["median"][g],
+                n_jax,
+                ref_cell["chains"],
+            )
+            rows.append(
+                {
+                    "generation": g,
+                    "jax_mean": jm[g],
+                    "ref_mean": rm[g],
+                    "jax_se": js[g],
+                    "ref_se": rs[g],
+                    "z": z,
+                    "jax_median": j.get("q0.5", nan)[g],
+                    "ref_median": r["median"][g],
+                    "median_z": zmed,
+                    "jax_finite": int(j["finite_chains"][g]),
+                    "ref_finite": int(r["finite_chains"][g]),
+                    "jax_nonfinite": int(jnf[g]),
+                    "ref_nonfinite": {kind: int(v[g]) for kind, v in rnf.items()},
+                }
+            )
         zs = [row["z"] for row in rows if np.isfinite(row["z"])]
         zmeds = [row["median_z"] for row in rows if np.isfinite(row["median_z"])]
         out[name] = {
@@ -370,8 +409,11 @@ def write_comparison(sweep_dir, reference_path, k=5.0):
     with open(reference_path) as stream:
         ref = json.load(stream)
     lines, failures, nonfinite_notes, compared = [], [], [], 0
-    header_cells = "| d | M | rule | " + " | ".join(f"{m}: z@G (max z); med" for m in METRICS) + \
-        " | finite chains at G jax/ref (log det) |"
+    header_cells = (
+        "| d | M | rule | "
+        + " | ".join(f"{m}: z@G (max z); med" for m in METRICS)
+        + " | finite chains at G jax/ref (log det) |"
+    )
     lines.append(header_cells)
     lines.append("|" + "---|" * (3 + len(METRICS) + 1))
     for cell in ref["cells"]:
@@ -401,8 +443,15 @@ def write_comparison(sweep_dir, reference_path, k=5.0):
         last = res["log_det_ratio"]["rows"][-1]
         parts.append(f"{last['jax_finite']}/{last['ref_finite']}")
         lines.append(f"| {key[0]} | {key[1]} | {key[2]} | " + " | ".join(parts) + " |")
-    return {"table": "\n".join(lines), "failures": failures, "nonfinite": nonfinite_notes, "compared": compared,
-            "manifest": manifest, "jax_cells": jax_cells, "reference": ref}
+    return {
+        "table": "\n".join(lines),
+        "failures": failures,
+        "nonfinite": nonfinite_notes,
+        "compared": compared,
+        "manifest": manifest,
+        "jax_cells": jax_cells,
+        "reference": ref,
+    }
 
 
 def _sweep_times(sweep_dir, jax_cells):
@@ -502,9 +551,12 @@ def markdown_report(sweep_dir, reference_path, k=5.0, points_reference=None):
     if result["failures"]:
         lines += ["## Failures", ""]
         for key, name, r in result["failures"]:
-            rows = "; ".join(f"g{row['generation']}: jax {row['jax_mean']:.4g} ± {row['jax_se']:.2g}, ref "
-                             f"{row['ref_mean']:.4g} ± {row['ref_se']:.2g}, z {row['z']:.2f}, medians "
-                             f"{row['jax_median']:.4g} / {row['ref_median']}" for row in r["rows"])
+            rows = "; ".join(
+                f"g{row['generation']}: jax {row['jax_mean']:.4g} ± {row['jax_se']:.2g}, ref "
+                f"{row['ref_mean']:.4g} ± {row['ref_se']:.2g}, z {row['z']:.2f}, medians "
+                f"{row['jax_median']:.4g} / {row['ref_median']}"
+                for row in r["rows"]
+            )
             lines.append(f"- d = {key[0]}, M = {key[1]}, {key[2]}, {name}: {rows}")
         lines.append("")
     lines += ["## Non-finite chains", ""]
@@ -515,11 +567,16 @@ def markdown_report(sweep_dir, reference_path, k=5.0, points_reference=None):
         jax_kinds = {kind: max(v) for kind, v in summary_entry.items() if max(v)}
         ref_cell = next(c for c in ref["cells"] if (c["dim"], c["samples"], c["policy"]) == key)
         ref_kinds = {kind: max(v) for kind, v in ref_cell["metrics"][name]["nonfinite"].items() if max(v)}
-        why = ("exact: M − 1 < d, every fit singular from generation 1" if singular and set(jax_kinds) <= {"-inf"}
-               and set(ref_kinds) <= {"-inf"} else "NOT explained by a singular fit")
-        lines.append(f"- d = {key[0]}, M = {key[1]}, {key[2]}, {name}: collapse-jax {jax_kinds} of "
-                     f"{jax_cells[key]['_summary']['num_chains']} chains, reference {ref_kinds} of "
-                     f"{ref_cell['chains']} ({why})")
+        why = (
+            "exact: M − 1 < d, every fit singular from generation 1"
+            if singular and set(jax_kinds) <= {"-inf"} and set(ref_kinds) <= {"-inf"}
+            else "NOT explained by a singular fit"
+        )
+        lines.append(
+            f"- d = {key[0]}, M = {key[1]}, {key[2]}, {name}: collapse-jax {jax_kinds} of "
+            f"{jax_cells[key]['_summary']['num_chains']} chains, reference {ref_kinds} of "
+            f"{ref_cell['chains']} ({why})"
+        )
     lines.append("")
     if points_reference:
         lines += points_section(reference_path, points_reference)
@@ -533,10 +590,14 @@ def points_section(frame_path, points_path):
         frame = {(c["dim"], c["samples"], c["policy"]): c for c in json.load(stream)["cells"]}
     with open(points_path) as stream:
         points = json.load(stream)
-    lines = ["## The paper's literal float64 fit under `replace`", "",
-             f"`--replace-fit points` (x = mu + L z formed, np.cov(x), log det from its points; "
-             f"{points['wall_seconds']:.0f} s wall) against the frame fit used above, "
-             f"log_det_ratio at G = {points['generations']}. Cells where the two differ:", ""]
+    lines = [
+        "## The paper's literal float64 fit under `replace`",
+        "",
+        f"`--replace-fit points` (x = mu + L z formed, np.cov(x), log det from its points; "
+        f"{points['wall_seconds']:.0f} s wall) against the frame fit used above, "
+        f"log_det_ratio at G = {points['generations']}. Cells where the two differ:",
+        "",
+    ]
     found = False
     for c in points["cells"]:
         key = (c["dim"], c["samples"], c["policy"])
@@ -551,9 +612,11 @@ def points_section(frame_path, points_path):
         z = (abs(fm - qm) / math.hypot(fs, qs)) if None not in (fm, fs, qm, qs) else float("nan")
         if bad or not (z <= 5):
             found = True
-            lines.append(f"- d = {key[0]}, M = {key[1]}: {bad} of {c['chains']} chains falsely singular "
-                         f"(log det −inf) at G, the first from generation {first}; mean log det of the finite "
-                         f"ones {_fmt(qm, 1)} vs {_fmt(fm, 1)} (z {_fmt(z)})")
+            lines.append(
+                f"- d = {key[0]}, M = {key[1]}: {bad} of {c['chains']} chains falsely singular "
+                f"(log det −inf) at G, the first from generation {first}; mean log det of the finite "
+                f"ones {_fmt(qm, 1)} vs {_fmt(fm, 1)} (z {_fmt(z)})"
+            )
     if not found:
         lines.append("None.")
     lines.append("")
@@ -578,15 +641,22 @@ def main(argv=None):
     parser.add_argument("--cells", help="explicit cells d:M:policy,... (overrides --dims/--samples/--policies)")
     parser.add_argument("--chains", type=int, default=100)
     parser.add_argument("--big-chains", type=int, help="chains for the costly cells (see --big-cost)")
-    parser.add_argument("--big-cost", type=float, default=1e7,
-                        help="a cell is costly when d^2 * M (x G/10 for accumulate-subsample) >= this")
+    parser.add_argument(
+        "--big-cost",
+        type=float,
+        default=1e7,
+        help="a cell is costly when d^2 * M (x G/10 for accumulate-subsample) >= this",
+    )
     parser.add_argument("--generations", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--replace-fit", choices=("frame", "points"), default="frame")
     parser.add_argument("--out", help="reference JSON to write")
-    parser.add_argument("--compare-sweep", metavar="DIR",
-                        help="compare a finished collapse-jax sweep with --reference and write --md (runs nothing)")
+    parser.add_argument(
+        "--compare-sweep",
+        metavar="DIR",
+        help="compare a finished collapse-jax sweep with --reference and write --md (runs nothing)",
+    )
     parser.add_argument("--reference", help="reference JSON for --compare-sweep")
     parser.add_argument("--points-reference", help="optional JSON of a --replace-fit points run for --compare-sweep")
     parser.add_argument("--md", help="markdown output of --compare-sweep")
@@ -603,13 +673,21 @@ def main(argv=None):
         return text
     if not args.out:
         parser.error("--out is required")
-    cells = parse_cells(args.cells) if args.cells else list(
-        itertools.product(args.dims, args.samples, args.policies))
-    result = run_cells(cells, args.generations, seed=args.seed, chains=args.chains, big_chains=args.big_chains,
-                       big_cost=args.big_cost, workers=args.workers, replace_fit=args.replace_fit,
-                       progress=args.progress)
-    result["command"] = " ".join(["python", "benchmarks/reference_collapse_or_thrive.py"] + list(
-        argv if argv is not None else sys.argv[1:]))
+    cells = parse_cells(args.cells) if args.cells else list(itertools.product(args.dims, args.samples, args.policies))
+    result = run_cells(
+        cells,
+        args.generations,
+        seed=args.seed,
+        chains=args.chains,
+        big_chains=args.big_chains,
+        big_cost=args.big_cost,
+        workers=args.workers,
+        replace_fit=args.replace_fit,
+        progress=args.progress,
+    )
+    result["command"] = " ".join(
+        ["python", "benchmarks/reference_collapse_or_thrive.py"] + list(argv if argv is not None else sys.argv[1:])
+    )
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as stream:
         json.dump(result, stream, allow_nan=False)

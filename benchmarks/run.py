@@ -66,8 +66,10 @@ def load_average():
 
 def fresh_process_seconds(code: str, repeat: int, env: dict | None = None) -> float:
     """Median wall time of `python -c code` in a fresh process."""
+
     def once():
         subprocess.run([sys.executable, "-c", code], check=True, env=env, capture_output=True)
+
     return median_time(once, repeat)[0]
 
 
@@ -84,8 +86,7 @@ def _chain_ids_program(draw_chain: Callable, chunk: int):
     def lane(chain_id):
         return draw_chain(chain_key(jax.random.key(0), chain_id))
 
-    return jax.jit(lambda ids: jnp.sum(jax.vmap(lane)(ids))).lower(
-        jax.ShapeDtypeStruct((chunk,), jnp.int32)).compile()
+    return jax.jit(lambda ids: jnp.sum(jax.vmap(lane)(ids))).lower(jax.ShapeDtypeStruct((chunk,), jnp.int32)).compile()
 
 
 def _scan_generations(generations: int, draw: Callable):
@@ -116,19 +117,27 @@ def floor_program(workload: str, config: dict, chunk: int):
     if workload.startswith("gaussian") and config["method"] == "samples":
         draw = lambda key: jax.random.normal(key, (M, d))  # noqa: E731
     elif workload.startswith("gaussian"):  # sufficient: the mean's normals and a Bartlett factor's chi-squares
+
         def draw(key):
             key_mean, key_scatter = jax.random.split(key)
-            return jnp.sum(jax.random.normal(key_mean, (d,))) + jnp.sum(bartlett_factor(key_scatter, M - 1.0, d, jnp.float32))
+            return jnp.sum(jax.random.normal(key_mean, (d,))) + jnp.sum(
+                bartlett_factor(key_scatter, M - 1.0, d, jnp.float32)
+            )
     elif config["design"] == "fixed" and config["method"] == "samples":  # the labels' noise only
         draw = lambda key: jax.random.normal(jax.random.split(key)[1], (M, 1))  # noqa: E731
     elif config["method"] == "samples":  # fresh rows and their noise
+
         def draw(key):
             key_x, key_noise = jax.random.split(key)
             return jnp.sum(jax.random.normal(key_x, (M, d))) + jnp.sum(jax.random.normal(key_noise, (M, 1)))
     else:  # a Wishart Gram matrix (Bartlett) and the noise moment
+
         def draw(key):
             key_gram, key_noise = jax.random.split(key)
-            return jnp.sum(bartlett_factor(key_gram, float(M), d, jnp.float32)) + jnp.sum(jax.random.normal(key_noise, (d,)))
+            return jnp.sum(bartlett_factor(key_gram, float(M), d, jnp.float32)) + jnp.sum(
+                jax.random.normal(key_noise, (d,))
+            )
+
     return _chain_ids_program(_scan_generations(G, draw), chunk)
 
 
@@ -191,8 +200,13 @@ print(json.dumps({"seconds": time.perf_counter() - start}))
 
 def time_numpy(kind: str, chains: int, generations: int, samples: int, dim: int) -> float:
     """Seconds of one NumPy reference in a fresh process with one BLAS thread (float64)."""
-    done = subprocess.run([sys.executable, "-c", NUMPY_SCRIPT, kind, str(chains), str(generations), str(samples), str(dim)],
-                          env=dict(os.environ, **ONE_BLAS_THREAD), capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", NUMPY_SCRIPT, kind, str(chains), str(generations), str(samples), str(dim)],
+        env=dict(os.environ, **ONE_BLAS_THREAD),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
 
 
@@ -211,28 +225,69 @@ class Workload:
 
 
 WORKLOADS = (
-    Workload("gaussian-samples", "gaussian",
-             dict(policy="replace", dim=1, samples=100, ddof=1, generations=100, chains=100_000, method="samples"),
-             10_000, (("gaussian-vectorised", 100_000), ("gaussian-loop", 1_000)),
-             "run <= 1.3x floor; command <= run + compile + 1.5 s", "mean_error_sq"),
-    Workload("gaussian-sufficient", "gaussian",
-             dict(policy="replace", dim=1, samples=1000, ddof=1, generations=100, chains=10_000, method="sufficient"),
-             10_000, (("gaussian-vectorised", 1_000),),
-             "command <= 3 s wall, warm cache", "mean_error_sq"),
-    Workload("gaussian-d100", "gaussian",
-             dict(policy="replace", dim=100, samples=10, ddof=0, generations=100, chains=4000, method="samples"),
-             400, (("gaussian-loop-nd", 40),),
-             "default metrics <= 1.5x the run without them", "mean_error_sq"),
-    Workload("regression-fixed", "regression",
-             dict(policy="replace", dim=50, samples=200, generations=50, chains=4000, design="fixed",
-                  metrics="excess_risk", method="samples"),
-             1000, (("regression-fixed-loop", 200),),
-             ">= 5x the NumPy loop per chain", "excess_risk"),
-    Workload("regression-fresh", "regression",
-             dict(policy="replace", dim=50, samples=200, generations=50, chains=4000, design="fresh",
-                  metrics="excess_risk", method="samples"),
-             1000, (("regression-fresh-loop", 200),),
-             "run <= 1.3x floor", "excess_risk"),
+    Workload(
+        "gaussian-samples",
+        "gaussian",
+        dict(policy="replace", dim=1, samples=100, ddof=1, generations=100, chains=100_000, method="samples"),
+        10_000,
+        (("gaussian-vectorised", 100_000), ("gaussian-loop", 1_000)),
+        "run <= 1.3x floor; command <= run + compile + 1.5 s",
+        "mean_error_sq",
+    ),
+    Workload(
+        "gaussian-sufficient",
+        "gaussian",
+        dict(policy="replace", dim=1, samples=1000, ddof=1, generations=100, chains=10_000, method="sufficient"),
+        10_000,
+        (("gaussian-vectorised", 1_000),),
+        "command <= 3 s wall, warm cache",
+        "mean_error_sq",
+    ),
+    Workload(
+        "gaussian-d100",
+        "gaussian",
+        dict(policy="replace", dim=100, samples=10, ddof=0, generations=100, chains=4000, method="samples"),
+        400,
+        (("gaussian-loop-nd", 40),),
+        "default metrics <= 1.5x the run without them",
+        "mean_error_sq",
+    ),
+    Workload(
+        "regression-fixed",
+        "regression",
+        dict(
+            policy="replace",
+            dim=50,
+            samples=200,
+            generations=50,
+            chains=4000,
+            design="fixed",
+            metrics="excess_risk",
+            method="samples",
+        ),
+        1000,
+        (("regression-fixed-loop", 200),),
+        ">= 5x the NumPy loop per chain",
+        "excess_risk",
+    ),
+    Workload(
+        "regression-fresh",
+        "regression",
+        dict(
+            policy="replace",
+            dim=50,
+            samples=200,
+            generations=50,
+            chains=4000,
+            design="fresh",
+            metrics="excess_risk",
+            method="samples",
+        ),
+        1000,
+        (("regression-fresh-loop", 200),),
+        "run <= 1.3x floor",
+        "excess_risk",
+    ),
 )
 
 
@@ -263,7 +318,8 @@ def profile_workload(workload: Workload, quick: bool, repeat: int, out_dir: str)
         inputs = [parallel.put_global(a, sharding) for a in (cell, chain_ids, valid)]
         calls.append((prepared.program.compiled(prepared.table, prepared.chunk, with_history), inputs))
     program_seconds, _ = median_time(
-        lambda: [jax.block_until_ready(fn(*prepared.table, *inputs)) for fn, inputs in calls], repeat)
+        lambda: [jax.block_until_ready(fn(*prepared.table, *inputs)) for fn, inputs in calls], repeat
+    )
 
     # the default metrics: the run with only the cheapest metric
     cheap = dict(overrides, metrics=workload.cheap_metric)
@@ -288,14 +344,27 @@ def profile_workload(workload: Workload, quick: bool, repeat: int, out_dir: str)
         numpy[kind] = {"timed_chains": chains, "seconds": seconds * config["chains"] / chains}
     verdicts = {name: entry["comparison"]["status"] for name, entry in summary["metrics"].items()}
     return {
-        "workload": workload.name, "setting": workload.setting, "config": {k: config[k] for k in overrides},
-        "metrics": list(config["metrics"]), "chunk": prepared.chunk, "target": workload.target,
-        "profile": {"trace_and_compile": prepared.compile_seconds, "prepare_total": prepare_seconds,
-                    "run": run_seconds, "run_times": run_times, "compiled_calls": program_seconds,
-                    "host_statistics": max(run_seconds - program_seconds, 0.0),
-                    "run_with_cheapest_metric": cheap_seconds, "metrics": max(run_seconds - cheap_seconds, 0.0),
-                    "theory": theory_seconds, "summary_and_writing": writing_seconds},
-        "floor_seconds": floor_seconds, "numpy": numpy, "verdicts": verdicts,
+        "workload": workload.name,
+        "setting": workload.setting,
+        "config": {k: config[k] for k in overrides},
+        "metrics": list(config["metrics"]),
+        "chunk": prepared.chunk,
+        "target": workload.target,
+        "profile": {
+            "trace_and_compile": prepared.compile_seconds,
+            "prepare_total": prepare_seconds,
+            "run": run_seconds,
+            "run_times": run_times,
+            "compiled_calls": program_seconds,
+            "host_statistics": max(run_seconds - program_seconds, 0.0),
+            "run_with_cheapest_metric": cheap_seconds,
+            "metrics": max(run_seconds - cheap_seconds, 0.0),
+            "theory": theory_seconds,
+            "summary_and_writing": writing_seconds,
+        },
+        "floor_seconds": floor_seconds,
+        "numpy": numpy,
+        "verdicts": verdicts,
         "load_average": load_average(),
     }
 
@@ -320,17 +389,29 @@ def time_command(workload: Workload, quick: bool, cache: str) -> dict:
     with open(os.path.join(out, "summary.json")) as stream:
         timing = json.load(stream)["timing"]
     inside = timing["compile_seconds"] + timing["run_seconds"]
-    return {"wall_warm": wall, "compile_warm": timing["compile_seconds"], "run": timing["run_seconds"],
-            "overhead": wall - inside}
+    return {
+        "wall_warm": wall,
+        "compile_warm": timing["compile_seconds"],
+        "run": timing["run_seconds"],
+        "overhead": wall - inside,
+    }
 
 
 # ----------------------------------------------------------------------------------------------- sweeps
 
 
-SWEEPS = {"collapse-or-thrive-gaussian": ("examples/collapse_or_thrive_gaussian.toml", {},
-                                          "<= 100 s cold, <= 60 s warm (authors' code: 1,637 s)"),
-          "collapse-or-thrive-regression-1": ("examples/collapse_or_thrive_regression.toml", {"noise_var": [1.0]},
-                                              "<= 100 s cold (authors' code: 4,940 s for 74 cells)")}
+SWEEPS = {
+    "collapse-or-thrive-gaussian": (
+        "examples/collapse_or_thrive_gaussian.toml",
+        {},
+        "<= 100 s cold, <= 60 s warm (authors' code: 1,637 s)",
+    ),
+    "collapse-or-thrive-regression-1": (
+        "examples/collapse_or_thrive_regression.toml",
+        {"noise_var": [1.0]},
+        "<= 100 s cold (authors' code: 4,940 s for 74 cells)",
+    ),
+}
 
 
 def _sweep_spec(path: str, axes: dict, quick: bool, work: str) -> str:
@@ -360,8 +441,13 @@ def time_sweep(name: str, quick: bool) -> dict:
     runs = {}
     for label in ("cold", "warm"):
         start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "collapse_jax", "sweep", spec, "--out",
-                               os.path.join(work, label), "--quiet"], env=env, capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "collapse_jax", "sweep", spec, "--out", os.path.join(work, label), "--quiet"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         runs[label] = {"seconds": time.perf_counter() - start, "output": done.stdout.strip()}
     return {"sweep": name, "spec": path, "axes_changed": axes, "target": target, **runs, "load_average": load_average()}
 
@@ -384,37 +470,61 @@ def device_name() -> str:
 
 
 def markdown(report: dict) -> str:
-    lines = [f"# Benchmarks: {report['device']}", "",
-             f"{report['date']}, jax {report['jax']}, {'quick' if report['quick'] else 'full'} sizes, medians of "
-             f"{report['repeat']} calls. Load average at the start {report['load_start']}, at the end {report['load_end']}.", "",
-             "## Time against the floor and NumPy", "",
-             "| workload | chains | run (s) | floor (s) | x floor | NumPy (s, float64) | NumPy / run | command, warm (s) | overhead (s) | target |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Benchmarks: {report['device']}",
+        "",
+        f"{report['date']}, jax {report['jax']}, {'quick' if report['quick'] else 'full'} sizes, medians of "
+        f"{report['repeat']} calls. Load average at the start {report['load_start']}, at the end {report['load_end']}.",
+        "",
+        "## Time against the floor and NumPy",
+        "",
+        "| workload | chains | run (s) | floor (s) | x floor | NumPy (s, float64) | NumPy / run | command, warm (s) | overhead (s) | target |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for row in report["workloads"]:
         run, floor = row["profile"]["run"], row["floor_seconds"]
         numpy = "; ".join(f"{k} {v['seconds']:.2f}" for k, v in row["numpy"].items())
         ratio = "; ".join(f"{v['seconds'] / run:.1f}x" for v in row["numpy"].values())
         command = row.get("command", {})
-        lines.append(f"| {row['workload']} | {row['config']['chains']} | {run:.3f} | {floor:.3f} | {run / floor:.2f} | "
-                     f"{numpy} | {ratio} | {command.get('wall_warm', float('nan')):.2f} | "
-                     f"{command.get('overhead', float('nan')):.2f} | {row['target']} |")
-    lines += ["", "## Where the time goes (seconds)", "",
-              "| workload | trace + compile | run | compiled calls | host statistics | metrics | theory | summary + writing |",
-              "|---|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {row['workload']} | {row['config']['chains']} | {run:.3f} | {floor:.3f} | {run / floor:.2f} | "
+            f"{numpy} | {ratio} | {command.get('wall_warm', float('nan')):.2f} | "
+            f"{command.get('overhead', float('nan')):.2f} | {row['target']} |"
+        )
+    lines += [
+        "",
+        "## Where the time goes (seconds)",
+        "",
+        "| workload | trace + compile | run | compiled calls | host statistics | metrics | theory | summary + writing |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for row in report["workloads"]:
         p = row["profile"]
-        lines.append(f"| {row['workload']} | {p['trace_and_compile']:.2f} | {p['run']:.3f} | {p['compiled_calls']:.3f} | "
-                     f"{p['host_statistics']:.3f} | {p['metrics']:.3f} | {p['theory']:.3f} | {p['summary_and_writing']:.3f} |")
+        lines.append(
+            f"| {row['workload']} | {p['trace_and_compile']:.2f} | {p['run']:.3f} | {p['compiled_calls']:.3f} | "
+            f"{p['host_statistics']:.3f} | {p['metrics']:.3f} | {p['theory']:.3f} | {p['summary_and_writing']:.3f} |"
+        )
     fixed = report["fixed_costs"]
-    lines += ["", "## Fixed costs (fresh processes)", "",
-              f"`import jax` {fixed['import_jax']:.2f} s; `import collapse_jax` {fixed['import_collapse_jax']:.2f} s "
-              f"(+{fixed['import_collapse_jax'] - fixed['import_jax']:.2f} s); `collapse-jax --help` {fixed['help']:.2f} s."]
+    lines += [
+        "",
+        "## Fixed costs (fresh processes)",
+        "",
+        f"`import jax` {fixed['import_jax']:.2f} s; `import collapse_jax` {fixed['import_collapse_jax']:.2f} s "
+        f"(+{fixed['import_collapse_jax'] - fixed['import_jax']:.2f} s); `collapse-jax --help` {fixed['help']:.2f} s.",
+    ]
     if report["sweeps"]:
-        lines += ["", "## Sweeps (fresh processes)", "", "| sweep | cold cache (s) | warm cache (s) | target | closing line (cold) |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Sweeps (fresh processes)",
+            "",
+            "| sweep | cold cache (s) | warm cache (s) | target | closing line (cold) |",
+            "|---|---|---|---|---|",
+        ]
         for row in report["sweeps"]:
-            lines.append(f"| {row['sweep']} | {row['cold']['seconds']:.1f} | {row['warm']['seconds']:.1f} | {row['target']} | "
-                         f"{row['cold']['output']} |")
+            lines.append(
+                f"| {row['sweep']} | {row['cold']['seconds']:.1f} | {row['warm']['seconds']:.1f} | {row['target']} | "
+                f"{row['cold']['output']} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -443,14 +553,25 @@ def main(argv=None) -> dict:
     unknown = set(names) - {w.name for w in WORKLOADS}
     if unknown:
         raise SystemExit(f"unknown workload(s): {', '.join(sorted(unknown))}")
-    report = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "jax": jax.__version__,
-              "device": device_name(), "quick": args.quick, "repeat": args.repeat, "load_start": load_average(),
-              "workloads": [], "sweeps": []}
+    report = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "jax": jax.__version__,
+        "device": device_name(),
+        "quick": args.quick,
+        "repeat": args.repeat,
+        "load_start": load_average(),
+        "workloads": [],
+        "sweeps": [],
+    }
     report["fixed_costs"] = {
         "import_jax": fresh_process_seconds("import jax", args.repeat),
         "import_collapse_jax": fresh_process_seconds("import collapse_jax", args.repeat),
-        "help": fresh_process_seconds("import sys; sys.argv=['collapse-jax','--help']\nfrom collapse_jax.cli import main\n"
-                                      "try: main()\nexcept SystemExit: pass", args.repeat)}
+        "help": fresh_process_seconds(
+            "import sys; sys.argv=['collapse-jax','--help']\nfrom collapse_jax.cli import main\n"
+            "try: main()\nexcept SystemExit: pass",
+            args.repeat,
+        ),
+    }
     with tempfile.TemporaryDirectory() as work:
         cache = os.path.join(work, "cache")
         for workload in WORKLOADS:
@@ -462,14 +583,20 @@ def main(argv=None) -> dict:
                 row["command"] = time_command(workload, args.quick, cache)
             report["workloads"].append(row)
             p = row["profile"]
-            print(f"  run {p['run']:.3f} s, floor {row['floor_seconds']:.3f} s ({p['run'] / row['floor_seconds']:.2f}x), "
-                  f"compile {p['trace_and_compile']:.2f} s, metrics {p['metrics']:.3f} s", file=sys.stderr, flush=True)
+            print(
+                f"  run {p['run']:.3f} s, floor {row['floor_seconds']:.3f} s ({p['run'] / row['floor_seconds']:.2f}x), "
+                f"compile {p['trace_and_compile']:.2f} s, metrics {p['metrics']:.3f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     if args.sweeps:
         for name in SWEEPS:
             print(f"sweep {name} ...", file=sys.stderr, flush=True)
             report["sweeps"].append(time_sweep(name, args.quick))
     report["load_end"] = load_average()
-    tag = args.tag or (f"cpu{os.cpu_count()}" if jax.default_backend() == "cpu" else jax.devices()[0].device_kind.replace(" ", "-"))
+    tag = args.tag or (
+        f"cpu{os.cpu_count()}" if jax.default_backend() == "cpu" else jax.devices()[0].device_kind.replace(" ", "-")
+    )
     suffix = f"{tag}{'-quick' if args.quick else ''}"
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, f"benchmarks_{suffix}.json"), "w") as stream:

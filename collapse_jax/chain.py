@@ -41,7 +41,13 @@ from collapse_jax.estimator import Estimator
 from collapse_jax.keys import Purpose, chain_key, generation_key, shared_key
 
 from collapse_jax.options import (  # noqa: F401 (re-exported)
-    METHODS, POLICIES, REAL_DRAWS, REAL_SOURCES, VERIFICATION_METRICS, VERIFIED_BUDGETS)
+    METHODS,
+    POLICIES,
+    REAL_DRAWS,
+    REAL_SOURCES,
+    VERIFICATION_METRICS,
+    VERIFIED_BUDGETS,
+)
 
 
 _GENERATION_LISTENERS: list[Callable[[int], None]] = []
@@ -142,8 +148,9 @@ def chain_setting(setting: Setting, key: jax.Array, key_chain: jax.Array) -> Set
     """The setting one chain runs on (see `Setting.per_chain`)."""
     if setting.per_chain is None:
         return setting
-    return setting.per_chain(generation_key(key_chain, 0, Purpose.TRUTH),
-                             generation_key(shared_key(key), 0, Purpose.TRUTH))
+    return setting.per_chain(
+        generation_key(key_chain, 0, Purpose.TRUTH), generation_key(shared_key(key), 0, Purpose.TRUTH)
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,8 +229,10 @@ def validate_spec(spec: ChainSpec, estimator: Estimator | None = None) -> None:
     if spec.first_samples and spec.method == "sufficient":
         raise ValueError("first_samples > 0 needs method='samples'")
     if spec.real_source == "original" and spec.real_count > spec.first_count:
-        raise ValueError(f"real_fraction: round(alpha M) = {spec.real_count} real points reused from the "
-                         f"generation-1 sample exceed its first_samples = {spec.first_count} points")
+        raise ValueError(
+            f"real_fraction: round(alpha M) = {spec.real_count} real points reused from the "
+            f"generation-1 sample exceed its first_samples = {spec.first_count} points"
+        )
     whole("best_of", spec.best_of, 1)
     whole("max_refill_rounds", spec.max_refill_rounds, 1)
     if spec.verified_budget not in VERIFIED_BUDGETS:
@@ -332,9 +341,7 @@ def _history(setting: Setting, key_chain, first_params, scan_metrics, first_stat
     first_stats = first_stats or {}
     m0 = {**evaluate(setting, key_chain, 0, setting.true_params), **first_stats}
     m1 = {**evaluate(setting, key_chain, 1, first_params), **first_stats}
-    return {
-        name: jnp.concatenate([m0[name][None], m1[name][None], scan_metrics[name]]) for name in m0
-    }
+    return {name: jnp.concatenate([m0[name][None], m1[name][None], scan_metrics[name]]) for name in m0}
 
 
 def _select_rows(points, index):
@@ -346,8 +353,15 @@ def _kept_average(values: dict, weights) -> dict:
     return {name: jnp.sum(value * weights) / total for name, value in values.items()}
 
 
-def verified_sample(verifier: Verifier, spec: ChainSpec, sample: Callable, key_synthetic, key_verify, n: int,
-                    sample_candidates: Callable | None = None):
+def verified_sample(
+    verifier: Verifier,
+    spec: ChainSpec,
+    sample: Callable,
+    key_synthetic,
+    key_verify,
+    n: int,
+    sample_candidates: Callable | None = None,
+):
     """`n` synthetic points selected by `verifier` (see the module docstring).
 
     `sample(key, count)` draws `count` candidates; `sample_candidates(key, n, k)`, if given, draws k
@@ -366,8 +380,9 @@ def verified_sample(verifier: Verifier, spec: ChainSpec, sample: Callable, key_s
         return points, jnp.zeros((0,), jnp.float32), stats
     if spec.best_of > 1:
         k = spec.best_of
-        candidates = (sample(key_synthetic, n * k) if sample_candidates is None
-                      else sample_candidates(key_synthetic, n, k))
+        candidates = (
+            sample(key_synthetic, n * k) if sample_candidates is None else sample_candidates(key_synthetic, n, k)
+        )
         best = jnp.argmax(score(candidates).reshape(n, k), axis=1)
         points = _select_rows(candidates, jnp.arange(n) * k + best)
         weights = jnp.ones((n,), jnp.float32)
@@ -382,11 +397,14 @@ def verified_sample(verifier: Verifier, spec: ChainSpec, sample: Callable, key_s
         points, weights = candidates, keep.astype(jnp.float32)
         kept_fraction = jnp.mean(keep.astype(jnp.float32))
     else:
+
         def fill(state):
             round_, filled, examined, points = state
             key_round = jnp.where(round_ == 0, key_synthetic, jax.random.fold_in(key_synthetic, round_))
             candidates = sample(key_round, n)
-            keep = jax.random.uniform(jax.random.fold_in(key_verify, round_), (n,)) < verifier.keep_probability(candidates)
+            keep = jax.random.uniform(jax.random.fold_in(key_verify, round_), (n,)) < verifier.keep_probability(
+                candidates
+            )
             rank = filled + jnp.cumsum(keep, dtype=jnp.int32) - 1  # int32 counters, also under jax_enable_x64
             slot = jnp.where(keep & (rank < n), rank, n)
             points = jax.tree.map(lambda out, new: out.at[slot].set(new, mode="drop"), points, candidates)
@@ -398,7 +416,8 @@ def verified_sample(verifier: Verifier, spec: ChainSpec, sample: Callable, key_s
         empty = jax.tree.map(lambda leaf: jnp.zeros(leaf.shape, leaf.dtype), shape)
         state = (jnp.int32(0), jnp.int32(0), jnp.int32(0), empty)
         _, filled, examined, points = jax.lax.while_loop(
-            lambda state: (state[1] < n) & (state[0] < spec.max_refill_rounds), fill, state)
+            lambda state: (state[1] < n) & (state[0] < spec.max_refill_rounds), fill, state
+        )
         weights = (jnp.arange(n) < filled).astype(jnp.float32)
         kept_fraction = filled / jnp.maximum(examined, 1).astype(jnp.float32)
     stats = {"kept_fraction": kept_fraction, "synthetic_kept": jnp.sum(weights)}
@@ -412,14 +431,20 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
     mixture = spec.real_draw == "mixture" and spec.real_fraction > 0
     if mixture:
         r = 0
-    use_statistics = (spec.policy == "accumulate" and spec.accumulate_with_statistics
-                      and setting.estimator.has_statistics)
+    use_statistics = (
+        spec.policy == "accumulate" and spec.accumulate_with_statistics and setting.estimator.has_statistics
+    )
     use_buffer = spec.policy == "accumulate-subsample" or (spec.policy == "accumulate" and not use_statistics)
     verified = setting.verifier is not None
     # an unweighted synthetic batch that enters the fit only through its statistics is summarised in
     # the model's own frame (Estimator.draw_statistics): exact as the model collapses
-    in_frame = (setting.estimator.draw_statistics is not None and setting.estimator.has_statistics
-                and not verified and not mixture and (spec.policy == "replace" or use_statistics))
+    in_frame = (
+        setting.estimator.draw_statistics is not None
+        and setting.estimator.has_statistics
+        and not verified
+        and not mixture
+        and (spec.policy == "replace" or use_statistics)
+    )
     M1 = spec.first_count
     capacity = M1 + (G - 1) * M
 
@@ -487,20 +512,35 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
             if mixture:
                 synthetic = est.sample(key_synthetic, params, M)
                 real = sample_real(this, _real_key(key, key_chain, spec, generation), M)
-                is_real = jax.random.bernoulli(generation_key(key_chain, generation, Purpose.MIX), spec.real_fraction, (M,))
+                is_real = jax.random.bernoulli(
+                    generation_key(key_chain, generation, Purpose.MIX), spec.real_fraction, (M,)
+                )
                 return jnp.where(is_real.reshape((M,) + (1,) * (real.ndim - 1)), real, synthetic), ones, {}
             if verified:
                 key_verify = generation_key(key_chain, generation, Purpose.VERIFY)
-                candidates = (None if est.sample_candidates is None
-                              else lambda k, n, count: est.sample_candidates(k, params, n, count))
+                candidates = (
+                    None
+                    if est.sample_candidates is None
+                    else lambda k, n, count: est.sample_candidates(k, params, n, count)
+                )
                 synthetic, weights, stats = verified_sample(
-                    this.verifier, spec, lambda k, n: est.sample(k, params, n), key_synthetic, key_verify, M - r,
-                    candidates)
+                    this.verifier,
+                    spec,
+                    lambda k, n: est.sample(k, params, n),
+                    key_synthetic,
+                    key_verify,
+                    M - r,
+                    candidates,
+                )
                 weights = weights.astype(ones.dtype)
             else:
-                synthetic, weights, stats = est.sample(key_synthetic, params, M - r), ones[:M - r], {}
+                synthetic, weights, stats = est.sample(key_synthetic, params, M - r), ones[: M - r], {}
             if r:
-                return jnp.concatenate([synthetic, real_points(generation)]), jnp.concatenate([weights, ones[:r]]), stats
+                return (
+                    jnp.concatenate([synthetic, real_points(generation)]),
+                    jnp.concatenate([weights, ones[:r]]),
+                    stats,
+                )
             return synthetic, weights, stats
 
         def statistics_of_batch(generation, params):

@@ -28,7 +28,11 @@ def _add_parameter(parser: argparse.ArgumentParser, parameter) -> None:
     default = ",".join(parameter.default) if parameter.kind == "list" else parameter.default
     allowed = parameter.allowed() if parameter.choices is None else ""
     parser.add_argument(
-        parameter.flag, dest=parameter.name, type=kind, default=None, metavar=parameter.name.upper(),
+        parameter.flag,
+        dest=parameter.name,
+        type=kind,
+        default=None,
+        metavar=parameter.name.upper(),
         help=f"{parameter.help} (default: {default}{'; allowed: ' + allowed if allowed else ''})",
     )
 
@@ -52,9 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", help="output directory (default: sweeps/<name>)")
     sweep.add_argument("--resume", action="store_true", help="continue the sweep in --out, skipping finished cells")
     sweep.add_argument("--quiet", action="store_true", help="no progress output (for logs)")
-    sweep.add_argument("--distributed", action="store_true",
-                       help="join a multi-host run (jax.distributed; COLLAPSE_JAX_COORDINATOR, "
-                            "COLLAPSE_JAX_NUM_PROCESSES, COLLAPSE_JAX_PROCESS_ID or the cluster's environment)")
+    sweep.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join a multi-host run (jax.distributed; COLLAPSE_JAX_COORDINATOR, "
+        "COLLAPSE_JAX_NUM_PROCESSES, COLLAPSE_JAX_PROCESS_ID or the cluster's environment)",
+    )
 
     reproduce = commands.add_parser("reproduce", help="run registered figure experiments")
     reproduce.add_argument("names", nargs="*", help="experiments to run (default: all)")
@@ -69,8 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _print_simulation(summary: dict, out: str) -> None:
     g = summary["generations"][-1]
-    print(f"{summary['setting']}: {summary['num_chains']} chains x {g} generations on {summary['device']}"
-          f" ({summary['timing']['compile_seconds']:.1f} s compile, {summary['timing']['run_seconds']:.1f} s run)")
+    print(
+        f"{summary['setting']}: {summary['num_chains']} chains x {g} generations on {summary['device']}"
+        f" ({summary['timing']['compile_seconds']:.1f} s compile, {summary['timing']['run_seconds']:.1f} s run)"
+    )
     width = max([16] + [len(name) + 2 for name in summary["metrics"]])
     print(f"{'metric':<{width}}{'mean at G':>14}{'+- 1.96 SE':>12}{'theory at G':>14}  comparison")
     for name, entry in summary["metrics"].items():
@@ -85,16 +94,20 @@ def _print_simulation(summary: dict, out: str) -> None:
 
 
 def _cache_note(report) -> str:
-    """"h of n compilations from the cache, " when the persistent cache was asked (else nothing); n counts
+    """ "h of n compilations from the cache, " when the persistent cache was asked (else nothing); n counts
     every compiled computation (a program's variants and small setup computations too)."""
-    return f"{report.cache_hits} of {report.cache_requests} compilations from the cache, " if report.cache_requests else ""
+    return (
+        f"{report.cache_hits} of {report.cache_requests} compilations from the cache, " if report.cache_requests else ""
+    )
 
 
 def _accelerator_plugin_installed() -> bool:
     import importlib.util
 
-    return any(importlib.util.find_spec(name) is not None
-               for name in ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_rocm60_plugin", "libtpu"))
+    return any(
+        importlib.util.find_spec(name) is not None
+        for name in ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_rocm60_plugin", "libtpu")
+    )
 
 
 def cpu_compile_flags() -> None:
@@ -123,8 +136,12 @@ def main(argv=None) -> int:
             from collapse_jax.simulate import simulate
 
             definition = SETTINGS[args.setting]
-            overrides = {p.name: getattr(args, p.name) for p in definition.all_parameters if getattr(args, p.name) is not None}
-            summary = simulate(args.setting, overrides, out=args.out, save_chains=args.save_chains, progress=not args.quiet)
+            overrides = {
+                p.name: getattr(args, p.name) for p in definition.all_parameters if getattr(args, p.name) is not None
+            }
+            summary = simulate(
+                args.setting, overrides, out=args.out, save_chains=args.save_chains, progress=not args.quiet
+            )
             _print_simulation(summary, args.out)
             return 0
         if args.command == "sweep":
@@ -136,9 +153,11 @@ def main(argv=None) -> int:
                 initialize_distributed(auto=not os.environ.get("COLLAPSE_JAX_COORDINATOR"))
             report = run_sweep(args.spec, args.out, resume=args.resume, progress=False if args.quiet else "auto")
             verdicts = ", ".join(f"{n} {status}" for status, n in sorted(report.comparisons.items())) or "none"
-            print(f"sweep {report.out}: {report.ran} cells run, {report.skipped} already finished, "
-                  f"{report.programs} programs ({_cache_note(report)}{report.compile_seconds:.1f} s preparing them, "
-                  f"overlapping the runs), {report.seconds:.1f} s; theory comparisons (cell x metric): {verdicts}")
+            print(
+                f"sweep {report.out}: {report.ran} cells run, {report.skipped} already finished, "
+                f"{report.programs} programs ({_cache_note(report)}{report.compile_seconds:.1f} s preparing them, "
+                f"overlapping the runs), {report.seconds:.1f} s; theory comparisons (cell x metric): {verdicts}"
+            )
             return 0
         if args.command == "reproduce":
             from collapse_jax.simulate import check_output_directory

@@ -42,6 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from collapse_jax.options import DATASET_NAMES as NAMES  # re-exported
+
 DEFAULT_NOISE = {"blobs": 1.0, "circles": 0.1, "moons": 0.1, "swiss_roll": 0.1}
 BLOB_CENTRES = np.array([[4.0 * math.cos(a), 4.0 * math.sin(a)] for a in np.deg2rad([90.0, 210.0, 330.0])])
 CIRCLE_RADII = (1.0, 0.5)

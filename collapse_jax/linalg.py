@@ -218,7 +218,6 @@ def pivoted_root(matrix: jax.Array) -> tuple[jax.Array, jax.Array]:
     return root, log_det
 
 
-
 def nuclear_norm(matrix: jax.Array, iterations: int = 50) -> jax.Array:
     """Sum of the singular values of a square `(d, d)` matrix, by Newton-Schulz polar iteration.
 
@@ -404,4 +403,3 @@ def qr_root(rows: jax.Array, *, pivot: bool = False) -> tuple[jax.Array, jax.Arr
     upper = upper * jnp.where(jnp.diagonal(upper) < 0, -1.0, 1.0)[:, None]  # the root with a non-negative diagonal
     root = jnp.zeros((d, d), rows.dtype).at[perm].set(upper.T) * scale
     return root, jnp.log(jnp.abs(jnp.diagonal(upper))) + jnp.log(scale)
-

@@ -23,8 +23,16 @@ DOWNSTREAM_METRICS = ("downstream_excess_risk", "downstream_bias", "downstream_v
 REGRESSION_METRICS = CHAIN_METRICS + DOWNSTREAM_METRICS
 
 # the categorical model (collapse_jax.models.categorical)
-CATEGORICAL_METRICS = ("support_size", "lost_mass", "tail_mass", "entropy", "gini_simpson", "tv_distance",
-                       "kl_to_original", "l2_risk")
+CATEGORICAL_METRICS = (
+    "support_size",
+    "lost_mass",
+    "tail_mass",
+    "entropy",
+    "gini_simpson",
+    "tv_distance",
+    "kl_to_original",
+    "l2_risk",
+)
 
 # 2-D datasets (collapse_jax.datasets.NAMES)
 DATASET_NAMES = ("blobs", "circles", "moons", "swiss_roll")

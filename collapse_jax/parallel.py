@@ -31,8 +31,13 @@ def fetch(tree):
     return multihost_utils.process_allgather(tree, tiled=True)
 
 
-def initialize_distributed(coordinator_address: str | None = None, num_processes: int | None = None,
-                           process_id: int | None = None, *, auto: bool = False) -> int:
+def initialize_distributed(
+    coordinator_address: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    *,
+    auto: bool = False,
+) -> int:
     """Join a multi-host run (one process per host) and return this process's index.
 
     Wraps `jax.distributed.initialize`. Arguments default to the variables COLLAPSE_JAX_COORDINATOR,
@@ -49,8 +54,9 @@ def initialize_distributed(coordinator_address: str | None = None, num_processes
     if coordinator_address is None and num_processes is None and not auto:
         return 0
     jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU hosts gather through gloo
-    jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes,
-                               process_id=process_id)
+    jax.distributed.initialize(
+        coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id
+    )
     return jax.process_index()
 
 
@@ -98,8 +104,10 @@ def enable_compilation_cache(path: str | None = None) -> str:
 
     Default location: $COLLAPSE_JAX_CACHE_DIR, else ~/.cache/collapse-jax/xla. Returns the path.
     """
-    path = path or os.environ.get("COLLAPSE_JAX_CACHE_DIR") or os.path.join(
-        os.path.expanduser("~"), ".cache", "collapse-jax", "xla"
+    path = (
+        path
+        or os.environ.get("COLLAPSE_JAX_CACHE_DIR")
+        or os.path.join(os.path.expanduser("~"), ".cache", "collapse-jax", "xla")
     )
     os.makedirs(path, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", path)
@@ -115,8 +123,10 @@ class CompilationCounter:
     the cache is on); `cache_hits`: those loaded from it instead of compiled.
     """
 
-    _EVENTS = {"/jax/compilation_cache/compile_requests_use_cache": "requests",
-               "/jax/compilation_cache/cache_hits": "cache_hits"}
+    _EVENTS = {
+        "/jax/compilation_cache/compile_requests_use_cache": "requests",
+        "/jax/compilation_cache/cache_hits": "cache_hits",
+    }
 
     def __init__(self):
         self.requests = 0

@@ -95,8 +95,18 @@ def load_sweep(out: str) -> SweepResults:
     return SweepResults(out, manifest["spec"]["setting"], axes, np.arange(length), finished, arrays, summaries)
 
 
-def plot_sweep(results: SweepResults, metric: str, x: str = "generation", *, generation: int = -1,
-               where: dict | None = None, ax=None, theory: bool = True, band: bool = True, log_y: bool = False):
+def plot_sweep(
+    results: SweepResults,
+    metric: str,
+    x: str = "generation",
+    *,
+    generation: int = -1,
+    where: dict | None = None,
+    ax=None,
+    theory: bool = True,
+    band: bool = True,
+    log_y: bool = False,
+):
     """Draw a metric against the generation or any axis: the chain mean with its 95% band (mean +- 1.96
     SE), and the closed-form prediction as a dashed line where one exists.
 

@@ -163,8 +163,13 @@ class _ChunkProgram:
                 }
                 return (reduced, history) if with_history else reduced
 
-            sharded = jax.shard_map(local, mesh=self.mesh, in_specs=(PartitionSpec(), PartitionSpec(), lanes, lanes, lanes),
-                                    out_specs=lanes, check_vma=False)
+            sharded = jax.shard_map(
+                local,
+                mesh=self.mesh,
+                in_specs=(PartitionSpec(), PartitionSpec(), lanes, lanes, lanes),
+                out_specs=lanes,
+                check_vma=False,
+            )
             shapes = [jax.ShapeDtypeStruct((chunk,), dtype) for dtype in (jnp.int32, jnp.int32, jnp.bool_)]
             self._cache[cache_key] = jax.jit(sharded).lower(*table, *shapes).compile()
         return self._cache[cache_key]
@@ -267,7 +272,8 @@ def prepare_program(
             f"one chain needs at least {least / 2**30:.3g} GiB (samples {spec.samples}, generations "
             f"{spec.num_generations}, policy {spec.policy}), more than the {free / 2**30:.3g} GiB free on "
             f"{mesh.devices.flat[0].device_kind}: reduce samples (--samples), generations (--generations) or the "
-            "setting's sizes")
+            "setting's sizes"
+        )
     num_devices = mesh.devices.size
     program = _ChunkProgram(make_lane_fn(setting_fn, spec), mesh, len(cells))
     table = _cell_table(cells, mesh)
@@ -304,9 +310,13 @@ class _CellAccumulator:
             self.saved.setdefault(name, []).append(values)
 
 
-def execute_cells(prepared: PreparedRun, *, save_chains: bool = False,
-                  progress: Callable[[int, int], None] | None = None,
-                  on_cell: Callable[[int, RunResult], Any] | None = None) -> dict[int, RunResult]:
+def execute_cells(
+    prepared: PreparedRun,
+    *,
+    save_chains: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    on_cell: Callable[[int, RunResult], Any] | None = None,
+) -> dict[int, RunResult]:
     """Run the selected cells of a prepared program chunk by chunk.
 
     Per-device partial statistics are merged per cell as chunks arrive; as soon as a cell's last lane has
@@ -390,12 +400,19 @@ def prepare_chains(
     """Validate and compile a single run (one cell; see `run_chains`)."""
     if not _is_count(num_chains) or num_chains > MAX_CHAINS:
         raise ValueError(f"num_chains must be an integer in [1, 2**32] (chain ids are 32-bit), got {num_chains!r}")
-    return prepare_program(lambda hyper: setting, spec, Cells((seed,), (int(num_chains),)), chunk_size=chunk_size,
-                           devices=devices, quantile_chains=quantile_chains)
+    return prepare_program(
+        lambda hyper: setting,
+        spec,
+        Cells((seed,), (int(num_chains),)),
+        chunk_size=chunk_size,
+        devices=devices,
+        quantile_chains=quantile_chains,
+    )
 
 
-def execute(prepared: PreparedRun, *, save_chains: bool = False,
-            progress: Callable[[int, int], None] | None = None) -> RunResult:
+def execute(
+    prepared: PreparedRun, *, save_chains: bool = False, progress: Callable[[int, int], None] | None = None
+) -> RunResult:
     """Run a prepared single run and return its result."""
     (result,) = execute_cells(prepared, save_chains=save_chains, progress=progress).values()
     return result
@@ -431,6 +448,13 @@ def run_chains(
       quantile_chains: quantiles are computed from chains 0..quantile_chains-1.
       progress: called as progress(chains_done, num_chains) after each chunk.
     """
-    prepared = prepare_chains(setting, spec, seed=seed, num_chains=num_chains, chunk_size=chunk_size,
-                              devices=devices, quantile_chains=quantile_chains)
+    prepared = prepare_chains(
+        setting,
+        spec,
+        seed=seed,
+        num_chains=num_chains,
+        chunk_size=chunk_size,
+        devices=devices,
+        quantile_chains=quantile_chains,
+    )
     return execute(prepared, save_chains=save_chains, progress=progress)

@@ -14,9 +14,25 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from collapse_jax.options import (
-    CATEGORICAL_METRICS, CHAIN_METRICS, CLASSIFIERS, DATASET_NAMES, DESIGNS, DOWNSTREAM_METRICS, EXTRA_GAUSSIAN_METRICS,
-    GAUSSIAN_METRICS, LM_MODELS, METHODS, OPTIMIZERS, POLICIES, REAL_DRAWS, REAL_SOURCES, REGRESSION_METRICS, TASKS,
-    VERIFICATION_METRICS, VERIFIED_BUDGETS)
+    CATEGORICAL_METRICS,
+    CHAIN_METRICS,
+    CLASSIFIERS,
+    DATASET_NAMES,
+    DESIGNS,
+    DOWNSTREAM_METRICS,
+    EXTRA_GAUSSIAN_METRICS,
+    GAUSSIAN_METRICS,
+    LM_MODELS,
+    METHODS,
+    OPTIMIZERS,
+    POLICIES,
+    REAL_DRAWS,
+    REAL_SOURCES,
+    REGRESSION_METRICS,
+    TASKS,
+    VERIFICATION_METRICS,
+    VERIFIED_BUDGETS,
+)
 
 if TYPE_CHECKING:  # the engine (JAX) is imported where a chain is built or checked, not to read the tables
     from collapse_jax.chain import ChainSpec, Setting
@@ -106,8 +122,10 @@ class Parameter:
         except TypeError:
             items = None
         if items is not None:
-            items = [str(int(v)) if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-                     else v for v in items]
+            items = [
+                str(int(v)) if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) else v
+                for v in items
+            ]
         if items is None or not items or not all(isinstance(v, str) for v in items):
             allowed = f" from {', '.join(self.choices)}" if self.choices else ""
             raise ValueError(f"{where} must be a non-empty comma-separated list of names{allowed}; got {value!r}")
@@ -140,29 +158,68 @@ def _is_number(value) -> bool:
 
 CHAIN_PARAMETERS = (
     Parameter("policy", str, "replace", "pool rule: what model k is fitted on", choices=POLICIES),
-    Parameter("samples", int, 100, "M, points per generation (M_1 with --sample-growth); a run whose one "
-              "chain needs more than the free memory is refused", low=1, high=10**9),
+    Parameter(
+        "samples",
+        int,
+        100,
+        "M, points per generation (M_1 with --sample-growth); a run whose one "
+        "chain needs more than the free memory is refused",
+        low=1,
+        high=10**9,
+    ),
     Parameter("generations", int, 100, "G, number of fitted models (generations 1..G)", low=1, high=10**6),
-    Parameter("chains", int, 1000, "number of independent chains (chain ids are 32-bit: at most 2^32)", low=1,
-              high=2**32),
+    Parameter(
+        "chains", int, 1000, "number of independent chains (chain ids are 32-bit: at most 2^32)", low=1, high=2**32
+    ),
     Parameter("seed", int, 0, "root seed", low=0, high=2**32 - 1),
     Parameter("real_fraction", float, 0.0, "alpha: round(alpha*M) real points per generation k >= 2", low=0, high=1),
-    Parameter("real_source", str, "fresh", "real points: fresh draws or draws from the generation-1 sample", choices=REAL_SOURCES),
-    Parameter("real_draw", str, "fixed", "fixed: exactly round(alpha*M) real points; mixture: each point real with "
-              "probability alpha (Kanabar & Gastpar)", choices=REAL_DRAWS),
-    Parameter("method", str, "samples", "samples: draw points; sufficient: draw exact sufficient statistics (cost "
-              "independent of M); auto: sufficient where the setting and pool rule have that path, else samples "
-              "(summary.json records the one used)", choices=METHODS + ("auto",)),
+    Parameter(
+        "real_source",
+        str,
+        "fresh",
+        "real points: fresh draws or draws from the generation-1 sample",
+        choices=REAL_SOURCES,
+    ),
+    Parameter(
+        "real_draw",
+        str,
+        "fixed",
+        "fixed: exactly round(alpha*M) real points; mixture: each point real with "
+        "probability alpha (Kanabar & Gastpar)",
+        choices=REAL_DRAWS,
+    ),
+    Parameter(
+        "method",
+        str,
+        "samples",
+        "samples: draw points; sufficient: draw exact sufficient statistics (cost "
+        "independent of M); auto: sufficient where the setting and pool rule have that path, else samples "
+        "(summary.json records the one used)",
+        choices=METHODS + ("auto",),
+    ),
     Parameter("sample_growth", float, 0.0, "a: M_k = round(M k^a) (sufficient path)", low=0, high=4),
     Parameter("shared_real_data", bool, False, "all chains share the same real draws (results conditional on them)"),
-    Parameter("first_samples", int, 0, "M_1: real points model 1 is fitted on (0: M); with --real-source original "
-              "and --real-fraction M_1/M every generation reuses exactly them", low=0, high=10**9),
+    Parameter(
+        "first_samples",
+        int,
+        0,
+        "M_1: real points model 1 is fitted on (0: M); with --real-source original "
+        "and --real-fraction M_1/M every generation reuses exactly them",
+        low=0,
+        high=10**9,
+    ),
 )
 
 RUN_PARAMETERS = (
     Parameter("chunk_size", int, 0, "chains per compiled call (0: sized from free memory)", low=0, high=2**32),
-    Parameter("quantile_chains", int, 10_000, "quantiles are computed from the first N chains (their histories "
-              "are held in host memory)", low=1, high=10**6),
+    Parameter(
+        "quantile_chains",
+        int,
+        10_000,
+        "quantiles are computed from the first N chains (their histories are held in host memory)",
+        low=1,
+        high=10**6,
+    ),
     Parameter("x64", bool, False, "simulate in float64"),
 )
 
@@ -240,7 +297,7 @@ class SettingDefinition:
         return config
 
     def fastest_method(self, config: dict) -> str:
-        """"sufficient" where this config passes every check with it (the setting's estimator has exact
+        """ "sufficient" where this config passes every check with it (the setting's estimator has exact
         sufficient statistics and the pool rule, real data and options allow them), else "samples"."""
         import warnings
 
@@ -286,9 +343,11 @@ def _check_model_size(config: dict, setting: str) -> None:
     under replace, model 1 (M_1 points) must have the size of the later models (M points)."""
     first, samples = config["first_samples"], config["samples"]
     if config["policy"] == "replace" and first not in (0, samples):
-        raise ValueError(f"first_samples (--first-samples) must be 0 or samples (--samples) = {samples} for the "
-                         f"{setting} setting under policy replace (its model holds its training points, so model "
-                         f"1 must have the size of the later models; accumulate policies allow any M_1), got {first}")
+        raise ValueError(
+            f"first_samples (--first-samples) must be 0 or samples (--samples) = {samples} for the "
+            f"{setting} setting under policy replace (its model holds its training points, so model "
+            f"1 must have the size of the later models; accumulate policies allow any M_1), got {first}"
+        )
 
 
 def _gaussian_definition() -> SettingDefinition:
@@ -315,8 +374,7 @@ def _gaussian_definition() -> SettingDefinition:
         true = gaussian_params(jnp.zeros(dim, dtype), jnp.eye(dim, dtype=dtype))
         names = tuple(config["metrics"])
         full_rank = config["_full_rank"] if "_full_rank" in config else full_rank_of(config)
-        well_conditioned = (config["_well_conditioned"] if "_well_conditioned" in config
-                            else well_conditioned_of(config))
+        well_conditioned = config["_well_conditioned"] if "_well_conditioned" in config else well_conditioned_of(config)
         sufficient = config["method"] == "sufficient"
         columns = config["_w2_columns"] if "_w2_columns" in config else w2_columns_of(config)
 
@@ -346,9 +404,11 @@ def _gaussian_definition() -> SettingDefinition:
     def notes(config):
         if "w2_sq" in config["metrics"] or w2_is_cheap(config):
             return ()
-        return ("w2_sq is not among this configuration's default metrics: it would cost more than half the run "
-                "(it is a default where d <= 2, or with method samples and M >= 100 d); --metrics "
-                "mean_error_sq,trace_ratio,log_det_ratio,w2_sq records it",)
+        return (
+            "w2_sq is not among this configuration's default metrics: it would cost more than half the run "
+            "(it is a default where d <= 2, or with method samples and M >= 100 d); --metrics "
+            "mean_error_sq,trace_ratio,log_det_ratio,w2_sq records it",
+        )
 
     def w2_is_cheap(config):  # w2_sq adds at most half the run without it (benchmarks/metric_cost.py)
         return config["dim"] <= 2 or (config["method"] == "samples" and config["samples"] >= 100 * config["dim"])
@@ -369,20 +429,27 @@ def _gaussian_definition() -> SettingDefinition:
         parameters=(
             Parameter("dim", int, 1, "d, dimension", low=1, high=4096),
             Parameter("ddof", int, 1, "covariance divisor M - ddof: 0 = MLE, 1 = unbiased", choices=(0, 1)),
-            Parameter("metrics", "list", GAUSSIAN_METRICS,
-                      "metrics to record (default: all but kl_divergence = KL(truth || model), which is on request; "
-                      "w2_sq, 16 matrix-product steps on a d x min(M, d) block per generation, only where that "
-                      "costs at most half the run: d <= 2, or method samples with M >= 100 d; ask for it with "
-                      "--metrics elsewhere)", choices=GAUSSIAN_METRICS + EXTRA_GAUSSIAN_METRICS),
+            Parameter(
+                "metrics",
+                "list",
+                GAUSSIAN_METRICS,
+                "metrics to record (default: all but kl_divergence = KL(truth || model), which is on request; "
+                "w2_sq, 16 matrix-product steps on a d x min(M, d) block per generation, only where that "
+                "costs at most half the run: d <= 2, or method samples with M >= 100 d; ask for it with "
+                "--metrics elsewhere)",
+                choices=GAUSSIAN_METRICS + EXTRA_GAUSSIAN_METRICS,
+            ),
         ),
         build=build,
         check=check,
         complete=complete,
         notes=notes,
         traced_sample_size=True,
-        static_extras=lambda config: {"_full_rank": full_rank_of(config),
-                                      "_well_conditioned": well_conditioned_of(config),
-                                      "_w2_columns": w2_columns_of(config)},
+        static_extras=lambda config: {
+            "_full_rank": full_rank_of(config),
+            "_well_conditioned": well_conditioned_of(config),
+            "_w2_columns": w2_columns_of(config),
+        },
     )
 
 
@@ -397,7 +464,7 @@ def parse_spectrum(text: str, dim: int):
     if text.startswith("file:"):
         import numpy as np
 
-        values = _load_array(text[len("file:"):], where)
+        values = _load_array(text[len("file:") :], where)
         if values.shape == (dim,):
             if not np.all(values > 0):
                 raise ValueError(f"{where}: eigenvalues must all be > 0")
@@ -405,8 +472,9 @@ def parse_spectrum(text: str, dim: int):
             if not np.allclose(values, values.T) or np.linalg.eigvalsh(values).min() <= 0:
                 raise ValueError(f"{where}: the covariance must be symmetric positive definite")
         else:
-            raise ValueError(f"{where}: the file must hold ({dim},) eigenvalues or a ({dim}, {dim}) matrix, "
-                             f"got shape {values.shape}")
+            raise ValueError(
+                f"{where}: the file must hold ({dim},) eigenvalues or a ({dim}, {dim}) matrix, got shape {values.shape}"
+            )
         return "file", values
     raise ValueError(f"{where} must be isotropic, power:BETA or file:PATH; got {text!r}")
 
@@ -422,7 +490,7 @@ def parse_true_weights(text: str, dim: int, spectrum_kind: str):
             raise ValueError(f"{where}: source:R needs a power-law spectrum (--spectrum power:BETA)")
         return "source", source
     if text.startswith("file:"):
-        values = _load_array(text[len("file:"):], where)
+        values = _load_array(text[len("file:") :], where)
         if values.shape != (dim,):
             raise ValueError(f"{where}: the file must hold a ({dim},) vector, got shape {values.shape}")
         return "file", values
@@ -432,7 +500,7 @@ def parse_true_weights(text: str, dim: int, spectrum_kind: str):
 def _prefixed_number(text: str, prefix: str, name: str, high: float, where: str, forms: str) -> float:
     """The number X of a `prefix:X` option value, in (0, high]; ValueError naming the option otherwise."""
     try:
-        value = float(text[len(prefix):])
+        value = float(text[len(prefix) :])
     except ValueError:
         raise ValueError(f"{where} must be {forms}; got {text!r}") from None
     if not 0 < value <= high:
@@ -459,33 +527,45 @@ def _regression_definition() -> SettingDefinition:
 
         dim, samples = config["dim"], config["samples"]
         if config["design"] == "fixed" and config["real_fraction"] > 0:
-            raise ValueError("real_fraction (--real-fraction) must be 0 with design=fixed (the fixed design is "
-                             "relabelled by the model; real points need fresh rows: use --design fresh)")
+            raise ValueError(
+                "real_fraction (--real-fraction) must be 0 with design=fixed (the fixed design is "
+                "relabelled by the model; real points need fresh rows: use --design fresh)"
+            )
         kind, _ = parse_spectrum(config["spectrum"], dim)
         parse_true_weights(config["true_weights"], dim, kind)
         if config["verifier"] != "none":
             if config["design"] != "fresh" or config["method"] != "samples":
-                raise ValueError("verifier (--verifier) residual selects rows: it needs design (--design) fresh "
-                                 "and method (--method) samples")
+                raise ValueError(
+                    "verifier (--verifier) residual selects rows: it needs design (--design) fresh "
+                    "and method (--method) samples"
+                )
             tracking = [m for m in config["metrics"] if m in ("excess_bias", "excess_variance")]
             if tracking:
-                raise ValueError(f"metrics (--metrics): {', '.join(tracking)} split the risk of an unselected chain; "
-                                 "with a verifier record excess_risk")
+                raise ValueError(
+                    f"metrics (--metrics): {', '.join(tracking)} split the risk of an unselected chain; "
+                    "with a verifier record excess_risk"
+                )
         downstream = [m for m in config["metrics"] if m in DOWNSTREAM_METRICS]
         if downstream and config["downstream_samples"] < 1:
-            raise ValueError(f"metrics (--metrics): {', '.join(downstream)} need a downstream model: set "
-                             "downstream_samples (--downstream-samples) >= 1")
+            raise ValueError(
+                f"metrics (--metrics): {', '.join(downstream)} need a downstream model: set "
+                "downstream_samples (--downstream-samples) >= 1"
+            )
         if config["ridge"] == 0 and dim + 2 > samples > dim - 2:
-            warnings.warn(f"samples={samples} with dim={dim}: OLS has an infinite expected excess risk for "
-                          f"d - 1 <= T <= d + 1 (theory needs T >= d + 2 or T <= d - 2); simulating anyway",
-                          stacklevel=2)
+            warnings.warn(
+                f"samples={samples} with dim={dim}: OLS has an infinite expected excess risk for "
+                f"d - 1 <= T <= d + 1 (theory needs T >= d + 2 or T <= d - 2); simulating anyway",
+                stacklevel=2,
+            )
 
     def complete(config, overrides):
         if "metrics" not in overrides and config["downstream_samples"] > 0:
             config = {**config, "metrics": tuple(config["metrics"]) + DOWNSTREAM_METRICS}
         if "metrics" not in overrides and config["verifier"] != "none":
-            config = {**config, "metrics": tuple(m for m in config["metrics"]
-                                                 if m not in ("excess_bias", "excess_variance"))}
+            config = {
+                **config,
+                "metrics": tuple(m for m in config["metrics"] if m not in ("excess_bias", "excess_variance")),
+            }
         return config
 
     def full_rank_of(config):
@@ -498,8 +578,13 @@ def _regression_definition() -> SettingDefinition:
 
         from collapse_jax.chain import Setting, Verifier
         from collapse_jax.models.regression import (
-            MEAN_TRACKING_METRICS, downstream_metrics, draw_features, make_linear_regression, regression_metrics,
-            wishart_root)
+            MEAN_TRACKING_METRICS,
+            downstream_metrics,
+            draw_features,
+            make_linear_regression,
+            regression_metrics,
+            wishart_root,
+        )
 
         dtype = jnp.float64 if config["x64"] else jnp.float32
         dim, samples, design = config["dim"], config["samples"], config["design"]
@@ -534,9 +619,19 @@ def _regression_definition() -> SettingDefinition:
 
         def metrics(key, weights, true_weights):
             values = chain_metrics(weights, true_weights)
-            values.update(downstream_metrics(
-                key, weights, true_weights, samples=config["downstream_samples"], ridge=downstream_ridge,
-                noise_std=downstream_std, covariance_root=root, full_rank=downstream_rank, names=downstream))
+            values.update(
+                downstream_metrics(
+                    key,
+                    weights,
+                    true_weights,
+                    samples=config["downstream_samples"],
+                    ridge=downstream_ridge,
+                    noise_std=downstream_std,
+                    covariance_root=root,
+                    full_rank=downstream_rank,
+                    names=downstream,
+                )
+            )
             return {name: values[name] for name in names}
 
         def true_weights_of(key):
@@ -547,27 +642,47 @@ def _regression_definition() -> SettingDefinition:
             return jnp.asarray(weights_value, dtype)
 
         # every fit sees whole copies of the fixed design: its matrix is factorised once per chain
-        fixed_fits = (design == "fixed" and config["policy"] in ("replace", "accumulate")
-                      and config["first_samples"] in (0, samples) and config["sample_growth"] == 0)
+        fixed_fits = (
+            design == "fixed"
+            and config["policy"] in ("replace", "accumulate")
+            and config["first_samples"] in (0, samples)
+            and config["sample_growth"] == 0
+        )
 
         def estimator(x, x_root):
-            return make_linear_regression(dim, ridge=ridge, noise_std=noise_std, covariance_root=root, design=x,
-                                          design_root=x_root, full_rank=full_rank, labels=labels,
-                                          design_rows=jnp.asarray(samples, dtype), fixed_design_fits=fixed_fits)
+            return make_linear_regression(
+                dim,
+                ridge=ridge,
+                noise_std=noise_std,
+                covariance_root=root,
+                design=x,
+                design_root=x_root,
+                full_rank=full_rank,
+                labels=labels,
+                design_rows=jnp.asarray(samples, dtype),
+                fixed_design_fits=fixed_fits,
+            )
 
         tolerance = jnp.asarray(config["verifier_tolerance"], dtype)
         centre_shift = jnp.asarray(config["verifier_bias"], dtype)
 
         def residual_verifier(centre):
             """Keeps (x, y) iff |y - x.w_v| <= tau (Yi et al. 2025); diagnostics: none."""
-            return Verifier(lambda points: (jnp.abs(points[:, dim] - points[:, :dim] @ centre) <= tolerance)
-                            .astype(points.dtype))
+            return Verifier(
+                lambda points: (jnp.abs(points[:, dim] - points[:, :dim] @ centre) <= tolerance).astype(points.dtype)
+            )
 
         def setting(true_weights, x, x_root, per_chain=None, verifier=None):
-            return Setting("regression", estimator(x, x_root), jnp.tile(true_weights[:, None], (1, labels)),
-                           metrics if downstream else chain_metrics, per_chain,
-                           sample_size=jnp.asarray(samples, dtype) if sufficient else None,
-                           random_metrics=bool(downstream), verifier=verifier)
+            return Setting(
+                "regression",
+                estimator(x, x_root),
+                jnp.tile(true_weights[:, None], (1, labels)),
+                metrics if downstream else chain_metrics,
+                per_chain,
+                sample_size=jnp.asarray(samples, dtype) if sufficient else None,
+                random_metrics=bool(downstream),
+                verifier=verifier,
+            )
 
         fixed_sample = design == "fixed" and not sufficient
         fixed_root = design == "fixed" and sufficient
@@ -586,49 +701,119 @@ def _regression_definition() -> SettingDefinition:
                 verifier = residual_verifier(true_weights + centre_shift * u / jnp.sqrt(jnp.sum(u * u)))
             return setting(true_weights, x, x_root, verifier=verifier)
 
-        representative = setting(jnp.zeros((dim,), dtype),
-                                 jnp.zeros((samples, dim), dtype) if fixed_sample else None,
-                                 jnp.zeros((dim, dim), dtype) if fixed_root else None, per_chain,
-                                 verifier=residual_verifier(jnp.zeros((dim,), dtype)) if verified else None)
+        representative = setting(
+            jnp.zeros((dim,), dtype),
+            jnp.zeros((samples, dim), dtype) if fixed_sample else None,
+            jnp.zeros((dim, dim), dtype) if fixed_root else None,
+            per_chain,
+            verifier=residual_verifier(jnp.zeros((dim,), dtype)) if verified else None,
+        )
         return representative, chain_spec(config)
 
     return SettingDefinition(
         name="regression",
         description="recursive linear regression: OLS / ridge / min-norm fits relabelling their data "
-                    "(x ~ N(0, Sigma), w* drawn per chain, label noise variance sigma^2), with an optional "
-                    "downstream ridge model trained on each generation's labels",
+        "(x ~ N(0, Sigma), w* drawn per chain, label noise variance sigma^2), with an optional "
+        "downstream ridge model trained on each generation's labels",
         parameters=(
             Parameter("dim", int, 10, "d, number of features", low=1, high=4096),
-            Parameter("noise_var", float, 1.0, "sigma^2, label noise variance (real and synthetic labels)", low=0,
-                      high=1e6, traced=True),
-            Parameter("ridge", float, 0.0, "lambda, ridge penalty on (1/n) sum of squares (0: OLS / min-norm)", low=0,
-                      high=1e6, traced=True),
-            Parameter("design", str, "fixed", "fixed: relabel the same X every generation; fresh: new X each time",
-                      choices=DESIGNS),
-            Parameter("spectrum", str, "isotropic", "Sigma: isotropic, power:BETA (eigenvalues i^-BETA) or file:PATH "
-                      "((d,) eigenvalues or (d, d) matrix)"),
-            Parameter("true_weights", str, "random", "w*: random (N(0, I/d) per chain), source:R (power-law source "
-                      "condition, |w*_i| ~ i^((BETA-1-2R BETA)/2), ||w*|| = 1, random signs) or file:PATH"),
+            Parameter(
+                "noise_var",
+                float,
+                1.0,
+                "sigma^2, label noise variance (real and synthetic labels)",
+                low=0,
+                high=1e6,
+                traced=True,
+            ),
+            Parameter(
+                "ridge",
+                float,
+                0.0,
+                "lambda, ridge penalty on (1/n) sum of squares (0: OLS / min-norm)",
+                low=0,
+                high=1e6,
+                traced=True,
+            ),
+            Parameter(
+                "design",
+                str,
+                "fixed",
+                "fixed: relabel the same X every generation; fresh: new X each time",
+                choices=DESIGNS,
+            ),
+            Parameter(
+                "spectrum",
+                str,
+                "isotropic",
+                "Sigma: isotropic, power:BETA (eigenvalues i^-BETA) or file:PATH ((d,) eigenvalues or (d, d) matrix)",
+            ),
+            Parameter(
+                "true_weights",
+                str,
+                "random",
+                "w*: random (N(0, I/d) per chain), source:R (power-law source "
+                "condition, |w*_i| ~ i^((BETA-1-2R BETA)/2), ||w*|| = 1, random signs) or file:PATH",
+            ),
             Parameter("shared_design", bool, False, "all chains share one X and w* (results conditional on them)"),
-            Parameter("downstream_samples", int, 0, "T of a downstream ridge model fitted on each generation's labels "
-                      "(0: none)", low=0, high=10**6),
-            Parameter("downstream_ridge", float, 0.0, "lambda of the downstream ridge model", low=0, high=1e6,
-                      traced=True),
-            Parameter("downstream_noise_var", float, 1.0, "noise variance of the downstream labels", low=0, high=1e6,
-                      traced=True),
-            Parameter("verifier", str, "none", "residual: keep a synthetic (x, y) iff |y - x.w_v| <= "
-                      "--verifier-tolerance, w_v = w* + --verifier-bias (random direction) the verifier's knowledge "
-                      "centre (Yi et al. 2025); needs --design fresh", choices=("none", "residual")),
-            Parameter("verifier_tolerance", float, 1.0, "tau, the residual verifier's acceptance half-width",
-                      low=1e-6, high=1e6, traced=True),
-            Parameter("verifier_bias", float, 0.0, "||w_v - w*||, the residual verifier's bias", low=0, high=1e6,
-                      traced=True),
-            Parameter("best_of", int, 1, "K: with a verifier and K > 1, the best of K candidates per point",
-                      low=1, high=1024),
-            Parameter("verified_budget", str, "refill", "with a verifier: refill (propose until M - r pass), "
-                      "prune or weight", choices=VERIFIED_BUDGETS),
-            Parameter("metrics", "list", CHAIN_METRICS, "metrics to record (downstream_* need --downstream-samples; "
-                      "default: all that apply)", choices=REGRESSION_METRICS),
+            Parameter(
+                "downstream_samples",
+                int,
+                0,
+                "T of a downstream ridge model fitted on each generation's labels (0: none)",
+                low=0,
+                high=10**6,
+            ),
+            Parameter(
+                "downstream_ridge", float, 0.0, "lambda of the downstream ridge model", low=0, high=1e6, traced=True
+            ),
+            Parameter(
+                "downstream_noise_var",
+                float,
+                1.0,
+                "noise variance of the downstream labels",
+                low=0,
+                high=1e6,
+                traced=True,
+            ),
+            Parameter(
+                "verifier",
+                str,
+                "none",
+                "residual: keep a synthetic (x, y) iff |y - x.w_v| <= "
+                "--verifier-tolerance, w_v = w* + --verifier-bias (random direction) the verifier's knowledge "
+                "centre (Yi et al. 2025); needs --design fresh",
+                choices=("none", "residual"),
+            ),
+            Parameter(
+                "verifier_tolerance",
+                float,
+                1.0,
+                "tau, the residual verifier's acceptance half-width",
+                low=1e-6,
+                high=1e6,
+                traced=True,
+            ),
+            Parameter(
+                "verifier_bias", float, 0.0, "||w_v - w*||, the residual verifier's bias", low=0, high=1e6, traced=True
+            ),
+            Parameter(
+                "best_of", int, 1, "K: with a verifier and K > 1, the best of K candidates per point", low=1, high=1024
+            ),
+            Parameter(
+                "verified_budget",
+                str,
+                "refill",
+                "with a verifier: refill (propose until M - r pass), prune or weight",
+                choices=VERIFIED_BUDGETS,
+            ),
+            Parameter(
+                "metrics",
+                "list",
+                CHAIN_METRICS,
+                "metrics to record (downstream_* need --downstream-samples; default: all that apply)",
+                choices=REGRESSION_METRICS,
+            ),
         ),
         build=build,
         check=check,
@@ -650,9 +835,11 @@ def parse_law(text: str, categories: int, where: str = "law (--law)"):
         weights = np.arange(1, categories + 1, dtype=np.float64) ** -beta
         return weights / weights.sum()
     if text.startswith("file:"):
-        values = _load_array(text[len("file:"):], where).astype(np.float64)
+        values = _load_array(text[len("file:") :], where).astype(np.float64)
         if values.shape != (categories,):
-            raise ValueError(f"{where}: the file must hold a ({categories},) vector (--categories), got shape {values.shape}")
+            raise ValueError(
+                f"{where}: the file must hold a ({categories},) vector (--categories), got shape {values.shape}"
+            )
         if not np.isfinite(values).all() or np.any(values < 0):
             raise ValueError(f"{where}: probabilities must be finite and >= 0")
         if abs(values.sum() - 1.0) > 1e-6:
@@ -674,7 +861,9 @@ def parse_groups(text: str, categories: int) -> tuple[tuple[str, int, int], ...]
             raise ValueError(f"{where} must be NAME:FIRST-LAST[,NAME:FIRST-LAST...]; got {part!r}")
         name, first, last = match.group(1), int(match.group(2)), int(match.group(3))
         if not 1 <= first <= last <= categories:
-            raise ValueError(f"{where}: {name} needs 1 <= FIRST <= LAST <= categories = {categories}, got {first}-{last}")
+            raise ValueError(
+                f"{where}: {name} needs 1 <= FIRST <= LAST <= categories = {categories}, got {first}-{last}"
+            )
         if name in {g[0] for g in groups}:
             raise ValueError(f"{where}: group name {name!r} appears twice")
         span = set(range(first, last + 1))
@@ -687,8 +876,9 @@ def parse_groups(text: str, categories: int) -> tuple[tuple[str, int, int], ...]
 
 def _categorical_metric_names(config, base_names):
     groups = parse_groups(config["groups"], config["categories"])
-    return (tuple(base_names) + tuple(f"group_mass.{g[0]}" for g in groups)
-            + tuple(f"group_extinct.{g[0]}" for g in groups))
+    return (
+        tuple(base_names) + tuple(f"group_mass.{g[0]}" for g in groups) + tuple(f"group_extinct.{g[0]}" for g in groups)
+    )
 
 
 def _discrete_definition() -> SettingDefinition:
@@ -699,16 +889,24 @@ def _discrete_definition() -> SettingDefinition:
         law = parse_law(config["law"], config["categories"])
         parse_groups(config["groups"], config["categories"])
         if not 1 <= config["tail_rank"] < config["categories"]:
-            raise ValueError(f"tail_rank (--tail-rank) must be in [1, categories - 1 = {config['categories'] - 1}], "
-                             f"got {config['tail_rank']}")
+            raise ValueError(
+                f"tail_rank (--tail-rank) must be in [1, categories - 1 = {config['categories'] - 1}], "
+                f"got {config['tail_rank']}"
+            )
         bad = [m for m in config["metrics"] if m not in allowed(config)]
         if bad:
-            raise ValueError(f"metrics (--metrics): unknown {', '.join(bad)}; allowed: {', '.join(sorted(allowed(config)))}")
+            raise ValueError(
+                f"metrics (--metrics): unknown {', '.join(bad)}; allowed: {', '.join(sorted(allowed(config)))}"
+            )
         if config["smoothing"] > 0 and "kl_to_original" in config["metrics"] and (law == 0).any():
-            raise ValueError("metrics (--metrics): kl_to_original is infinite with smoothing > 0 and a law with "
-                             "zero-probability categories; drop it or set smoothing (--smoothing) to 0")
+            raise ValueError(
+                "metrics (--metrics): kl_to_original is infinite with smoothing > 0 and a law with "
+                "zero-probability categories; drop it or set smoothing (--smoothing) to 0"
+            )
         if config["method"] == "sufficient":
-            raise ValueError("method (--method) must be 'samples' for the discrete setting (counts are drawn point by point)")
+            raise ValueError(
+                "method (--method) must be 'samples' for the discrete setting (counts are drawn point by point)"
+            )
         _check_model_size(config, "discrete")
 
     def complete(config, overrides):
@@ -720,7 +918,13 @@ def _discrete_definition() -> SettingDefinition:
 
     def build(config):
         from collapse_jax.chain import Setting
-        from collapse_jax.models.categorical import alias_table, categorical_metrics, make_categorical, sample_alias, true_law
+        from collapse_jax.models.categorical import (
+            alias_table,
+            categorical_metrics,
+            make_categorical,
+            sample_alias,
+            true_law,
+        )
 
         k = config["categories"]
         law = parse_law(config["law"], k)
@@ -741,17 +945,35 @@ def _discrete_definition() -> SettingDefinition:
     return SettingDefinition(
         name="discrete",
         description="recursive fitting of a categorical law by its empirical frequencies (Wright-Fisher drift "
-                    "under replace): the tails and minorities vanish first",
+        "under replace): the tails and minorities vanish first",
         parameters=(
-            Parameter("law", str, "zipf:1.5", "true law: zipf:BETA (p_i ~ i^-BETA), uniform or file:PATH (K probabilities)"),
+            Parameter(
+                "law", str, "zipf:1.5", "true law: zipf:BETA (p_i ~ i^-BETA), uniform or file:PATH (K probabilities)"
+            ),
             Parameter("categories", int, 1000, "K, number of categories", low=2, high=10**6),
             Parameter("smoothing", float, 0.0, "add-k (Lidstone) pseudo-count per category", low=0, high=1e6),
-            Parameter("tail_rank", int, 10, "r: tail_mass is the mass of the categories of rank > r in the true law "
-                      "(default 10, or K - 1 when K <= 10)", low=1, high=10**6),
-            Parameter("groups", str, "", "groups of categories, NAME:FIRST-LAST,... (1-based indices; "
-                      "metrics group_mass.NAME, group_extinct.NAME)"),
-            Parameter("metrics", "list", CATEGORICAL_METRICS, "metrics to record (default: all, with group_mass.NAME "
-                      "and group_extinct.NAME for each group)"),
+            Parameter(
+                "tail_rank",
+                int,
+                10,
+                "r: tail_mass is the mass of the categories of rank > r in the true law "
+                "(default 10, or K - 1 when K <= 10)",
+                low=1,
+                high=10**6,
+            ),
+            Parameter(
+                "groups",
+                str,
+                "",
+                "groups of categories, NAME:FIRST-LAST,... (1-based indices; "
+                "metrics group_mass.NAME, group_extinct.NAME)",
+            ),
+            Parameter(
+                "metrics",
+                "list",
+                CATEGORICAL_METRICS,
+                "metrics to record (default: all, with group_mass.NAME and group_extinct.NAME for each group)",
+            ),
         ),
         build=build,
         check=check,
@@ -774,7 +996,7 @@ def parse_generator(text: str, categories: int, beta: float):
         return "empirical", None
     if text.startswith("cut:"):
         try:
-            rank = int(text[len("cut:"):])
+            rank = int(text[len("cut:") :])
         except ValueError:
             raise ValueError(f"{where} must be {forms}; got {text!r}") from None
         if not 1 <= rank < categories:
@@ -806,14 +1028,20 @@ def _tails_definition() -> SettingDefinition:
     def check(config):
         kind, _ = parse_generator(config["generator"], config["categories"], beta_of(config))
         if config["chain"] == "shrinking" and kind != "empirical":
-            raise ValueError("chain (--chain) shrinking needs generator (--generator) empirical (model 1 is the "
-                             "true law restricted to the items seen in T0 real draws)")
+            raise ValueError(
+                "chain (--chain) shrinking needs generator (--generator) empirical (model 1 is the "
+                "true law restricted to the items seen in T0 real draws)"
+            )
         if kind != "empirical" and config["policy"] != "replace":
-            raise ValueError(f"policy (--policy) must be replace with generator {config['generator']} (model 1 is the "
-                             "given generator; each later model is the empirical law of the previous one's draws)")
+            raise ValueError(
+                f"policy (--policy) must be replace with generator {config['generator']} (model 1 is the "
+                "given generator; each later model is the empirical law of the previous one's draws)"
+            )
         bad = [m for m in config["metrics"] if m not in metric_names(config)]
         if bad:
-            raise ValueError(f"metrics (--metrics): unknown {', '.join(bad)}; allowed: {', '.join(metric_names(config))}")
+            raise ValueError(
+                f"metrics (--metrics): unknown {', '.join(bad)}; allowed: {', '.join(metric_names(config))}"
+            )
         if config["method"] == "sufficient":
             raise ValueError("method (--method) must be 'samples' for the tails setting")
         if kind == "empirical" and config["chain"] == "empirical":
@@ -824,10 +1052,14 @@ def _tails_definition() -> SettingDefinition:
         try:
             sizes = tuple(sorted({int(t) for t in sizes}))
         except ValueError:
-            raise ValueError(f"train_sizes (--train-sizes) must be positive integers, got {config['train_sizes']!r}") from None
+            raise ValueError(
+                f"train_sizes (--train-sizes) must be positive integers, got {config['train_sizes']!r}"
+            ) from None
         if not sizes or sizes[0] < 1 or sizes[-1] > MAX_TAIL_DRAWS:
-            raise ValueError(f"train_sizes (--train-sizes) must be integers in [1, {MAX_TAIL_DRAWS}] (each chain "
-                             f"holds about {TAIL_DRAW_BYTES} bytes per draw), got {config['train_sizes']!r}")
+            raise ValueError(
+                f"train_sizes (--train-sizes) must be integers in [1, {MAX_TAIL_DRAWS}] (each chain "
+                f"holds about {TAIL_DRAW_BYTES} bytes per draw), got {config['train_sizes']!r}"
+            )
         config = {**config, "train_sizes": sizes}
         if "metrics" not in overrides:
             config = {**config, "metrics": metric_names(config)}
@@ -839,7 +1071,14 @@ def _tails_definition() -> SettingDefinition:
 
         from collapse_jax.chain import Setting
         from collapse_jax.models.categorical import (
-            CategoricalParams, alias_table, categorical_metrics, given_law, make_categorical, sample_alias, true_law)
+            CategoricalParams,
+            alias_table,
+            categorical_metrics,
+            given_law,
+            make_categorical,
+            sample_alias,
+            true_law,
+        )
 
         from collapse_jax.models.categorical import SupportParams, make_support_restriction
 
@@ -875,38 +1114,75 @@ def _tails_definition() -> SettingDefinition:
                 seen = jnp.zeros((k,), bool).at[sample_model(key_fixed, params, fixed)].set(True)
                 unseen_mass = jnp.where(seen, 0.0, unseen_mass)
             values = {f"test_error.{t}": jnp.sum(jnp.where(first_seen >= t, unseen_mass, 0.0)) for t in sizes}
-            values.update(categorical_metrics(params, true, ("lost_mass",), base=None if generator is None
-                                              else jnp.asarray(generator, jnp.float32)))
+            values.update(
+                categorical_metrics(
+                    params,
+                    true,
+                    ("lost_mass",),
+                    base=None if generator is None else jnp.asarray(generator, jnp.float32),
+                )
+            )
             return {name: values[name] for name in names}
 
         first_model = None
         if kind != "empirical":
             first_model = given_law(k, config["samples"])
-        setting = Setting("tails", estimator, truth, metrics, random_metrics=True, sample_real=sample_real,
-                          first_model=first_model, metric_bytes=TAIL_DRAW_BYTES * (sizes[-1] + fixed))
+        setting = Setting(
+            "tails",
+            estimator,
+            truth,
+            metrics,
+            random_metrics=True,
+            sample_real=sample_real,
+            first_model=first_model,
+            metric_bytes=TAIL_DRAW_BYTES * (sizes[-1] + fixed),
+        )
         return setting, chain_spec(config)
 
     return SettingDefinition(
         name="tails",
         description="Hutter's memorisation model on Zipf data (Dohmatob et al. 2024, A Tale of Tails): a learner "
-                    "that memorises T draws from a tail-cut, tail-narrowed or recursively re-estimated law, "
-                    "tested on the real law",
+        "that memorises T draws from a tail-cut, tail-narrowed or recursively re-estimated law, "
+        "tested on the real law",
         parameters=(
             Parameter("law", str, "zipf:2", "true law zipf:BETA, BETA > 1"),
             Parameter("categories", int, 100_000, "K, number of items (the Zipf law's support)", low=2, high=10**7),
-            Parameter("generator", str, "empirical", "model 1: empirical (law of T0 = --samples real draws), cut:K "
-                      "(ranks <= K, renormalised) or narrow:BETA2 (Zipf(BETA2), BETA2 > BETA)"),
-            Parameter("chain", str, "empirical", "models k >= 2: empirical (the empirical law of T0 draws from the "
-                      "previous model: Wright-Fisher) or shrinking (the true law restricted to the items seen in "
-                      "T0 draws from the previous model)", choices=("empirical", "shrinking")),
-            Parameter("train_sizes", "list", ("100", "1000", "10000"), "T: the memoriser's training sizes (one metric "
-                      f"test_error.T each), integers in [1, {MAX_TAIL_DRAWS}]: every generation draws the largest T "
-                      f"points per chain (about {TAIL_DRAW_BYTES} bytes each)"),
-            Parameter("train_real_fraction", float, 0.0, "each training draw is real with this probability", low=0,
-                      high=1),
-            Parameter("fixed_synthetic", int, 0, "N extra training draws from the generator (fixed amount); every "
-                      f"generation draws them per chain, about {TAIL_DRAW_BYTES} bytes each (10^7: 1 GB per chain)",
-                      low=0, high=MAX_TAIL_DRAWS),
+            Parameter(
+                "generator",
+                str,
+                "empirical",
+                "model 1: empirical (law of T0 = --samples real draws), cut:K "
+                "(ranks <= K, renormalised) or narrow:BETA2 (Zipf(BETA2), BETA2 > BETA)",
+            ),
+            Parameter(
+                "chain",
+                str,
+                "empirical",
+                "models k >= 2: empirical (the empirical law of T0 draws from the "
+                "previous model: Wright-Fisher) or shrinking (the true law restricted to the items seen in "
+                "T0 draws from the previous model)",
+                choices=("empirical", "shrinking"),
+            ),
+            Parameter(
+                "train_sizes",
+                "list",
+                ("100", "1000", "10000"),
+                "T: the memoriser's training sizes (one metric "
+                f"test_error.T each), integers in [1, {MAX_TAIL_DRAWS}]: every generation draws the largest T "
+                f"points per chain (about {TAIL_DRAW_BYTES} bytes each)",
+            ),
+            Parameter(
+                "train_real_fraction", float, 0.0, "each training draw is real with this probability", low=0, high=1
+            ),
+            Parameter(
+                "fixed_synthetic",
+                int,
+                0,
+                "N extra training draws from the generator (fixed amount); every "
+                f"generation draws them per chain, about {TAIL_DRAW_BYTES} bytes each (10^7: 1 GB per chain)",
+                low=0,
+                high=MAX_TAIL_DRAWS,
+            ),
             Parameter("metrics", "list", ("lost_mass",), "metrics (default: test_error.T for each T, and lost_mass)"),
         ),
         build=build,
@@ -928,12 +1204,16 @@ def parse_bandwidth(text: str):
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"bandwidth (--bandwidth) must be scott, silverman or a number in "
-                         f"[{KDE_BANDWIDTH_RANGE[0]:g}, {KDE_BANDWIDTH_RANGE[1]:g}]; got {text!r}") from None
+        raise ValueError(
+            f"bandwidth (--bandwidth) must be scott, silverman or a number in "
+            f"[{KDE_BANDWIDTH_RANGE[0]:g}, {KDE_BANDWIDTH_RANGE[1]:g}]; got {text!r}"
+        ) from None
     low, high = KDE_BANDWIDTH_RANGE
     if not (math.isfinite(value) and low <= value <= high):
-        raise ValueError(f"bandwidth (--bandwidth) must be scott, silverman or a number in [{low:g}, {high:g}] "
-                         f"(float32 squares it), got {value:g}")
+        raise ValueError(
+            f"bandwidth (--bandwidth) must be scott, silverman or a number in [{low:g}, {high:g}] "
+            f"(float32 squares it), got {value:g}"
+        )
     return value
 
 
@@ -943,16 +1223,20 @@ def _kde_definition() -> SettingDefinition:
         if config["method"] == "sufficient":
             raise ValueError("method (--method) must be 'samples' for the kde setting")
         if isinstance(bandwidth, str) and config["samples"] < 2:
-            raise ValueError(f"samples (--samples) must be >= 2 with bandwidth {bandwidth} (the rule scales the "
-                             f"points' spread, 0 for one point), got {config['samples']}")
+            raise ValueError(
+                f"samples (--samples) must be >= 2 with bandwidth {bandwidth} (the rule scales the "
+                f"points' spread, 0 for one point), got {config['samples']}"
+            )
         _check_model_size(config, "kde")
         first = config["first_samples"] or config["samples"]
         rows = max(first, config["samples"])  # the points one KDE holds: a batch, or the whole accumulated pool
         if config["policy"] == "accumulate":
             rows = first + (config["generations"] - 1) * config["samples"]
         if rows >= 2**23:
-            raise ValueError(f"samples (--samples) and generations (--generations): a KDE must hold fewer than 2^23 "
-                             f"points (float32 cumulative weights), got {rows} under policy {config['policy']}")
+            raise ValueError(
+                f"samples (--samples) and generations (--generations): a KDE must hold fewer than 2^23 "
+                f"points (float32 cumulative weights), got {rows} under policy {config['policy']}"
+            )
 
     def build(config):
         import jax.numpy as jnp
@@ -971,8 +1255,14 @@ def _kde_definition() -> SettingDefinition:
                 return {"held_out_nll": held_out_nll(params, test, batch_size=256)}
             return {"held_out_nll": -jnp.mean(dataset.log_density(test))}  # generation 0: the true density
 
-        setting = Setting("kde", make_kde(parse_bandwidth(config["bandwidth"])), jnp.zeros(()), metrics,
-                          random_metrics=True, sample_real=dataset.sample)
+        setting = Setting(
+            "kde",
+            make_kde(parse_bandwidth(config["bandwidth"])),
+            jnp.zeros(()),
+            metrics,
+            random_metrics=True,
+            sample_real=dataset.sample,
+        )
         return setting, chain_spec(config)
 
     return SettingDefinition(
@@ -980,14 +1270,27 @@ def _kde_definition() -> SettingDefinition:
         description="recursive Gaussian kernel density estimation of a 2-D dataset (Kazdan et al. 2024)",
         parameters=(
             Parameter("dataset", str, "moons", "real 2-D law", choices=DATASET_NAMES),
-            Parameter("noise", float, 0.0, "noise standard deviation of the dataset (0: its default: blobs 1, "
-                      "others 0.1); the moons and swiss roll log-densities average over a curve with nodes spaced "
-                      "by the noise, so their cost grows as 1/noise: 0.01 is 10x the default's", low=MIN_KDE_NOISE,
-                      high=100, also=(0.0,)),
-            Parameter("bandwidth", str, "scott", "kernel bandwidth: scott, silverman (rules of thumb, refitted every "
-                      f"generation) or a number in [{KDE_BANDWIDTH_RANGE[0]:g}, {KDE_BANDWIDTH_RANGE[1]:g}]"),
-            Parameter("test_points", int, 500, "held-out real points drawn for each generation's NLL", low=1,
-                      high=10**6),
+            Parameter(
+                "noise",
+                float,
+                0.0,
+                "noise standard deviation of the dataset (0: its default: blobs 1, "
+                "others 0.1); the moons and swiss roll log-densities average over a curve with nodes spaced "
+                "by the noise, so their cost grows as 1/noise: 0.01 is 10x the default's",
+                low=MIN_KDE_NOISE,
+                high=100,
+                also=(0.0,),
+            ),
+            Parameter(
+                "bandwidth",
+                str,
+                "scott",
+                "kernel bandwidth: scott, silverman (rules of thumb, refitted every "
+                f"generation) or a number in [{KDE_BANDWIDTH_RANGE[0]:g}, {KDE_BANDWIDTH_RANGE[1]:g}]",
+            ),
+            Parameter(
+                "test_points", int, 500, "held-out real points drawn for each generation's NLL", low=1, high=10**6
+            ),
             Parameter("metrics", "list", ("held_out_nll",), "metrics to record", choices=("held_out_nll",)),
         ),
         build=build,
@@ -1004,9 +1307,11 @@ def _gmm_definition() -> SettingDefinition:
 
         check_gmm_config(config["components"], config["samples"])
         if 0 < config["first_samples"] < config["components"]:
-            raise ValueError(f"first_samples (--first-samples) must be 0 (M) or >= components (--components) = "
-                             f"{config['components']} (a component needs at least one point), "
-                             f"got {config['first_samples']}")
+            raise ValueError(
+                f"first_samples (--first-samples) must be 0 (M) or >= components (--components) = "
+                f"{config['components']} (a component needs at least one point), "
+                f"got {config['first_samples']}"
+            )
         if config["method"] == "sufficient":
             raise ValueError("method (--method) must be 'samples' for the gmm setting")
         allowed = set(metric_names())
@@ -1033,8 +1338,11 @@ def _gmm_definition() -> SettingDefinition:
         dtype = jnp.float64 if config["x64"] else jnp.float32
         dim, minor = config["dim"], config["minor_weight"]
         offset = jnp.zeros((dim,), dtype).at[0].set(config["separation"] / 2)
-        true = gmm_params(jnp.asarray([1 - minor, minor], dtype), jnp.stack([-offset, offset]),
-                          jnp.broadcast_to(jnp.eye(dim, dtype=dtype), (2, dim, dim)))
+        true = gmm_params(
+            jnp.asarray([1 - minor, minor], dtype),
+            jnp.stack([-offset, offset]),
+            jnp.broadcast_to(jnp.eye(dim, dtype=dtype), (2, dim, dim)),
+        )
         names = tuple(config["metrics"])
         setting = Setting(
             "gmm",
@@ -1047,19 +1355,38 @@ def _gmm_definition() -> SettingDefinition:
     return SettingDefinition(
         name="gmm",
         description="recursive EM fits of a Gaussian mixture (Shumailov et al. 2024): the true law is a "
-                    "major and a minor unit-covariance component at distance --separation",
+        "major and a minor unit-covariance component at distance --separation",
         parameters=(
-            Parameter("dim", int, 2, "d, dimension; the linear algebra is unrolled over d, so compile time grows "
-                      f"with it (about 25 s at d = {MAX_GMM_DIM} on a CPU)", low=1, high=MAX_GMM_DIM),
+            Parameter(
+                "dim",
+                int,
+                2,
+                "d, dimension; the linear algebra is unrolled over d, so compile time grows "
+                f"with it (about 25 s at d = {MAX_GMM_DIM} on a CPU)",
+                low=1,
+                high=MAX_GMM_DIM,
+            ),
             Parameter("minor_weight", float, 0.2, "weight of the minor true component", low=0.001, high=0.5),
             Parameter("separation", float, 4.0, "distance between the two true means", low=0, high=100),
             Parameter("components", int, 2, "C, components of the fitted mixture (<= samples)", low=1, high=64),
-            Parameter("em_steps", int, 100, "EM steps per fit (after a k-means++ start; fewer leave a bias: 20 steps "
-                      "overstate the minor weight 0.2 by 0.03 at M = 1000)", low=1, high=10_000),
-            Parameter("reg_covar", float, 1e-6, "variance floor added to each covariance diagonal", low=1e-12,
-                      high=1e3),
-            Parameter("metrics", "list", ("l2_distance",), "metrics (default: l2_distance, weight.0 (major), weight.1 "
-                      "(minor), dead_components)"),
+            Parameter(
+                "em_steps",
+                int,
+                100,
+                "EM steps per fit (after a k-means++ start; fewer leave a bias: 20 steps "
+                "overstate the minor weight 0.2 by 0.03 at M = 1000)",
+                low=1,
+                high=10_000,
+            ),
+            Parameter(
+                "reg_covar", float, 1e-6, "variance floor added to each covariance diagonal", low=1e-12, high=1e3
+            ),
+            Parameter(
+                "metrics",
+                "list",
+                ("l2_distance",),
+                "metrics (default: l2_distance, weight.0 (major), weight.1 (minor), dead_components)",
+            ),
         ),
         build=build,
         check=check,
@@ -1087,10 +1414,17 @@ def _verification_definition() -> SettingDefinition:
             raise ValueError("generator (--generator) oracle is a given model 1: it needs policy replace")
         if config["verifier"] == "linear" and config["verifier_angle"] != 0 and config["dim"] < 2:
             raise ValueError("verifier_angle (--verifier-angle) != 0 needs dim (--dim) >= 2")
-        if config["verifier"] != "none" and config["keep_correct"] == 0 and config["keep_wrong"] == 0 \
-                and config["best_of"] == 1 and config["verified_budget"] == "refill":
-            raise ValueError("keep_correct (--keep-correct) and keep_wrong (--keep-wrong) are both 0: a refill "
-                             "would never end; give one of them a value in (0, 1]")
+        if (
+            config["verifier"] != "none"
+            and config["keep_correct"] == 0
+            and config["keep_wrong"] == 0
+            and config["best_of"] == 1
+            and config["verified_budget"] == "refill"
+        ):
+            raise ValueError(
+                "keep_correct (--keep-correct) and keep_wrong (--keep-wrong) are both 0: a refill "
+                "would never end; give one of them a value in (0, 1]"
+            )
 
     def build(config):
         import math
@@ -1099,14 +1433,23 @@ def _verification_definition() -> SettingDefinition:
 
         from collapse_jax.chain import Setting
         from collapse_jax.models.classifier import (
-            ClassifierParams, accuracy, linear_verifier, make_mixture_classifier, oracle_verifier, real_points)
+            ClassifierParams,
+            accuracy,
+            linear_verifier,
+            make_mixture_classifier,
+            oracle_verifier,
+            real_points,
+        )
 
         dtype = jnp.float64 if config["x64"] else jnp.float32
         dim = config["dim"]
         mean = jnp.zeros((dim,), dtype).at[0].set(config["mean_norm"])
         estimator = make_mixture_classifier(
-            mean, label_noise=jnp.asarray(config["label_noise"], dtype), classifier=config["classifier"],
-            logistic_steps=config["logistic_steps"])
+            mean,
+            label_noise=jnp.asarray(config["label_noise"], dtype),
+            classifier=config["classifier"],
+            logistic_steps=config["logistic_steps"],
+        )
         phi, rho = jnp.asarray(config["keep_correct"], dtype), jnp.asarray(config["keep_wrong"], dtype)
         if config["verifier"] == "none":
             verifier = oracle_verifier(jnp.ones((), dtype), jnp.ones((), dtype))
@@ -1121,46 +1464,105 @@ def _verification_definition() -> SettingDefinition:
         names = tuple(m for m in config["metrics"] if m == "accuracy")
         oracle = ClassifierParams(jnp.zeros((dim,), dtype), jnp.ones((), dtype))
         setting = Setting(
-            "verification", estimator, ClassifierParams(mean, jnp.zeros((), dtype)),
+            "verification",
+            estimator,
+            ClassifierParams(mean, jnp.zeros((), dtype)),
             lambda params, true: {name: accuracy(params, true.weights) for name in names},
             sample_real=lambda key, n: real_points(key, mean, n),
             first_model=oracle if config["generator"] == "oracle" else None,
-            verifier=verifier)
+            verifier=verifier,
+        )
         return setting, chain_spec(config)
 
     return SettingDefinition(
         name="verification",
         description="Gaussian-mixture classification trained on synthetic labels selected by a verifier "
-                    "(Feng et al. 2024; theory.md E): x | y ~ N(y mu, I), labels flipped with --label-noise",
+        "(Feng et al. 2024; theory.md E): x | y ~ N(y mu, I), labels flipped with --label-noise",
         parameters=(
             Parameter("dim", int, 50, "d, dimension", low=1, high=4096),
-            Parameter("mean_norm", float, 1.0, "||mu||, class-mean norm (Bayes accuracy Phi(||mu||))", low=0,
-                      high=100),
-            Parameter("generator", str, "oracle", "model 1: oracle (knows the true class; its labels are flipped "
-                      "with --label-noise; default generations: 2) or fitted (a classifier fitted on real points; "
-                      "default generations: 20); later models are the classifiers, each labelling the next generation", choices=("oracle", "fitted")),
-            Parameter("label_noise", float, 0.0, "epsilon: every synthetic label is flipped with this probability",
-                      low=0, high=1, traced=True),
-            Parameter("verifier", str, "none", "none; oracle: keeps a synthetic point with probability "
-                      "--keep-correct if its label is the true class, --keep-wrong if not; linear: the same with "
-                      "'correct' meaning sign(v . x), v at --verifier-angle degrees from mu", choices=VERIFIERS),
-            Parameter("keep_correct", float, 1.0, "phi: keep probability of a point the verifier judges correct",
-                      low=0, high=1, traced=True),
-            Parameter("keep_wrong", float, 0.0, "rho: keep probability of a point the verifier judges wrong", low=0,
-                      high=1, traced=True),
-            Parameter("verifier_angle", float, 0.0, "angle (degrees) between the linear verifier's v and mu", low=0,
-                      high=180),
-            Parameter("best_of", int, 1, "K: with K > 1 the generator proposes K candidates per point and the "
-                      "verifier picks the best (no pruning)", low=1, high=1024),
-            Parameter("verified_budget", str, "refill", "refill: propose until M - r points pass; prune: keep the "
-                      "passing ones of M - r; weight: keep all M - r, each weighted by its keep probability",
-                      choices=VERIFIED_BUDGETS),
-            Parameter("classifier", str, "mean", "fit: mean (mean difference), least-squares, logistic (optax Adam)",
-                      choices=CLASSIFIERS),
+            Parameter("mean_norm", float, 1.0, "||mu||, class-mean norm (Bayes accuracy Phi(||mu||))", low=0, high=100),
+            Parameter(
+                "generator",
+                str,
+                "oracle",
+                "model 1: oracle (knows the true class; its labels are flipped "
+                "with --label-noise; default generations: 2) or fitted (a classifier fitted on real points; "
+                "default generations: 20); later models are the classifiers, each labelling the next generation",
+                choices=("oracle", "fitted"),
+            ),
+            Parameter(
+                "label_noise",
+                float,
+                0.0,
+                "epsilon: every synthetic label is flipped with this probability",
+                low=0,
+                high=1,
+                traced=True,
+            ),
+            Parameter(
+                "verifier",
+                str,
+                "none",
+                "none; oracle: keeps a synthetic point with probability "
+                "--keep-correct if its label is the true class, --keep-wrong if not; linear: the same with "
+                "'correct' meaning sign(v . x), v at --verifier-angle degrees from mu",
+                choices=VERIFIERS,
+            ),
+            Parameter(
+                "keep_correct",
+                float,
+                1.0,
+                "phi: keep probability of a point the verifier judges correct",
+                low=0,
+                high=1,
+                traced=True,
+            ),
+            Parameter(
+                "keep_wrong",
+                float,
+                0.0,
+                "rho: keep probability of a point the verifier judges wrong",
+                low=0,
+                high=1,
+                traced=True,
+            ),
+            Parameter(
+                "verifier_angle", float, 0.0, "angle (degrees) between the linear verifier's v and mu", low=0, high=180
+            ),
+            Parameter(
+                "best_of",
+                int,
+                1,
+                "K: with K > 1 the generator proposes K candidates per point and the "
+                "verifier picks the best (no pruning)",
+                low=1,
+                high=1024,
+            ),
+            Parameter(
+                "verified_budget",
+                str,
+                "refill",
+                "refill: propose until M - r points pass; prune: keep the "
+                "passing ones of M - r; weight: keep all M - r, each weighted by its keep probability",
+                choices=VERIFIED_BUDGETS,
+            ),
+            Parameter(
+                "classifier",
+                str,
+                "mean",
+                "fit: mean (mean difference), least-squares, logistic (optax Adam)",
+                choices=CLASSIFIERS,
+            ),
             Parameter("logistic_steps", int, 200, "Adam steps of a logistic fit", low=1, high=100_000),
-            Parameter("metrics", "list", metric_choices, "metrics to record (accuracy: exact, on the real law; "
-                      "kept_fraction, synthetic_kept and p_star (share of kept synthetic labels that are correct) "
-                      "are always recorded)", choices=metric_choices),
+            Parameter(
+                "metrics",
+                "list",
+                metric_choices,
+                "metrics to record (accuracy: exact, on the real law; "
+                "kept_fraction, synthetic_kept and p_star (share of kept synthetic labels that are correct) "
+                "are always recorded)",
+                choices=metric_choices,
+            ),
         ),
         build=build,
         check=check,
@@ -1195,8 +1597,10 @@ def _mixture_definition() -> SettingDefinition:
             config = {**config, "generations": 2 if config["synthetic_law"] == "shifted" else 20}
         if "synthetic_fraction" in overrides and "real_fraction" in overrides:
             if abs(config["synthetic_fraction"] + config["real_fraction"] - 1) > 1e-12:
-                raise ValueError("synthetic_fraction (--synthetic-fraction) and real_fraction (--real-fraction) "
-                                 "are the two shares of one training set: they must add up to 1; give one of them")
+                raise ValueError(
+                    "synthetic_fraction (--synthetic-fraction) and real_fraction (--real-fraction) "
+                    "are the two shares of one training set: they must add up to 1; give one of them"
+                )
         if "real_fraction" in overrides and "synthetic_fraction" not in overrides:
             return {**config, "synthetic_fraction": 1.0 - config["real_fraction"]}
         return {**config, "real_fraction": 1.0 - config["synthetic_fraction"]}
@@ -1234,11 +1638,17 @@ def _mixture_definition() -> SettingDefinition:
 
         def unit(key):
             v = jax.random.normal(key, (dim, 1), dtype)
-            return v / jnp.sqrt(jnp.sum(v ** 2))
+            return v / jnp.sqrt(jnp.sum(v**2))
 
         def setting(true_weights, generator, projection, per_chain=None):
-            return Setting("mixture", estimator(projection), true_weights, metrics, per_chain,
-                           first_model=generator if shifted else None)
+            return Setting(
+                "mixture",
+                estimator(projection),
+                true_weights,
+                metrics,
+                per_chain,
+                first_model=generator if shifted else None,
+            )
 
         width = value if kind == "projection" else 1
 
@@ -1255,25 +1665,61 @@ def _mixture_definition() -> SettingDefinition:
     return SettingDefinition(
         name="mixture",
         description="strong model collapse (Dohmatob et al. 2024; theory.md C): regression on a mix of real "
-                    "labels y = x.w1 + noise and a synthetic share from w2 = w1 + Delta (or from the previous "
-                    "generation); x ~ N(0, I), ||w1|| = 1 drawn per chain",
+        "labels y = x.w1 + noise and a synthetic share from w2 = w1 + Delta (or from the previous "
+        "generation); x ~ N(0, I), ||w1|| = 1 drawn per chain",
         parameters=(
             Parameter("dim", int, 10, "d, number of features", low=1, high=4096),
-            Parameter("synthetic_fraction", float, 0.2, "q: share of synthetic points in each training set k >= 2 "
-                      "(real_fraction = 1 - q; theory.md C calls it p)", low=0, high=1),
-            Parameter("noise_var", float, 1.0, "sigma^2, label noise variance of real and synthetic labels", low=0,
-                      high=1e6, traced=True),
-            Parameter("shift", float, 1.0, "c = ||w2 - w1||, the synthetic law's distance (random direction per "
-                      "chain)", low=0, high=1e6, traced=True),
-            Parameter("synthetic_law", str, "shifted", "shifted: model 1 is the given w2 and generation 2 trains on "
-                      "the mix (default generations: 2); previous: a chain, each model labelling the next synthetic "
-                      "share (default generations: 20)",
-                      choices=("shifted", "previous")),
-            Parameter("model", str, "ols", "fit: ols, ridge:LAMBDA (penalty on the mean squared error, LAMBDA in "
-                      "[0, 1e6]) or projection:M (random projection of width M in [1, 100000], min-norm least "
-                      "squares)"),
-            Parameter("metrics", "list", ("test_error",), "test_error = ||w_hat - w1||^2 (excess error on the real "
-                      "law, noiseless targets)", choices=("test_error",)),
+            Parameter(
+                "synthetic_fraction",
+                float,
+                0.2,
+                "q: share of synthetic points in each training set k >= 2 "
+                "(real_fraction = 1 - q; theory.md C calls it p)",
+                low=0,
+                high=1,
+            ),
+            Parameter(
+                "noise_var",
+                float,
+                1.0,
+                "sigma^2, label noise variance of real and synthetic labels",
+                low=0,
+                high=1e6,
+                traced=True,
+            ),
+            Parameter(
+                "shift",
+                float,
+                1.0,
+                "c = ||w2 - w1||, the synthetic law's distance (random direction per chain)",
+                low=0,
+                high=1e6,
+                traced=True,
+            ),
+            Parameter(
+                "synthetic_law",
+                str,
+                "shifted",
+                "shifted: model 1 is the given w2 and generation 2 trains on "
+                "the mix (default generations: 2); previous: a chain, each model labelling the next synthetic "
+                "share (default generations: 20)",
+                choices=("shifted", "previous"),
+            ),
+            Parameter(
+                "model",
+                str,
+                "ols",
+                "fit: ols, ridge:LAMBDA (penalty on the mean squared error, LAMBDA in "
+                "[0, 1e6]) or projection:M (random projection of width M in [1, 100000], min-norm least "
+                "squares)",
+            ),
+            Parameter(
+                "metrics",
+                "list",
+                ("test_error",),
+                "test_error = ||w_hat - w1||^2 (excess error on the real law, noiseless targets)",
+                choices=("test_error",),
+            ),
         ),
         build=build,
         check=check,
@@ -1287,12 +1733,23 @@ NEURAL_METRICS = {
     "lm": ("cross_entropy", "kl_to_true", "rare_token_mass", "rare_transition_mass", "first_token_support"),
 }
 NEURAL_DEFAULTS = {  # per task, used where the command line does not set them
-    "regression": dict(samples=100, generations=10, chains=64, width=32, depth=1, steps=300, batch_size=0,
-                       learning_rate=0.01),
-    "eigen": dict(samples=2000, generations=8, chains=16, width=128, depth=2, steps=1000, batch_size=128,
-                  learning_rate=0.002),
-    "lm": dict(samples=2048, generations=6, chains=16, width=32, depth=1, steps=300, batch_size=64,
-               learning_rate=0.003, gradient_clip=1.0),
+    "regression": dict(
+        samples=100, generations=10, chains=64, width=32, depth=1, steps=300, batch_size=0, learning_rate=0.01
+    ),
+    "eigen": dict(
+        samples=2000, generations=8, chains=16, width=128, depth=2, steps=1000, batch_size=128, learning_rate=0.002
+    ),
+    "lm": dict(
+        samples=2048,
+        generations=6,
+        chains=16,
+        width=32,
+        depth=1,
+        steps=300,
+        batch_size=64,
+        learning_rate=0.003,
+        gradient_clip=1.0,
+    ),
 }
 
 
@@ -1314,7 +1771,9 @@ def _neural_definition() -> SettingDefinition:
         allowed = NEURAL_METRICS[task]
         bad = [m for m in config["metrics"] if m not in allowed]
         if bad:
-            raise ValueError(f"metrics (--metrics) for task {task} must be from {', '.join(allowed)}; got {', '.join(bad)}")
+            raise ValueError(
+                f"metrics (--metrics) for task {task} must be from {', '.join(allowed)}; got {', '.join(bad)}"
+            )
         if task == "lm" and model == "transformer" and "first_token_support" in config["metrics"]:
             raise ValueError("metrics (--metrics): first_token_support is defined for --model bigram only")
         if task != "lm" and model != "transformer":
@@ -1327,10 +1786,16 @@ def _neural_definition() -> SettingDefinition:
             raise ValueError("real_draw (--real-draw) must be 'fixed' with a verifier")
         if config["verifier"] != "none" and task != "eigen":
             raise ValueError("verifier (--verifier) oracle is defined for --task eigen")
-        if config["verifier"] == "oracle" and config["verifier_tolerance"] == 0 and config["best_of"] == 1 \
-                and config["verified_budget"] == "refill":
-            raise ValueError("verifier_tolerance (--verifier-tolerance) is 0: no sampled label passes and a refill "
-                             "would never end; give it a value > 0")
+        if (
+            config["verifier"] == "oracle"
+            and config["verifier_tolerance"] == 0
+            and config["best_of"] == 1
+            and config["verified_budget"] == "refill"
+        ):
+            raise ValueError(
+                "verifier_tolerance (--verifier-tolerance) is 0: no sampled label passes and a refill "
+                "would never end; give it a value > 0"
+            )
         if config["best_of"] > 1 and config["verifier"] == "none":
             raise ValueError("best_of (--best-of) > 1 needs a verifier (--verifier oracle)")
         if task == "lm" and model == "transformer" and config["width"] % config["heads"]:
@@ -1351,10 +1816,14 @@ def _neural_definition() -> SettingDefinition:
 
         task = config["task"]
         training = neural.Training(
-            steps=config["steps"], batch_size=config["batch_size"], optimizer=config["optimizer"],
+            steps=config["steps"],
+            batch_size=config["batch_size"],
+            optimizer=config["optimizer"],
             learning_rate=jnp.asarray(config["learning_rate"], jnp.float32),
-            weight_decay=jnp.asarray(config["weight_decay"], jnp.float32), gradient_clip=config["gradient_clip"],
-            warm_start=config["warm_start"])
+            weight_decay=jnp.asarray(config["weight_decay"], jnp.float32),
+            gradient_clip=config["gradient_clip"],
+            warm_start=config["warm_start"],
+        )
         names = tuple(config["metrics"])
 
         def chosen(metrics):
@@ -1362,13 +1831,26 @@ def _neural_definition() -> SettingDefinition:
 
         if task == "regression":
             teacher, estimator, metrics, sample_real = neural.make_regression_task(
-                dim=config["dim"], width=config["width"], depth=config["depth"],
-                teacher_width=config["teacher_width"], teacher_depth=config["teacher_depth"],
-                noise_var=config["noise_var"], test_size=config["test_size"], training=training)
+                dim=config["dim"],
+                width=config["width"],
+                depth=config["depth"],
+                teacher_width=config["teacher_width"],
+                teacher_depth=config["teacher_depth"],
+                noise_var=config["noise_var"],
+                test_size=config["test_size"],
+                training=training,
+            )
 
             def setting(truth, per_chain=None):
-                return Setting("neural", estimator(), truth, chosen(metrics), per_chain, random_metrics=True,
-                               sample_real=sample_real(truth))
+                return Setting(
+                    "neural",
+                    estimator(),
+                    truth,
+                    chosen(metrics),
+                    per_chain,
+                    random_metrics=True,
+                    sample_real=sample_real(truth),
+                )
 
             def per_chain(key_chain, key_shared):  # one teacher for all chains (the seed's)
                 del key_chain
@@ -1378,22 +1860,53 @@ def _neural_definition() -> SettingDefinition:
         if task == "eigen":
             size = config["matrix_size"]
             _, estimator, metrics, sample_real = neural.make_eigen_task(
-                size=size, width=config["width"], depth=config["depth"], tolerance=config["tolerance"],
-                verifier_noise=config["verifier_noise"], test_size=config["test_size"], training=training)
-            verifier = (neural.eigen_oracle_verifier(size, jnp.asarray(config["verifier_tolerance"], jnp.float32),
-                                                     config["tolerance"])
-                        if config["verifier"] == "oracle" else None)
-            return Setting("neural", estimator(), neural.EigenTruth(jnp.zeros(())), chosen(metrics),
-                           random_metrics=True, sample_real=sample_real, verifier=verifier), chain_spec(config)
+                size=size,
+                width=config["width"],
+                depth=config["depth"],
+                tolerance=config["tolerance"],
+                verifier_noise=config["verifier_noise"],
+                test_size=config["test_size"],
+                training=training,
+            )
+            verifier = (
+                neural.eigen_oracle_verifier(
+                    size, jnp.asarray(config["verifier_tolerance"], jnp.float32), config["tolerance"]
+                )
+                if config["verifier"] == "oracle"
+                else None
+            )
+            return Setting(
+                "neural",
+                estimator(),
+                neural.EigenTruth(jnp.zeros(())),
+                chosen(metrics),
+                random_metrics=True,
+                sample_real=sample_real,
+                verifier=verifier,
+            ), chain_spec(config)
         estimator, metrics, sample_real = neural.make_lm_task(
-            model=config["model"], vocab=config["vocab"], length=config["context"], width=config["width"],
-            depth=config["depth"], heads=config["heads"], smoothing=config["smoothing"],
-            temperature=jnp.asarray(config["temperature"], jnp.float32), test_size=config["test_size"],
-            training=training)
+            model=config["model"],
+            vocab=config["vocab"],
+            length=config["context"],
+            width=config["width"],
+            depth=config["depth"],
+            heads=config["heads"],
+            smoothing=config["smoothing"],
+            temperature=jnp.asarray(config["temperature"], jnp.float32),
+            test_size=config["test_size"],
+            training=training,
+        )
 
         def lm_setting(language, per_chain=None):
-            return Setting("neural", estimator(), language, chosen(metrics), per_chain, random_metrics=True,
-                           sample_real=sample_real(language))
+            return Setting(
+                "neural",
+                estimator(),
+                language,
+                chosen(metrics),
+                per_chain,
+                random_metrics=True,
+                sample_real=sample_real(language),
+            )
 
         def language_of(key):
             return neural.make_markov_language(key, config["vocab"], config["context"], config["zipf"])
@@ -1407,63 +1920,181 @@ def _neural_definition() -> SettingDefinition:
     return SettingDefinition(
         name="neural",
         description="small flax networks trained with optax, one per chain, inside one program: teacher-student "
-                    "regression, eigenvalues of symmetric matrices (Feng et al. 2024) with an oracle verifier, "
-                    "and a tiny language model on a Zipfian Markov language (Gerstgrasser et al. 2024)",
+        "regression, eigenvalues of symmetric matrices (Feng et al. 2024) with an oracle verifier, "
+        "and a tiny language model on a Zipfian Markov language (Gerstgrasser et al. 2024)",
         parameters=(
-            Parameter("task", str, "regression", "regression (teacher-student MLP), eigen (sorted eigenvalues of "
-                      "symmetric matrices) or lm (tiny language model)", choices=TASKS),
-            Parameter("model", str, "transformer", "lm only: transformer (causal) or bigram (the count model); "
-                      "regression and eigen use an MLP", choices=LM_MODELS),
-            Parameter("width", int, 32, "hidden width (MLP) or embedding width (transformer); default per task",
-                      low=1, high=4096),
-            Parameter("depth", int, 1, "hidden layers (MLP; 0: linear, no bias) or blocks (transformer); default "
-                      "per task", low=0, high=64),
+            Parameter(
+                "task",
+                str,
+                "regression",
+                "regression (teacher-student MLP), eigen (sorted eigenvalues of "
+                "symmetric matrices) or lm (tiny language model)",
+                choices=TASKS,
+            ),
+            Parameter(
+                "model",
+                str,
+                "transformer",
+                "lm only: transformer (causal) or bigram (the count model); regression and eigen use an MLP",
+                choices=LM_MODELS,
+            ),
+            Parameter(
+                "width",
+                int,
+                32,
+                "hidden width (MLP) or embedding width (transformer); default per task",
+                low=1,
+                high=4096,
+            ),
+            Parameter(
+                "depth",
+                int,
+                1,
+                "hidden layers (MLP; 0: linear, no bias) or blocks (transformer); default per task",
+                low=0,
+                high=64,
+            ),
             Parameter("heads", int, 2, "attention heads (transformer; must divide --width)", low=1, high=64),
-            Parameter("steps", int, 300, "optimiser steps per fit (the same under every pool rule); default per "
-                      "task", low=1, high=1_000_000),
-            Parameter("batch_size", int, 0, "rows per step, drawn with replacement in proportion to the pool "
-                      "weights (0: the whole weighted pool); default per task", low=0, high=1_000_000),
+            Parameter(
+                "steps",
+                int,
+                300,
+                "optimiser steps per fit (the same under every pool rule); default per task",
+                low=1,
+                high=1_000_000,
+            ),
+            Parameter(
+                "batch_size",
+                int,
+                0,
+                "rows per step, drawn with replacement in proportion to the pool "
+                "weights (0: the whole weighted pool); default per task",
+                low=0,
+                high=1_000_000,
+            ),
             Parameter("optimizer", str, "adam", "optax optimiser", choices=OPTIMIZERS),
-            Parameter("learning_rate", float, 0.01, "learning rate (default per task)", low=1e-9, high=100,
-                      traced=True),
+            Parameter(
+                "learning_rate", float, 0.01, "learning rate (default per task)", low=1e-9, high=100, traced=True
+            ),
             Parameter("weight_decay", float, 0.0, "adamw weight decay", low=0, high=10, traced=True),
-            Parameter("gradient_clip", float, 0.0, "clip gradients to this global norm (0: no clipping)", low=0,
-                      high=1e6),
-            Parameter("warm_start", bool, False, "start each fit k >= 2 from model k-1 (default: a fresh "
-                      "initialisation each generation)"),
-            Parameter("test_size", int, 512, "held-out points (matrices, sequences) drawn per generation for "
-                      "the metrics", low=1, high=1_000_000),
+            Parameter(
+                "gradient_clip", float, 0.0, "clip gradients to this global norm (0: no clipping)", low=0, high=1e6
+            ),
+            Parameter(
+                "warm_start",
+                bool,
+                False,
+                "start each fit k >= 2 from model k-1 (default: a fresh initialisation each generation)",
+            ),
+            Parameter(
+                "test_size",
+                int,
+                512,
+                "held-out points (matrices, sequences) drawn per generation for the metrics",
+                low=1,
+                high=1_000_000,
+            ),
             Parameter("dim", int, 8, "regression: input dimension d", low=1, high=4096),
             Parameter("teacher_width", int, 32, "regression: teacher hidden width", low=1, high=4096),
-            Parameter("teacher_depth", int, 1, "regression: teacher hidden layers (0: linear teacher, no bias)",
-                      low=0, high=64),
-            Parameter("noise_var", float, 0.1, "regression: label noise variance sigma^2 (real and synthetic)",
-                      low=0, high=1e6, traced=True),
+            Parameter(
+                "teacher_depth",
+                int,
+                1,
+                "regression: teacher hidden layers (0: linear teacher, no bias)",
+                low=0,
+                high=64,
+            ),
+            Parameter(
+                "noise_var",
+                float,
+                0.1,
+                "regression: label noise variance sigma^2 (real and synthetic)",
+                low=0,
+                high=1e6,
+                traced=True,
+            ),
             Parameter("matrix_size", int, 5, "eigen: matrix size", low=2, high=10),
-            Parameter("tolerance", float, 0.05, "eigen: relative error counted as correct by the accuracy "
-                      "metrics", low=1e-6, high=10),
-            Parameter("verifier", str, "none", "eigen: none, or oracle (keeps a synthetic label within "
-                      "--verifier-tolerance relative L1 error of the true eigenvalues, read with "
-                      "--verifier-noise)", choices=("none", "oracle")),
-            Parameter("verifier_tolerance", float, 0.05, "eigen: the oracle's relative L1 tolerance", low=0,
-                      high=100, traced=True),
-            Parameter("verifier_noise", float, 0.0, "eigen: sd of the noise on the oracle's eigenvalues", low=0,
-                      high=100, traced=True),
-            Parameter("best_of", int, 1, "eigen: K > 1: the verifier picks the best of K labels sampled for each "
-                      "matrix (no pruning)", low=1, high=1024),
-            Parameter("verified_budget", str, "prune", "eigen: refill (propose until M - r pass), prune (keep the "
-                      "passing ones) or weight", choices=VERIFIED_BUDGETS),
+            Parameter(
+                "tolerance",
+                float,
+                0.05,
+                "eigen: relative error counted as correct by the accuracy metrics",
+                low=1e-6,
+                high=10,
+            ),
+            Parameter(
+                "verifier",
+                str,
+                "none",
+                "eigen: none, or oracle (keeps a synthetic label within "
+                "--verifier-tolerance relative L1 error of the true eigenvalues, read with "
+                "--verifier-noise)",
+                choices=("none", "oracle"),
+            ),
+            Parameter(
+                "verifier_tolerance",
+                float,
+                0.05,
+                "eigen: the oracle's relative L1 tolerance",
+                low=0,
+                high=100,
+                traced=True,
+            ),
+            Parameter(
+                "verifier_noise",
+                float,
+                0.0,
+                "eigen: sd of the noise on the oracle's eigenvalues",
+                low=0,
+                high=100,
+                traced=True,
+            ),
+            Parameter(
+                "best_of",
+                int,
+                1,
+                "eigen: K > 1: the verifier picks the best of K labels sampled for each matrix (no pruning)",
+                low=1,
+                high=1024,
+            ),
+            Parameter(
+                "verified_budget",
+                str,
+                "prune",
+                "eigen: refill (propose until M - r pass), prune (keep the passing ones) or weight",
+                choices=VERIFIED_BUDGETS,
+            ),
             Parameter("vocab", int, 24, "lm: vocabulary size V", low=2, high=4096),
             Parameter("context", int, 12, "lm: sequence length L", low=2, high=1024),
-            Parameter("zipf", float, 1.2, "lm: Zipf exponent of the initial law and of every transition row",
-                      low=0, high=10),
-            Parameter("temperature", float, 1.0, "lm: sampling temperature of the models' corpora", low=1e-3,
-                      high=100, traced=True),
-            Parameter("smoothing", float, 0.01, "lm, bigram: add-s counts used when scoring real text (it "
-                      "samples from its raw counts)", low=0, high=100),
-            Parameter("metrics", "list", every_metric, "metrics (default: the task's): regression test_mse; eigen "
-                      "accuracy, accuracy_each, relative_error; lm cross_entropy, kl_to_true, rare_token_mass, "
-                      "rare_transition_mass, first_token_support (bigram)", choices=every_metric),
+            Parameter(
+                "zipf", float, 1.2, "lm: Zipf exponent of the initial law and of every transition row", low=0, high=10
+            ),
+            Parameter(
+                "temperature",
+                float,
+                1.0,
+                "lm: sampling temperature of the models' corpora",
+                low=1e-3,
+                high=100,
+                traced=True,
+            ),
+            Parameter(
+                "smoothing",
+                float,
+                0.01,
+                "lm, bigram: add-s counts used when scoring real text (it samples from its raw counts)",
+                low=0,
+                high=100,
+            ),
+            Parameter(
+                "metrics",
+                "list",
+                every_metric,
+                "metrics (default: the task's): regression test_mse; eigen "
+                "accuracy, accuracy_each, relative_error; lm cross_entropy, kl_to_true, rare_token_mass, "
+                "rare_transition_mass, first_token_support (bigram)",
+                choices=every_metric,
+            ),
         ),
         build=build,
         check=check,

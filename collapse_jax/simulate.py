@@ -88,20 +88,31 @@ def prepare(setting: str, overrides: dict | None = None, *, devices=None, out=No
     from collapse_jax.runner import Cells, prepare_program
 
     setting_fn, spec = definition.program(config)
-    cells = Cells((config["seed"],), (config["chains"],), {name: (config[name],) for name in definition.traced_for(config)})
-    prepared = prepare_program(setting_fn, spec, cells, chunk_size=config["chunk_size"] or None, devices=devices,
-                               quantile_chains=config["quantile_chains"])
+    cells = Cells(
+        (config["seed"],), (config["chains"],), {name: (config[name],) for name in definition.traced_for(config)}
+    )
+    prepared = prepare_program(
+        setting_fn,
+        spec,
+        cells,
+        chunk_size=config["chunk_size"] or None,
+        devices=devices,
+        quantile_chains=config["quantile_chains"],
+    )
     return config, prepared
 
 
-def finish(setting: str, config: dict, prepared, *, out: str | None = None, save_chains: bool = False,
-           progress: bool = False) -> dict:
+def finish(
+    setting: str, config: dict, prepared, *, out: str | None = None, save_chains: bool = False, progress: bool = False
+) -> dict:
     """Execute a prepared run, attach theory, write `out/summary.json` (and `chains.npz`); return the summary."""
     from collapse_jax.runner import execute
 
     from collapse_jax.chain import listen_to_generations
 
-    callback, close = rich_progress(f"{setting} {config['policy']}") if progress and sys.stderr.isatty() else (None, None)
+    callback, close = (
+        rich_progress(f"{setting} {config['policy']}") if progress and sys.stderr.isatty() else (None, None)
+    )
     total = prepared.cells.num_chains[0]
     listener = (lambda k: callback(0, total, f"{k}/{config['generations']}")) if callback else (lambda k: None)
     try:
@@ -119,8 +130,15 @@ def finish(setting: str, config: dict, prepared, *, out: str | None = None, save
     return summary
 
 
-def simulate(setting: str, overrides: dict | None = None, *, out: str | None = None, save_chains: bool = False,
-             progress: bool = False, devices=None) -> dict:
+def simulate(
+    setting: str,
+    overrides: dict | None = None,
+    *,
+    out: str | None = None,
+    save_chains: bool = False,
+    progress: bool = False,
+    devices=None,
+) -> dict:
     """Run a registered setting and return its summary (also written to `out/summary.json`).
 
     Args:

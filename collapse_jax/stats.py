@@ -93,8 +93,10 @@ def quantiles(values: np.ndarray, levels=QUANTILES) -> dict[str, np.ndarray]:
     out = {}
     for level in levels:
         with np.errstate(invalid="ignore"):
-            q = np.nanquantile(values, level, axis=0, method="inverted_cdf") if values.size else np.full(
-                values.shape[1:], np.nan
+            q = (
+                np.nanquantile(values, level, axis=0, method="inverted_cdf")
+                if values.size
+                else np.full(values.shape[1:], np.nan)
             )
         out[str(level)] = q
     return out

@@ -45,7 +45,11 @@ def _infinities(values) -> list:
 def git_commit(path: str | None = None) -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=path or os.path.dirname(__file__), capture_output=True, text=True, timeout=5
+            ["git", "rev-parse", "HEAD"],
+            cwd=path or os.path.dirname(__file__),
+            capture_output=True,
+            text=True,
+            timeout=5,
         )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
@@ -204,9 +208,14 @@ def _nonfinite_scan(entry: dict, theory: list, has_theory: bool) -> dict:
             where_theory |= t is not None or infinite is not None
     finite = entry.get("finite_chains")
     chains = max(int(a) + int(b) for a, b in zip(finite, nonfinite_chains)) if finite else None
-    return {"nonfinite_from_generation": first, "nonfinite_chains_max": most,
-            "nonfinite_kinds": [k for k in _KINDS if k in kinds], "nonfinite_where_theory": where_theory,
-            "chains": chains, "legitimate_infinite": exempt_counts}
+    return {
+        "nonfinite_from_generation": first,
+        "nonfinite_chains_max": most,
+        "nonfinite_kinds": [k for k in _KINDS if k in kinds],
+        "nonfinite_where_theory": where_theory,
+        "chains": chains,
+        "legitimate_infinite": exempt_counts,
+    }
 
 
 def _of_chains(count: int, chains) -> str:
@@ -222,8 +231,10 @@ def verdict_text(verdict: dict, *, with_z: bool = True) -> str:
     span = None
     if verdict.get("nonfinite_chains_max"):
         kinds = ", ".join(_SHOWN.get(kind, kind) for kind in verdict.get("nonfinite_kinds", ()))
-        span = (f"{_of_chains(verdict['nonfinite_chains_max'], chains)} chains non-finite from generation "
-                f"{verdict['nonfinite_from_generation']}" + (f" ({kinds})" if kinds else ""))
+        span = (
+            f"{_of_chains(verdict['nonfinite_chains_max'], chains)} chains non-finite from generation "
+            f"{verdict['nonfinite_from_generation']}" + (f" ({kinds})" if kinds else "")
+        )
     z = None
     if with_z and verdict.get("max_z") is not None:
         z = f"max {verdict['max_z']:.2f} SE over {verdict['compared']} generations"
@@ -238,8 +249,10 @@ def verdict_text(verdict: dict, *, with_z: bool = True) -> str:
     if overflow_at is not None:
         parts.append(f"mean or SE overflowed at generation {overflow_at} with every chain finite")
     for kind, record in (verdict.get("legitimate_infinite") or {}).items():
-        parts.append(f"{kind} at {_of_chains(record['chains_max'], chains)} chains from generation "
-                     f"{record['from_generation']}, exact ({record['reason']})")
+        parts.append(
+            f"{kind} at {_of_chains(record['chains_max'], chains)} chains from generation "
+            f"{record['from_generation']}, exact ({record['reason']})"
+        )
     return "; ".join([head] + parts)
 
 
@@ -275,15 +288,21 @@ def compare(entry: dict, k: float = DEFAULT_K) -> dict:
     theory = entry.get("theory") or []
     theory_infinite = entry.get("theory_infinite") or [None] * len(theory)
     has_theory = entry.get("theory_kind") is not None and any(
-        t is not None or i is not None for t, i in zip(theory, theory_infinite))
+        t is not None or i is not None for t, i in zip(theory, theory_infinite)
+    )
     scan = _nonfinite_scan(entry, theory, has_theory)
     worst, at, compared, skipped, unchecked, overflow_at = 0.0, None, 0, 0, 0, None
     if has_theory:
         checkable = entry.get("checkable") or [True] * len(theory)
         null_se = [None] * len(theory)
         if entry.get("theory_std") is not None and entry.get("finite_chains") is not None:
-            null_se = [None if s is None else s / math.sqrt(max(n, 1)) for s, n in zip(entry["theory_std"], entry["finite_chains"])]
-        for g, (mean, se, t, ok, bad) in enumerate(zip(entry["mean"], entry["se"], theory, checkable, entry["nonfinite_chains"])):
+            null_se = [
+                None if s is None else s / math.sqrt(max(n, 1))
+                for s, n in zip(entry["theory_std"], entry["finite_chains"])
+            ]
+        for g, (mean, se, t, ok, bad) in enumerate(
+            zip(entry["mean"], entry["se"], theory, checkable, entry["nonfinite_chains"])
+        ):
             if t is None or mean is None or se is None or bad:
                 skipped += 1
                 if t is not None and ok and not bad and overflow_at is None:
@@ -307,7 +326,15 @@ def compare(entry: dict, k: float = DEFAULT_K) -> dict:
         status = "pass" if worst <= k else "fail"
     else:
         status = "pass" if worst <= k else "deviates (asymptotic)"
-    verdict = {"status": status, "max_z": worst if compared else None, "at_generation": at, "compared": compared,
-               "skipped": skipped, "not_checkable": unchecked, **scan, "overflow_at_generation": overflow_at}
+    verdict = {
+        "status": status,
+        "max_z": worst if compared else None,
+        "at_generation": at,
+        "compared": compared,
+        "skipped": skipped,
+        "not_checkable": unchecked,
+        **scan,
+        "overflow_at_generation": overflow_at,
+    }
     verdict["message"] = verdict_text(verdict)
     return verdict

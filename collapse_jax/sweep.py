@@ -75,8 +75,14 @@ class SweepSpec:
     description: str = ""
 
     def as_dict(self) -> dict:
-        return {"setting": self.setting, "name": self.name, "description": self.description,
-                "save_chains": self.save_chains, "fixed": self.fixed, "axes": self.axes}
+        return {
+            "setting": self.setting,
+            "name": self.name,
+            "description": self.description,
+            "save_chains": self.save_chains,
+            "fixed": self.fixed,
+            "axes": self.axes,
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,8 +112,14 @@ def load_spec(path: str) -> SweepSpec:
     return parse_spec(raw)
 
 
-_TOML_TYPES = ((bool, "a boolean"), (int, "an integer"), (float, "a float"), (str, "a string"),
-               (list, "an array"), (dict, "a table"))
+_TOML_TYPES = (
+    (bool, "a boolean"),
+    (int, "an integer"),
+    (float, "a float"),
+    (str, "a string"),
+    (list, "an array"),
+    (dict, "a table"),
+)
 
 
 def _got(value) -> str:
@@ -163,8 +175,11 @@ def parse_spec(raw: dict) -> SweepSpec:
     setting = raw["setting"]
     if not isinstance(setting, str) or setting not in SETTINGS:
         raise ValueError(f"setting: must be a string, one of {', '.join(SETTINGS)}; got {_got(setting)}")
-    for key, kind, allowed in (("name", str, "a non-empty string"), ("description", str, "a string"),
-                               ("save_chains", bool, "true or false")):
+    for key, kind, allowed in (
+        ("name", str, "a non-empty string"),
+        ("description", str, "a string"),
+        ("save_chains", bool, "true or false"),
+    ):
         if key in raw and (not isinstance(raw[key], kind) or (key == "name" and not raw[key])):
             raise ValueError(f"{key}: must be {allowed}, got {_got(raw[key])}")
     definition = get_setting(setting)
@@ -176,8 +191,9 @@ def parse_spec(raw: dict) -> SweepSpec:
             raise ValueError(f"{section}: must be a table of {what} ([{section}]), got {_got(table)}")
         for key in table:
             if key not in known:
-                raise ValueError(f"{section}.{key}: unknown parameter of setting {setting!r} "
-                                 f"(known: {', '.join(known)})")
+                raise ValueError(
+                    f"{section}.{key}: unknown parameter of setting {setting!r} (known: {', '.join(known)})"
+                )
     checked_fixed = {key: _check_value(known[key], value, f"fixed.{key}") for key, value in fixed.items()}
     checked_axes = {}
     for key, values in axes.items():
@@ -186,8 +202,9 @@ def parse_spec(raw: dict) -> SweepSpec:
         if key in NOT_AN_AXIS:
             raise ValueError(f"axes.{key}: a run option, not an axis; put it in [fixed]")
         if not isinstance(values, list) or not values:
-            raise ValueError(f"axes.{key}: must be a non-empty list of values (each {_allowed(known[key])}), "
-                             f"got {_got(values)}")
+            raise ValueError(
+                f"axes.{key}: must be a non-empty list of values (each {_allowed(known[key])}), got {_got(values)}"
+            )
         checked = [_check_value(known[key], value, f"axes.{key}[{i}]") for i, value in enumerate(values)]
         if len({json.dumps(v) for v in checked}) != len(checked):
             raise ValueError(f"axes.{key}: repeated values {checked!r}")
@@ -302,9 +319,14 @@ class _SweepLock:
 
     @classmethod
     def _acquire(cls, out: str, path: str) -> "_SweepLock":
-        me = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                         "command": " ".join(sys.argv)}).encode()
+        me = json.dumps(
+            {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "command": " ".join(sys.argv),
+            }
+        ).encode()
         if _FLOCK:
             for _ in range(100):
                 try:
@@ -316,8 +338,10 @@ class _SweepLock:
                 except BlockingIOError:
                     holder = _parse_holder(os.pread(fd, 1 << 16, 0))
                     os.close(fd)
-                    raise SweepBusy(f"out: {out} is in use by another sweep run ({_holder(holder)}); two runs "
-                                    "must not write one folder: wait for it to finish or choose another --out") from None
+                    raise SweepBusy(
+                        f"out: {out} is in use by another sweep run ({_holder(holder)}); two runs "
+                        "must not write one folder: wait for it to finish or choose another --out"
+                    ) from None
                 except OSError as error:
                     os.close(fd)
                     if error.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
@@ -335,8 +359,7 @@ class _SweepLock:
                         continue
                     left = os.pread(fd, 1 << 16, 0)
                     if left:
-                        _say(f"{out}: taking over the lock left by a run that is gone "
-                             f"({_holder(_parse_holder(left))})")
+                        _say(f"{out}: taking over the lock left by a run that is gone ({_holder(_parse_holder(left))})")
                     os.ftruncate(fd, 0)
                     os.pwrite(fd, me, 0)
                     os.fsync(fd)
@@ -356,16 +379,17 @@ class _SweepLock:
                 except FileNotFoundError:
                     continue
                 if holder and holder.get("host") == socket.gethostname() and not _pid_alive(holder.get("pid")):
-                    _say(f"{out}: taking over the lock left by a run that is gone ({_holder(holder)}: "
-                         "no such process)")
+                    _say(f"{out}: taking over the lock left by a run that is gone ({_holder(holder)}: no such process)")
                     try:
                         os.unlink(path)
                     except FileNotFoundError:
                         pass
                     continue
-                raise SweepBusy(f"out: {out} is in use by another sweep run ({_holder(holder)}); two runs must "
-                                "not write one folder: wait for it to finish or choose another --out (if that run "
-                                f"is gone, remove {path})") from None
+                raise SweepBusy(
+                    f"out: {out} is in use by another sweep run ({_holder(holder)}); two runs must "
+                    "not write one folder: wait for it to finish or choose another --out (if that run "
+                    f"is gone, remove {path})"
+                ) from None
             try:
                 os.write(fd, me)
                 os.fsync(fd)
@@ -411,7 +435,11 @@ def check_cell(out: str, cell: Cell) -> str | None:
             summary = json.load(stream)
     except (OSError, ValueError) as error:
         return f"{name}.json does not load ({type(error).__name__})"
-    if not isinstance(summary, dict) or not isinstance(summary.get("cell"), dict) or summary["cell"].get("id") != cell.id:
+    if (
+        not isinstance(summary, dict)
+        or not isinstance(summary.get("cell"), dict)
+        or summary["cell"].get("id") != cell.id
+    ):
         return f"{name}.json is not this cell's record"
     if not os.path.exists(npz):
         return f"{name}.npz is missing"
@@ -460,8 +488,9 @@ def _read_manifest(path: str) -> dict:
     except ValueError as error:  # also UnicodeDecodeError
         raise ValueError(f"out: {path} is not valid JSON ({error}); not a sweep manifest") from None
     if not isinstance(manifest, dict):
-        raise ValueError(f"out: {path} is not a sweep manifest: a JSON object was expected, got "
-                         f"{type(manifest).__name__}")
+        raise ValueError(
+            f"out: {path} is not a sweep manifest: a JSON object was expected, got {type(manifest).__name__}"
+        )
     if manifest.get("schema") != SWEEP_SCHEMA or not isinstance(manifest.get("spec"), dict):
         raise ValueError(f"out: {path} is not a sweep manifest (schema {SWEEP_SCHEMA} with a spec)")
     return manifest
@@ -472,8 +501,11 @@ def _spec_differences(old: dict, new: dict) -> list[str]:
     for key in SPEC_KEYS:
         a, b = old.get(key), new.get(key)
         if key in ("fixed", "axes") and isinstance(a, dict) and isinstance(b, dict):
-            found += [f"{key}.{k} ({a.get(k, '-')!r} there, {b.get(k, '-')!r} here)"
-                      for k in list(a) + [k for k in b if k not in a] if a.get(k) != b.get(k)]
+            found += [
+                f"{key}.{k} ({a.get(k, '-')!r} there, {b.get(k, '-')!r} here)"
+                for k in list(a) + [k for k in b if k not in a]
+                if a.get(k) != b.get(k)
+            ]
         elif a != b:
             found.append(f"{key} ({a!r} there, {b!r} here)")
     return found
@@ -502,15 +534,19 @@ def _open_directory(out: str, spec: SweepSpec, cells: list[Cell], resume: bool, 
     path = os.path.join(out, "manifest.json")
     if os.path.exists(path):
         if not resume:
-            raise ValueError(f"out: {out} already holds a sweep (manifest.json); pass --resume (resume=True) "
-                             "to continue it, skipping finished cells, or choose another --out")
+            raise ValueError(
+                f"out: {out} already holds a sweep (manifest.json); pass --resume (resume=True) "
+                "to continue it, skipping finished cells, or choose another --out"
+            )
         existing = _read_manifest(path)
         differences = _spec_differences(existing["spec"], json.loads(json.dumps(spec.as_dict())))
         if differences:
-            raise ValueError(f"out: the sweep in {out} was made from a different spec (name "
-                             f"{existing['spec'].get('name')!r}); it differs in {'; '.join(differences[:3])}"
-                             f"{'; ...' if len(differences) > 3 else ''}. Resume it with the same spec or choose "
-                             "another --out")
+            raise ValueError(
+                f"out: the sweep in {out} was made from a different spec (name "
+                f"{existing['spec'].get('name')!r}); it differs in {'; '.join(differences[:3])}"
+                f"{'; ...' if len(differences) > 3 else ''}. Resume it with the same spec or choose "
+                "another --out"
+            )
         if writer:
             for directory in (out, os.path.join(out, "cells")):
                 for name in os.listdir(directory) if os.path.isdir(directory) else []:
@@ -525,8 +561,9 @@ def _open_directory(out: str, spec: SweepSpec, cells: list[Cell], resume: bool, 
     try:
         _create_exclusive(path, json.dumps(_manifest(spec, cells), indent=1))
     except FileExistsError:
-        raise SweepBusy(f"out: another run created {path} at the same time; two runs must not write one "
-                        "folder") from None
+        raise SweepBusy(
+            f"out: another run created {path} at the same time; two runs must not write one folder"
+        ) from None
 
 
 def _write_cell(out: str, spec: SweepSpec, cell: Cell, result, predictions: dict) -> dict:
@@ -584,10 +621,23 @@ class _Progress:
         self.mode, self.total, self.done = mode, total_cells, 0
         self.bar = None
         if mode == "bar":
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), TimeRemainingColumn(), transient=True)
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                transient=True,
+            )
             self.bar.start()
             self.cells_task = self.bar.add_task("cells", total=total_cells)
             self.chains_task = self.bar.add_task("chains", total=1)
@@ -607,8 +657,12 @@ class _Progress:
 
     def program_done(self, label: str, cells: int, seconds: float, compile_seconds: float) -> None:
         if self.mode == "lines":
-            print(f"[{self.done}/{self.total} cells] {label}: {cells} cells in {seconds:.1f} s "
-                  f"(+{compile_seconds:.1f} s compile)", file=sys.stderr, flush=True)
+            print(
+                f"[{self.done}/{self.total} cells] {label}: {cells} cells in {seconds:.1f} s "
+                f"(+{compile_seconds:.1f} s compile)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def close(self) -> None:
         if self.bar is not None:
@@ -620,8 +674,15 @@ def _label(group: list[Cell], spec: SweepSpec) -> str:
     return " ".join(f"{k}={group[0].values[k]}" for k in shared) or spec.name
 
 
-def run_sweep(spec, out: str | None = None, *, resume: bool = False, progress: str | bool = "auto",
-              devices=None, lookahead: int = 1) -> SweepReport:
+def run_sweep(
+    spec,
+    out: str | None = None,
+    *,
+    resume: bool = False,
+    progress: str | bool = "auto",
+    devices=None,
+    lookahead: int = 1,
+) -> SweepReport:
     """Run (or resume) a sweep and write its cells under `out`.
 
     Args:
@@ -693,12 +754,22 @@ def _run_locked(spec, cells, out, resume, writer, progress, devices, lookahead) 
     def prepare(group):
         setting_fn, chain_spec = definition.program(group[0].config)
         traced = definition.traced_for(group[0].config)
-        table = Cells(tuple(c.config["seed"] for c in group), tuple(c.config["chains"] for c in group),
-                      {name: tuple(c.config[name] for c in group) for name in traced})
+        table = Cells(
+            tuple(c.config["seed"] for c in group),
+            tuple(c.config["chains"] for c in group),
+            {name: tuple(c.config[name] for c in group) for name in traced},
+        )
         todo = [i for i, c in enumerate(group) if c.id not in finished]
         first = group[0].config
-        return prepare_program(setting_fn, chain_spec, table, selected=todo, chunk_size=first["chunk_size"] or None,
-                               devices=devices, quantile_chains=first["quantile_chains"])
+        return prepare_program(
+            setting_fn,
+            chain_spec,
+            table,
+            selected=todo,
+            chunk_size=first["chunk_size"] or None,
+            devices=devices,
+            quantile_chains=first["quantile_chains"],
+        )
 
     counter = parallel.CompilationCounter()
     try:
@@ -728,10 +799,22 @@ def _run_locked(spec, cells, out, resume, writer, progress, devices, lookahead) 
 
                 execute_cells(prepared, save_chains=spec.save_chains, progress=bar.chains, on_cell=on_cell)
                 compile_seconds += prepared.compile_seconds
-                bar.program_done(label, len(prepared.selected), time.perf_counter() - group_start,
-                                 prepared.compile_seconds)
+                bar.program_done(
+                    label, len(prepared.selected), time.perf_counter() - group_start, prepared.compile_seconds
+                )
     finally:
         bar.close()
     ran = sum(1 for c in cells if c.id not in finished)
-    return SweepReport(out, len(cells), len(finished), ran, len(groups), time.perf_counter() - start, comparisons,
-                       damaged, compile_seconds, counter.cache_hits, counter.requests)
+    return SweepReport(
+        out,
+        len(cells),
+        len(finished),
+        ran,
+        len(groups),
+        time.perf_counter() - start,
+        comparisons,
+        damaged,
+        compile_seconds,
+        counter.cache_hits,
+        counter.requests,
+    )

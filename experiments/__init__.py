@@ -25,10 +25,23 @@ class Experiment:
     run: Callable
 
 
-MODULES = ("shumailov_gaussian", "kazdan_gaussian", "gerstgrasser_regression", "kazdan_regression",
-           "dohmatob_regression", "dey_donoho_pathway", "discrete_zipf", "tale_of_tails", "kazdan_kde",
-           "shumailov_gmm", "feng_verification", "dohmatob_strong_collapse", "neural_regression", "neural_eigen",
-           "neural_lm")  # in the order `collapse-jax list` shows them
+MODULES = (
+    "shumailov_gaussian",
+    "kazdan_gaussian",
+    "gerstgrasser_regression",
+    "kazdan_regression",
+    "dohmatob_regression",
+    "dey_donoho_pathway",
+    "discrete_zipf",
+    "tale_of_tails",
+    "kazdan_kde",
+    "shumailov_gmm",
+    "feng_verification",
+    "dohmatob_strong_collapse",
+    "neural_regression",
+    "neural_eigen",
+    "neural_lm",
+)  # in the order `collapse-jax list` shows them
 
 
 def _listing(module: str) -> tuple[str, str]:
@@ -36,8 +49,11 @@ def _listing(module: str) -> tuple[str, str]:
     assignments without importing it (its imports load JAX and matplotlib)."""
     with open(os.path.join(os.path.dirname(__file__), f"{module}.py")) as stream:
         tree = ast.parse(stream.read())
-    values = {node.targets[0].id: node.value for node in tree.body
-              if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)}
+    values = {
+        node.targets[0].id: node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+    }
     name, description = values["EXPERIMENT"].args[:2]
     name = values[name.id] if isinstance(name, ast.Name) else name
     return ast.literal_eval(name), ast.literal_eval(description)
@@ -53,8 +69,11 @@ def _deferred_run(module: str) -> Callable:
 
 
 def _registry() -> dict[str, Experiment]:
-    return {name: Experiment(name, description, _deferred_run(module))
-            for module in MODULES for name, description in [_listing(module)]}
+    return {
+        name: Experiment(name, description, _deferred_run(module))
+        for module in MODULES
+        for name, description in [_listing(module)]
+    }
 
 
 REGISTRY = _registry()
@@ -65,7 +84,9 @@ def reproduce(names=None, *, out: str, quick: bool = False, smoke: bool = False,
     names = list(names or REGISTRY)
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
-        raise ValueError(f"unknown experiment(s) {', '.join(unknown)}; `collapse-jax list` shows: {', '.join(REGISTRY)}")
+        raise ValueError(
+            f"unknown experiment(s) {', '.join(unknown)}; `collapse-jax list` shows: {', '.join(REGISTRY)}"
+        )
     os.makedirs(out, exist_ok=True)
     mode = "smoke" if smoke else "quick" if quick else "full"
     curves, figures = [], {}
@@ -78,8 +99,11 @@ def reproduce(names=None, *, out: str, quick: bool = False, smoke: bool = False,
         figures[name] = paths
         if verbose:
             bad = sum(c.verdict["status"] == "fail" for c in new_curves)
-            print(f"[{name}] {len(new_curves)} curves, {bad} failed, {time.perf_counter() - start:.0f} s; "
-                  f"figures: {', '.join(paths)}", flush=True)
+            print(
+                f"[{name}] {len(new_curves)} curves, {bad} failed, {time.perf_counter() - start:.0f} s; "
+                f"figures: {', '.join(paths)}",
+                flush=True,
+            )
     report = report_markdown(curves, figures, out, DEFAULT_K)
     with open(os.path.join(out, "report.md"), "w") as stream:
         stream.write(report)

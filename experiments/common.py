@@ -58,8 +58,11 @@ def simulate_cells(cells: dict, *, progress: bool = False, workers: int = 2) -> 
         summaries[name] = finish(setting, config, run, out=out)
         if progress:
             elapsed = time.perf_counter() - start
-            print(f"  [{done}/{len(cells)}] {os.path.relpath(out)} ({summaries[name]['num_chains']} chains) "
-                  f"elapsed {elapsed:.0f} s", flush=True)
+            print(
+                f"  [{done}/{len(cells)}] {os.path.relpath(out)} ({summaries[name]['num_chains']} chains) "
+                f"elapsed {elapsed:.0f} s",
+                flush=True,
+            )
     return summaries
 
 
@@ -77,8 +80,19 @@ def _array(values) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], float)
 
 
-def plot_metric(ax, summary: dict, metric: str, *, label: str, color, linestyle="-", bands=True, theory=True,
-                transform=None, positive=False):
+def plot_metric(
+    ax,
+    summary: dict,
+    metric: str,
+    *,
+    label: str,
+    color,
+    linestyle="-",
+    bands=True,
+    theory=True,
+    transform=None,
+    positive=False,
+):
     """Chain mean with its 95% band (mean +- 1.96 SE), the 5-95% band of the chains, theory as a line.
 
     Theory is solid where the mean is checkable and dotted where heavy tails make the sample mean
@@ -124,10 +138,12 @@ def finish_figure(fig, title: str, out_dir: str, name: str) -> list[str]:
 
     fig.suptitle(title, fontsize=11)
     fig.text(
-        0.01, 0.005,
+        0.01,
+        0.005,
         "line: chain mean; dark band: mean +- 1.96 SE; light band: 5-95% of chains; "
         "black dashed: theory (dotted where the mean is not checkable by simulation)",
-        fontsize=7, color="0.3",
+        fontsize=7,
+        color="0.3",
     )
     fig.tight_layout(rect=(0, 0.02, 1, 0.97))
     os.makedirs(out_dir, exist_ok=True)
@@ -159,11 +175,15 @@ def report_markdown(curves: list[Curve], figures: dict[str, list[str]], out_dir:
     ]
     for c in curves:
         v = c.verdict
-        status = verdict_text({**v, "status": {"not checkable": "not checkable by simulation"}.get(v["status"], v["status"])},
-                              with_z=False).replace("|", "\\|")
+        status = verdict_text(
+            {**v, "status": {"not checkable": "not checkable by simulation"}.get(v["status"], v["status"])},
+            with_z=False,
+        ).replace("|", "\\|")
         z = "" if v["max_z"] is None else f"{v['max_z']:.2f}"
         at = "" if v["at_generation"] is None else str(v["at_generation"])
-        lines.append(f"| {c.experiment} | {c.label} | {c.metric} | {status} | {z} | {at} | {v['compared']} | {v['not_checkable']} |")
+        lines.append(
+            f"| {c.experiment} | {c.label} | {c.metric} | {status} | {z} | {at} | {v['compared']} | {v['not_checkable']} |"
+        )
     lines += ["", "## Figures", ""]
     for name, paths in figures.items():
         for p in paths:
@@ -171,5 +191,9 @@ def report_markdown(curves: list[Curve], figures: dict[str, list[str]], out_dir:
                 lines.append(f"![{name}]({os.path.relpath(p, out_dir)})")
     failed = [c for c in curves if c.verdict["status"] == "fail"]
     nonfinite = [c for c in curves if c.verdict.get("nonfinite_chains_max")]
-    lines += ["", f"**{len(curves)} curves, {len(failed)} failed, {len(nonfinite)} with unexplained non-finite chains.**", ""]
+    lines += [
+        "",
+        f"**{len(curves)} curves, {len(failed)} failed, {len(nonfinite)} with unexplained non-finite chains.**",
+        "",
+    ]
     return "\n".join(lines)

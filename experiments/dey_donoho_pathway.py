@@ -33,8 +33,11 @@ SAMPLES = 400
 NOISE = 1.0
 POLICIES = ("replace", "accumulate", "accumulate-subsample")
 COLORS = {"replace": "#d62728", "accumulate": "#1f77b4", "accumulate-subsample": "#2ca02c"}
-LABELS = {"replace": "replace (discard)", "accumulate": "accumulate (augment)",
-          "accumulate-subsample": "accumulate-subsample"}
+LABELS = {
+    "replace": "replace (discard)",
+    "accumulate": "accumulate (augment)",
+    "accumulate-subsample": "accumulate-subsample",
+}
 METRICS = ("excess_risk",)
 ONE_FIT = NOISE * DIM / (SAMPLES - DIM - 1)
 
@@ -52,9 +55,19 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     generations = 10 if mode == "smoke" else 100
     cells = {}
     for policy in POLICIES:
-        config = dict(dim=DIM, samples=SAMPLES, noise_var=NOISE, ridge=0.0, design="fixed", policy=policy,
-                      generations=generations, chains=chains_for(policy, mode), seed=0, metrics=METRICS,
-                      method="samples" if policy == "accumulate-subsample" else "sufficient")
+        config = dict(
+            dim=DIM,
+            samples=SAMPLES,
+            noise_var=NOISE,
+            ridge=0.0,
+            design="fixed",
+            policy=policy,
+            generations=generations,
+            chains=chains_for(policy, mode),
+            seed=0,
+            metrics=METRICS,
+            method="samples" if policy == "accumulate-subsample" else "sufficient",
+        )
         cells[policy] = ("regression", config, f"{out_dir}/{policy}")
     summaries = simulate_cells(cells, progress=progress)
     curves = []
@@ -70,25 +83,38 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         label = f"{LABELS[policy]} ({chains} chains)"
         plot_metric(axes[0], summary, "excess_risk", label=label, color=COLORS[policy], transform=ratio, positive=True)
         if policy != "replace":  # the zoom: chain means and SE bands only (the 5-95% spread is in the left panel)
-            plot_metric(axes[1], summary, "excess_risk", label=label, color=COLORS[policy], transform=ratio, bands=False)
+            plot_metric(
+                axes[1], summary, "excess_risk", label=label, color=COLORS[policy], transform=ratio, bands=False
+            )
     for ax in axes:
         ax.axhline(math.pi**2 / 6, color="0.25", lw=0.9, linestyle=":")
         ax.axhline(math.pi**2 / 2 - 2, color="0.55", lw=0.9, linestyle=":")
         ax.set_xlim(1, generations)
     axes[1].text(generations, math.pi**2 / 6, r"$\pi^2/6 \approx 1.645$ ", ha="right", va="bottom", fontsize=8)
     axes[1].text(generations, math.pi**2 / 2 - 2, r"$\pi^2/2 - 2 \approx 2.935$ ", ha="right", va="bottom", fontsize=8)
-    style_axes(axes[0], title="all three workflows (log scale): discard grows like k",
-               ylabel=r"risk / one-fit risk $\sigma^2 d/(T-d-1)$", logy=True)
-    style_axes(axes[1], title=r"bounded workflows: augment $\to\pi^2/6$, subsample $\to\pi^2/2-2$",
-               ylabel=r"risk / one-fit risk")
+    style_axes(
+        axes[0],
+        title="all three workflows (log scale): discard grows like k",
+        ylabel=r"risk / one-fit risk $\sigma^2 d/(T-d-1)$",
+        logy=True,
+    )
+    style_axes(
+        axes[1],
+        title=r"bounded workflows: augment $\to\pi^2/6$, subsample $\to\pi^2/2-2$",
+        ylabel=r"risk / one-fit risk",
+    )
     axes[1].set_ylim(0, 3.5)
     axes[0].legend(fontsize=8, loc="upper left")
-    title = (f"The $\\pi^2/6$ pathway: OLS regression, d = {DIM}, T = {SAMPLES}, fixed design, "
-             f"risk relative to the fit on real data")
+    title = (
+        f"The $\\pi^2/6$ pathway: OLS regression, d = {DIM}, T = {SAMPLES}, fixed design, "
+        f"risk relative to the fit on real data"
+    )
     paths = finish_figure(fig, title, out_dir, NAME)
     return curves, paths
 
 
 from experiments import Experiment  # noqa: E402
 
-EXPERIMENT = Experiment(NAME, "Dey & Donoho 2024: risk ratio -> pi^2/6 (accumulate), k (replace), ~2.93 (subsample)", run)
+EXPERIMENT = Experiment(
+    NAME, "Dey & Donoho 2024: risk ratio -> pi^2/6 (accumulate), k (replace), ~2.93 (subsample)", run
+)

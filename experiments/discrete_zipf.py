@@ -28,21 +28,45 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     """mode: "full" (10^4 chains), "quick" (2000 chains) or "smoke" (seconds, for tests)."""
     chains = {"full": 10_000, "quick": 2000, "smoke": 64}[mode]
     generations = {"full": 200, "quick": 100, "smoke": 10}[mode]
-    zipf = dict(law="zipf:1.5", categories=1000, generations=generations, chains=chains, seed=0,
-                metrics="support_size,lost_mass,gini_simpson")
+    zipf = dict(
+        law="zipf:1.5",
+        categories=1000,
+        generations=generations,
+        chains=chains,
+        seed=0,
+        metrics="support_size,lost_mass,gini_simpson",
+    )
     support = {
         "replace M=100": dict(zipf, samples=100, policy="replace"),
         "replace M=1000": dict(zipf, samples=1000, policy="replace"),
         "accumulate M=100": dict(zipf, samples=100, policy="accumulate"),
     }
-    minority = dict(law="uniform", categories=100, samples=100, policy="replace", generations=generations,
-                    chains=chains, seed=1, groups="majority:1-90,minority:91-100",
-                    metrics="group_mass.minority,group_extinct.minority")
+    minority = dict(
+        law="uniform",
+        categories=100,
+        samples=100,
+        policy="replace",
+        generations=generations,
+        chains=chains,
+        seed=1,
+        groups="majority:1-90,minority:91-100",
+        metrics="group_mass.minority,group_extinct.minority",
+    )
     risk = {
-        f"{policy} alpha={alpha:g}": dict(law="zipf:1", categories=10, samples=50, policy=policy, real_fraction=alpha,
-                                          real_draw="mixture", generations=min(generations, 50), chains=chains,
-                                          seed=2, metrics="l2_risk")
-        for policy in ("replace", "accumulate") for alpha in (0.0, 0.3)
+        f"{policy} alpha={alpha:g}": dict(
+            law="zipf:1",
+            categories=10,
+            samples=50,
+            policy=policy,
+            real_fraction=alpha,
+            real_draw="mixture",
+            generations=min(generations, 50),
+            chains=chains,
+            seed=2,
+            metrics="l2_risk",
+        )
+        for policy in ("replace", "accumulate")
+        for alpha in (0.0, 0.3)
     }
     cells = {("support", k): ("discrete", c, f"{out_dir}/{k.replace(' ', '_')}") for k, c in support.items()}
     cells[("minority", "")] = ("discrete", minority, f"{out_dir}/minority")
@@ -59,21 +83,27 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     summary = summaries["minority", ""]
     curves += curves_from_summary(NAME, "minority 10/100", summary, ("group_mass.minority", "group_extinct.minority"))
     plot_metric(axes[0, 1], summary, "group_mass.minority", label="minority mass", color=COLORS[0])
-    plot_metric(axes[0, 1], summary, "group_extinct.minority", label="P(minority extinct)", color=COLORS[3],
-                bands=False)
+    plot_metric(
+        axes[0, 1], summary, "group_extinct.minority", label="P(minority extinct)", color=COLORS[3], bands=False
+    )
     for (label, _), color in zip(risk.items(), COLORS):
         summary = summaries["risk", label]
         curves += curves_from_summary(NAME, label, summary, ("l2_risk",))
         plot_metric(axes[1, 0], summary, "l2_risk", label=label, color=color, positive=True, bands=False)
     style_axes(axes[0, 0], title="support size, Zipf(1.5), K = 1000", ylabel="categories with mass > 0", logy=True)
     style_axes(axes[0, 1], title="a 10% minority (uniform law, M = 100, replace)", ylabel="mass / probability")
-    style_axes(axes[1, 0], title=r"$\|\hat p_k - p\|^2$, mixture draws (Kanabar & Gastpar), K = 10, M = 50",
-               ylabel="l2 risk", logy=True)
+    style_axes(
+        axes[1, 0],
+        title=r"$\|\hat p_k - p\|^2$, mixture draws (Kanabar & Gastpar), K = 10, M = 50",
+        ylabel="l2 risk",
+        logy=True,
+    )
     style_axes(axes[1, 1], title="Gini-Simpson diversity $1-\\sum_i \\hat p_i^2$", ylabel="Gini-Simpson")
     for ax in axes.flat:
         ax.legend(fontsize=8)
-    paths = finish_figure(fig, f"Discrete laws lose their tails and minorities first ({chains} chains per curve)",
-                          out_dir, NAME)
+    paths = finish_figure(
+        fig, f"Discrete laws lose their tails and minorities first ({chains} chains per curve)", out_dir, NAME
+    )
     return curves, paths
 
 

@@ -60,15 +60,52 @@ DOWN = ("excess_risk", "downstream_excess_risk")
 MODES = {
     # d, G: dimension and generations of panels (a) and (c); ols: OLS chains T = factor x d in (a) (the 4d one
     # carries the two-stage curve); minnorm: (d, T) and noise levels; power_*: panel (b); ridgeless: panel (c)
-    "full": dict(d=32, G=20, chains=10_000, ols=(2, 4, 8), minnorm=(64, 32), minnorm_noises=(0.0, 1.0),
-                 minnorm_chains=10_000, power_dim=64, power_sizes=(16, 32, 64, 128, 256, 512, 1024),
-                 power_n=(0, 1, 5), power_chains=2000, adaptive_n=(1, 2, 5, 10, 20), ridgeless=True),
-    "quick": dict(d=32, G=10, chains=600, ols=(2, 4, 8), minnorm=(64, 32), minnorm_noises=(0.0, 1.0),
-                  minnorm_chains=300, power_dim=32, power_sizes=(8, 64, 512), power_n=(0, 1, 5), power_chains=500,
-                  adaptive_n=(1, 3, 10), ridgeless=True),
+    "full": dict(
+        d=32,
+        G=20,
+        chains=10_000,
+        ols=(2, 4, 8),
+        minnorm=(64, 32),
+        minnorm_noises=(0.0, 1.0),
+        minnorm_chains=10_000,
+        power_dim=64,
+        power_sizes=(16, 32, 64, 128, 256, 512, 1024),
+        power_n=(0, 1, 5),
+        power_chains=2000,
+        adaptive_n=(1, 2, 5, 10, 20),
+        ridgeless=True,
+    ),
+    "quick": dict(
+        d=32,
+        G=10,
+        chains=600,
+        ols=(2, 4, 8),
+        minnorm=(64, 32),
+        minnorm_noises=(0.0, 1.0),
+        minnorm_chains=300,
+        power_dim=32,
+        power_sizes=(8, 64, 512),
+        power_n=(0, 1, 5),
+        power_chains=500,
+        adaptive_n=(1, 3, 10),
+        ridgeless=True,
+    ),
     # smoke: one cell per panel element (without the compilation cache every cell compiles)
-    "smoke": dict(d=16, G=3, chains=64, ols=(4,), minnorm=(16, 8), minnorm_noises=(1.0,), minnorm_chains=64,
-                  power_dim=16, power_sizes=(64,), power_n=(1,), power_chains=64, adaptive_n=(1,), ridgeless=False),
+    "smoke": dict(
+        d=16,
+        G=3,
+        chains=64,
+        ols=(4,),
+        minnorm=(16, 8),
+        minnorm_noises=(1.0,),
+        minnorm_chains=64,
+        power_dim=16,
+        power_sizes=(64,),
+        power_n=(1,),
+        power_chains=64,
+        adaptive_n=(1,),
+        ridgeless=False,
+    ),
 }
 
 
@@ -84,18 +121,30 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     down = int(DOWN_FACTOR * d)  # T' of panels (a) and (c); >= d + 2
     base = dict(policy="replace", design="fresh", ridge=0.0, seed=0)
     # panels (a) and (c) share one program (d, G, T' fixed; samples, noise and ridges are traced)
-    shared = dict(base, dim=d, method="sufficient", generations=G, chains=p["chains"], downstream_samples=down,
-                  metrics=DOWN)
+    shared = dict(
+        base, dim=d, method="sufficient", generations=G, chains=p["chains"], downstream_samples=down, metrics=DOWN
+    )
     cells = {}
     sizes_a = tuple(f * d for f in p["ols"])
     lam_a = d / down * NOISE_A  # clean optimum phi sigma'^2 / ||w*||^2 (E||w*||^2 = 1)
     for t in sizes_a:
-        cells["ols", t] = ("regression", dict(shared, samples=t, noise_var=NOISE_A, downstream_ridge=lam_a,
-                                              downstream_noise_var=NOISE_A), f"{out_dir}/a-ols-T{t}")
+        cells["ols", t] = (
+            "regression",
+            dict(shared, samples=t, noise_var=NOISE_A, downstream_ridge=lam_a, downstream_noise_var=NOISE_A),
+            f"{out_dir}/a-ols-T{t}",
+        )
     md, mt = p["minnorm"]
     for noise in p["minnorm_noises"]:
-        config = dict(base, dim=md, samples=mt, noise_var=noise, method="samples", generations=G,
-                      chains=p["minnorm_chains"], metrics=("excess_risk",))
+        config = dict(
+            base,
+            dim=md,
+            samples=mt,
+            noise_var=noise,
+            method="samples",
+            generations=G,
+            chains=p["minnorm_chains"],
+            metrics=("excess_risk",),
+        )
         cells["minnorm", noise] = ("regression", config, f"{out_dir}/a-minnorm-s{noise:g}")
 
     # panel (b): one cell per (T', n) at lambda*(T', n)
@@ -106,15 +155,35 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     with jax.enable_x64(True):
         eig = ridge_theory.power_law_spectrum(pd_, BETA)
         coef = ridge_theory.source_coefficients_sq(pd_, BETA, SOURCE)
-        lam_b = {t: np.asarray(ridge_theory.optimal_ridge(
-            eigenvalues=eig, weight_coefficients_sq=coef, downstream_samples=t, downstream_noise_var=NOISE_B,
-            chain_excess_risk=chain_b)[0]) for t in p["power_sizes"]}
+        lam_b = {
+            t: np.asarray(
+                ridge_theory.optimal_ridge(
+                    eigenvalues=eig,
+                    weight_coefficients_sq=coef,
+                    downstream_samples=t,
+                    downstream_noise_var=NOISE_B,
+                    chain_excess_risk=chain_b,
+                )[0]
+            )
+            for t in p["power_sizes"]
+        }
     for t in p["power_sizes"]:
         for i, n in enumerate(power_n):
-            config = dict(base, dim=pd_, samples=t0_b, noise_var=NOISE_B, method="sufficient",
-                          generations=max(max(power_n), 1), chains=p["power_chains"], spectrum=f"power:{BETA:g}",
-                          true_weights=f"source:{SOURCE:g}", downstream_samples=t, downstream_ridge=float(lam_b[t][i]),
-                          downstream_noise_var=NOISE_B, metrics=("downstream_excess_risk",))
+            config = dict(
+                base,
+                dim=pd_,
+                samples=t0_b,
+                noise_var=NOISE_B,
+                method="sufficient",
+                generations=max(max(power_n), 1),
+                chains=p["power_chains"],
+                spectrum=f"power:{BETA:g}",
+                true_weights=f"source:{SOURCE:g}",
+                downstream_samples=t,
+                downstream_ridge=float(lam_b[t][i]),
+                downstream_noise_var=NOISE_B,
+                metrics=("downstream_excess_risk",),
+            )
             cells["power", t, n] = ("regression", config, f"{out_dir}/b-power-T{t}-n{n}")
 
     # panel (c): ridgeless, fixed clean optimum, and one cell per generation-aware lambda_n
@@ -122,29 +191,44 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     lam_c0 = d / down * NOISE_C
     adaptive_n = p["adaptive_n"]
     with jax.enable_x64(True):
-        lam_adaptive = np.asarray(ridge_theory.adaptive_ridge(
-            dim=d, downstream_samples=down, downstream_noise_var=NOISE_C, weight_norm_sq=1.0,
-            chain_excess_risk=_chain_risk(np.arange(G + 1), NOISE_C, d, t0_c)))
+        lam_adaptive = np.asarray(
+            ridge_theory.adaptive_ridge(
+                dim=d,
+                downstream_samples=down,
+                downstream_noise_var=NOISE_C,
+                weight_norm_sq=1.0,
+                chain_excess_risk=_chain_risk(np.arange(G + 1), NOISE_C, d, t0_c),
+            )
+        )
     ridges_c = ({"ridgeless": 0.0} if p["ridgeless"] else {}) | {"fixed": lam_c0}
     ridges_c |= {("adaptive", n): float(lam_adaptive[n]) for n in adaptive_n}
     for key, lam in ridges_c.items():
         tag = key if isinstance(key, str) else f"adaptive-n{key[1]}"
-        cells["iso", key] = ("regression", dict(shared, samples=t0_c, noise_var=NOISE_C, downstream_ridge=lam,
-                                                downstream_noise_var=NOISE_C), f"{out_dir}/c-{tag}")
+        cells["iso", key] = (
+            "regression",
+            dict(shared, samples=t0_c, noise_var=NOISE_C, downstream_ridge=lam, downstream_noise_var=NOISE_C),
+            f"{out_dir}/c-{tag}",
+        )
 
     summaries = simulate_cells(cells, progress=progress)
     curves = []
     for t in sizes_a:
         metrics = DOWN if t == 4 * d else ("excess_risk",)
-        curves += curves_from_summary(NAME, f"(a) OLS d={d} T={t}" + (f", downstream ridge T'={down}" if t == 4 * d else ""),
-                                      summaries["ols", t], metrics)
+        curves += curves_from_summary(
+            NAME,
+            f"(a) OLS d={d} T={t}" + (f", downstream ridge T'={down}" if t == 4 * d else ""),
+            summaries["ols", t],
+            metrics,
+        )
     for noise in p["minnorm_noises"]:
-        curves += curves_from_summary(NAME, f"(a) min-norm d={md} T={mt} sigma2={noise:g}", summaries["minnorm", noise],
-                                      ("excess_risk",))
+        curves += curves_from_summary(
+            NAME, f"(a) min-norm d={md} T={mt} sigma2={noise:g}", summaries["minnorm", noise], ("excess_risk",)
+        )
     for t in p["power_sizes"]:
         for n in power_n:
-            curves += curves_from_summary(NAME, f"(b) power d={pd_} T'={t} lambda*(n={n})", summaries["power", t, n],
-                                          ("downstream_excess_risk",))
+            curves += curves_from_summary(
+                NAME, f"(b) power d={pd_} T'={t} lambda*(n={n})", summaries["power", t, n], ("downstream_excess_risk",)
+            )
     for key in ridges_c:
         label = key if isinstance(key, str) else f"adaptive lambda_{key[1]}"
         metrics = DOWN if key == "ridgeless" else ("downstream_excess_risk",)
@@ -156,13 +240,30 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     for t, color in zip(sizes_a, COLORS_T if len(sizes_a) > 1 else COLORS_T[1:]):
         plot_metric(ax, summaries["ols", t], "excess_risk", label=f"OLS chain, d={d}, T={t}", color=color, bands=False)
     for noise in p["minnorm_noises"]:
-        plot_metric(ax, summaries["minnorm", noise], "excess_risk", color="#9467bd" if noise else "#8c564b",
-                    linestyle="-" if noise else "-.", bands=False,
-                    label=f"min-norm chain, d={md}, T={mt}" + ("" if noise == NOISE_A else f", $\\sigma^2$={noise:g}"))
-    plot_metric(ax, summaries["ols", 4 * d], "downstream_excess_risk", color="#17becf", linestyle="--", bands=False,
-                label=f"two-stage: ridge ($\\lambda$={lam_a:.2g}, T'={down}) on the T={4 * d} chain")
-    style_axes(ax, title=f"(a) test error grows linearly in n ($\\sigma^2$ = {NOISE_A:g} unless noted)",
-               xlabel="generation n", ylabel=r"test error $\|\hat w - w^*\|_\Sigma^2$")
+        plot_metric(
+            ax,
+            summaries["minnorm", noise],
+            "excess_risk",
+            color="#9467bd" if noise else "#8c564b",
+            linestyle="-" if noise else "-.",
+            bands=False,
+            label=f"min-norm chain, d={md}, T={mt}" + ("" if noise == NOISE_A else f", $\\sigma^2$={noise:g}"),
+        )
+    plot_metric(
+        ax,
+        summaries["ols", 4 * d],
+        "downstream_excess_risk",
+        color="#17becf",
+        linestyle="--",
+        bands=False,
+        label=f"two-stage: ridge ($\\lambda$={lam_a:.2g}, T'={down}) on the T={4 * d} chain",
+    )
+    style_axes(
+        ax,
+        title=f"(a) test error grows linearly in n ($\\sigma^2$ = {NOISE_A:g} unless noted)",
+        xlabel="generation n",
+        ylabel=r"test error $\|\hat w - w^*\|_\Sigma^2$",
+    )
     ax.set_xlim(0, G)
     ax.set_ylim(0, None)
     ax.legend(fontsize=7, loc="upper left")
@@ -170,35 +271,95 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     ax = axes[1]
     grid = np.geomspace(min(p["power_sizes"]), max(p["power_sizes"]), 40)
     with jax.enable_x64(True):
-        best = np.array([np.asarray(ridge_theory.optimal_ridge(
-            eigenvalues=eig, weight_coefficients_sq=coef, downstream_samples=float(t), downstream_noise_var=NOISE_B,
-            chain_excess_risk=chain_b)[1]) for t in grid])
+        best = np.array(
+            [
+                np.asarray(
+                    ridge_theory.optimal_ridge(
+                        eigenvalues=eig,
+                        weight_coefficients_sq=coef,
+                        downstream_samples=float(t),
+                        downstream_noise_var=NOISE_B,
+                        chain_excess_risk=chain_b,
+                    )[1]
+                )
+                for t in grid
+            ]
+        )
     for i, n in enumerate(power_n):
         color = COLORS_N.get(n, "0.3")
         ax.plot(grid, best[:, i], color=color, lw=1.0, linestyle="--")
-        mean = np.array([summaries["power", t, n]["metrics"]["downstream_excess_risk"]["mean"][n] for t in p["power_sizes"]])
-        se = np.array([summaries["power", t, n]["metrics"]["downstream_excess_risk"]["se"][n] for t in p["power_sizes"]])
-        ax.errorbar(p["power_sizes"], mean, yerr=1.96 * se, color=color, marker="o", ms=4, lw=0, elinewidth=1.2,
-                    capsize=2, label=f"n = {n}" + (" (clean)" if n == 0 else ""))
+        mean = np.array(
+            [summaries["power", t, n]["metrics"]["downstream_excess_risk"]["mean"][n] for t in p["power_sizes"]]
+        )
+        se = np.array(
+            [summaries["power", t, n]["metrics"]["downstream_excess_risk"]["se"][n] for t in p["power_sizes"]]
+        )
+        ax.errorbar(
+            p["power_sizes"],
+            mean,
+            yerr=1.96 * se,
+            color=color,
+            marker="o",
+            ms=4,
+            lw=0,
+            elinewidth=1.2,
+            capsize=2,
+            label=f"n = {n}" + (" (clean)" if n == 0 else ""),
+        )
     rate = float(ridge_theory.power_law_rate(BETA, SOURCE))
-    ax.plot(grid, best[0, 0] * (grid / grid[0]) ** -rate, color="0.6", lw=0.8, linestyle=":",
-            label=f"guide: T'^-{rate:.2g} (clean rate)")
-    style_axes(ax, title=f"(b) power law $\\beta$={BETA:g}, r={SOURCE:g}, d={pd_}, T0={t0_b}: error at $\\lambda^*(T', n)$",
-               xlabel="downstream sample size T'", ylabel="downstream test error", logx=True, logy=True)
+    ax.plot(
+        grid,
+        best[0, 0] * (grid / grid[0]) ** -rate,
+        color="0.6",
+        lw=0.8,
+        linestyle=":",
+        label=f"guide: T'^-{rate:.2g} (clean rate)",
+    )
+    style_axes(
+        ax,
+        title=f"(b) power law $\\beta$={BETA:g}, r={SOURCE:g}, d={pd_}, T0={t0_b}: error at $\\lambda^*(T', n)$",
+        xlabel="downstream sample size T'",
+        ylabel="downstream test error",
+        logx=True,
+        logy=True,
+    )
     ax.legend(fontsize=7, loc="lower left", title="synthetic generations", title_fontsize=7)
     # (c)
     ax = axes[2]
     if p["ridgeless"]:
-        plot_metric(ax, summaries["iso", "ridgeless"], "downstream_excess_risk", label="ridgeless (OLS) downstream",
-                    color="#d62728", bands=False)
-    plot_metric(ax, summaries["iso", "fixed"], "downstream_excess_risk", color="#1f77b4", bands=False,
-                label=f"fixed $\\lambda^*(0) = \\phi\\sigma^2$ = {lam_c0:.3g}")
+        plot_metric(
+            ax,
+            summaries["iso", "ridgeless"],
+            "downstream_excess_risk",
+            label="ridgeless (OLS) downstream",
+            color="#d62728",
+            bands=False,
+        )
+    plot_metric(
+        ax,
+        summaries["iso", "fixed"],
+        "downstream_excess_risk",
+        color="#1f77b4",
+        bands=False,
+        label=f"fixed $\\lambda^*(0) = \\phi\\sigma^2$ = {lam_c0:.3g}",
+    )
     g = np.arange(G + 1)
     with jax.enable_x64(True):
-        adaptive_theory = np.array([float(ridge_theory.ridge_two_stage(
-            eigenvalues=np.ones(d), weight_coefficients_sq=np.full(d, 1.0 / d), ridge=float(lam_adaptive[n]),
-            downstream_samples=down, downstream_noise_var=NOISE_C,
-            chain_excess_risk=float(_chain_risk(n, NOISE_C, d, t0_c)))["total"]) for n in g])
+        adaptive_theory = np.array(
+            [
+                float(
+                    ridge_theory.ridge_two_stage(
+                        eigenvalues=np.ones(d),
+                        weight_coefficients_sq=np.full(d, 1.0 / d),
+                        ridge=float(lam_adaptive[n]),
+                        downstream_samples=down,
+                        downstream_noise_var=NOISE_C,
+                        chain_excess_risk=float(_chain_risk(n, NOISE_C, d, t0_c)),
+                    )["total"]
+                )
+                for n in g
+            ]
+        )
     ax.plot(g, adaptive_theory, color="#2ca02c", lw=1.0, linestyle="-.", label=r"theory at adaptive $\lambda_n$")
     points = [(0, summaries["iso", "fixed"])] + [(n, summaries["iso", ("adaptive", n)]) for n in adaptive_n]
     for n, summary in points[1:]:
@@ -206,15 +367,31 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         ax.plot(g, np.array(entry["mean"], float), color="#2ca02c", lw=0.6, alpha=0.35)
     mean = np.array([s["metrics"]["downstream_excess_risk"]["mean"][n] for n, s in points])
     se = np.array([s["metrics"]["downstream_excess_risk"]["se"][n] for n, s in points])
-    ax.errorbar([n for n, _ in points], mean, yerr=1.96 * se, color="#2ca02c", marker="o", ms=4, lw=0,
-                elinewidth=1.2, capsize=2, label=r"adaptive $\lambda_n$ (cell per n, read at n)")
-    style_axes(ax, title=f"(c) adaptive regularisation: isotropic, d={d}, T0={t0_c}, T'={down}, "
-                         f"$\\sigma^2$={NOISE_C:g}", xlabel="generation n", ylabel="downstream test error")
+    ax.errorbar(
+        [n for n, _ in points],
+        mean,
+        yerr=1.96 * se,
+        color="#2ca02c",
+        marker="o",
+        ms=4,
+        lw=0,
+        elinewidth=1.2,
+        capsize=2,
+        label=r"adaptive $\lambda_n$ (cell per n, read at n)",
+    )
+    style_axes(
+        ax,
+        title=f"(c) adaptive regularisation: isotropic, d={d}, T0={t0_c}, T'={down}, $\\sigma^2$={NOISE_C:g}",
+        xlabel="generation n",
+        ylabel="downstream test error",
+    )
     ax.set_xlim(0, G)
     ax.set_ylim(0, None)
     ax.legend(fontsize=7, loc="upper left")
-    title = (f"Model collapse demystified (regression, fresh design, replace): {p['chains']} chains per curve in (a) "
-             f"and (c), {p['minnorm_chains']} for min-norm, {p['power_chains']} per point in (b)")
+    title = (
+        f"Model collapse demystified (regression, fresh design, replace): {p['chains']} chains per curve in (a) "
+        f"and (c), {p['minnorm_chains']} for min-norm, {p['power_chains']} per point in (b)"
+    )
     paths = finish_figure(fig, title, out_dir, NAME)
     return curves, paths
 

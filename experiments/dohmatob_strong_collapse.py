@@ -41,13 +41,36 @@ COLORS = ("#1f77b4", "#2ca02c", "#ff7f0e", "#d62728")
 GAUSS_DIM = 5  # panel (d)
 WIDTH_SHIFT = 5.0  # panel (b): q^2 c^2 = 2.25 > ||w1||^2 = 1, so the infinite-data error grows with m
 MODES = {
-    "full": dict(chains=4000, sizes=(20, 40, 100, 300, 1000, 3000, 10000), shares=(0.0, 0.02, 0.1, 0.3),
-                 widths=(5, 10, 20, 30, 36, 40, 44, 50, 60), real=(20, 40, 100, 400), synthetic=(0, 10, 30, 100, 300),
-                 gauss_real=(10, 20, 50, 200), gauss_synthetic=(0, 10, 30, 100, 300, 1000)),
-    "quick": dict(chains=1000, sizes=(20, 60, 300, 3000), shares=(0.0, 0.05, 0.3), widths=(5, 20, 36, 44, 60),
-                  real=(20, 40, 100), synthetic=(0, 20, 100), gauss_real=(10, 30, 100), gauss_synthetic=(0, 10, 100, 1000)),
-    "smoke": dict(chains=16, sizes=(20,), shares=(0.1,), widths=(5,), real=(20,), synthetic=(10,), gauss_real=(10,),
-                  gauss_synthetic=(5,)),
+    "full": dict(
+        chains=4000,
+        sizes=(20, 40, 100, 300, 1000, 3000, 10000),
+        shares=(0.0, 0.02, 0.1, 0.3),
+        widths=(5, 10, 20, 30, 36, 40, 44, 50, 60),
+        real=(20, 40, 100, 400),
+        synthetic=(0, 10, 30, 100, 300),
+        gauss_real=(10, 20, 50, 200),
+        gauss_synthetic=(0, 10, 30, 100, 300, 1000),
+    ),
+    "quick": dict(
+        chains=1000,
+        sizes=(20, 60, 300, 3000),
+        shares=(0.0, 0.05, 0.3),
+        widths=(5, 20, 36, 44, 60),
+        real=(20, 40, 100),
+        synthetic=(0, 20, 100),
+        gauss_real=(10, 30, 100),
+        gauss_synthetic=(0, 10, 100, 1000),
+    ),
+    "smoke": dict(
+        chains=16,
+        sizes=(20,),
+        shares=(0.1,),
+        widths=(5,),
+        real=(20,),
+        synthetic=(10,),
+        gauss_real=(10,),
+        gauss_synthetic=(5,),
+    ),
 }
 
 
@@ -59,24 +82,50 @@ def _mixture(n_real: int, n_synthetic: int) -> dict:
 def run(out_dir: str, mode: str = "full", progress: bool = True):
     m = MODES[mode]
     base = dict(chains=m["chains"], seed=0, noise_var=1.0, shift=1.0, dim=10)
-    cells = {("floor", q, n): ("mixture", dict(base, samples=n, synthetic_fraction=q), f"{out_dir}/floor/q{q:g}_N{n}")
-             for q in m["shares"] for n in m["sizes"]}
+    cells = {
+        ("floor", q, n): ("mixture", dict(base, samples=n, synthetic_fraction=q), f"{out_dir}/floor/q{q:g}_N{n}")
+        for q in m["shares"]
+        for n in m["sizes"]
+    }
     for n in (40, 2000):
         for width in m["widths"]:
-            config = dict(base, dim=60, samples=n, synthetic_fraction=0.3, noise_var=0.25, shift=WIDTH_SHIFT,
-                          model=f"projection:{width}")
+            config = dict(
+                base,
+                dim=60,
+                samples=n,
+                synthetic_fraction=0.3,
+                noise_var=0.25,
+                shift=WIDTH_SHIFT,
+                model=f"projection:{width}",
+            )
             cells[("width", n, width)] = ("mixture", config, f"{out_dir}/width/N{n}_m{width}")
     for n_real in m["real"]:
         for n_synthetic in m["synthetic"]:
-            cells[("grid", n_real, n_synthetic)] = ("mixture", dict(base, **_mixture(n_real, n_synthetic)),
-                                                    f"{out_dir}/grid/real{n_real}_synthetic{n_synthetic}")
+            cells[("grid", n_real, n_synthetic)] = (
+                "mixture",
+                dict(base, **_mixture(n_real, n_synthetic)),
+                f"{out_dir}/grid/real{n_real}_synthetic{n_synthetic}",
+            )
     for n_real in m["gauss_real"]:
         for n_synthetic in m["gauss_synthetic"]:
             n = n_real + n_synthetic
-            config = dict(dim=GAUSS_DIM, ddof=0, samples=n, first_samples=n_real, real_fraction=n_real / n,
-                          real_source="original", generations=2, chains=m["chains"], seed=0, metrics="kl_divergence")
-            cells[("gauss", n_real, n_synthetic)] = ("gaussian", config,
-                                                     f"{out_dir}/gaussian_grid/real{n_real}_synthetic{n_synthetic}")
+            config = dict(
+                dim=GAUSS_DIM,
+                ddof=0,
+                samples=n,
+                first_samples=n_real,
+                real_fraction=n_real / n,
+                real_source="original",
+                generations=2,
+                chains=m["chains"],
+                seed=0,
+                metrics="kl_divergence",
+            )
+            cells[("gauss", n_real, n_synthetic)] = (
+                "gaussian",
+                config,
+                f"{out_dir}/gaussian_grid/real{n_real}_synthetic{n_synthetic}",
+            )
     summaries = simulate_cells(cells, progress=progress)
 
     def point(key, metric="test_error"):
@@ -85,8 +134,9 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
 
     curves = []
     for key, summary in summaries.items():
-        curves += curves_from_summary(NAME, " ".join(map(str, key)), summary,
-                                      ("kl_divergence",) if key[0] == "gauss" else ("test_error",))
+        curves += curves_from_summary(
+            NAME, " ".join(map(str, key)), summary, ("kl_divergence",) if key[0] == "gauss" else ("test_error",)
+        )
     fig, axes = plt.subplots(2, 2, figsize=(13, 10.5))
     axes = axes.ravel()
 
@@ -94,30 +144,67 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     fine = np.unique(np.geomspace(14, max(m["sizes"]) * 1.2, 80).astype(int))
     for q, color in zip(m["shares"], COLORS):
         values = np.array([point(("floor", q, n)) for n in m["sizes"]])
-        ax.errorbar(m["sizes"], values[:, 0], yerr=1.96 * values[:, 1], fmt="o", ms=4, color=color, capsize=2,
-                    label=f"q = {q:g}")
+        ax.errorbar(
+            m["sizes"],
+            values[:, 0],
+            yerr=1.96 * values[:, 1],
+            fmt="o",
+            ms=4,
+            color=color,
+            capsize=2,
+            label=f"q = {q:g}",
+        )
         exact = [theory.ols_mixture_error_exact(10, n, n - int(np.floor((1 - q) * n + 0.5)), 1.0, 1.0) for n in fine]
         ax.plot(fine, exact, color=color, lw=1.0)
         if q > 0:
             ax.axhline(theory.synthetic_floor(q, 1.0), color=color, lw=0.8, linestyle=":")
-    style_axes(ax, title="(a) OLS on a mix: the floor q^2 c^2 (dotted)", xlabel="training points N",
-               ylabel="test error ||w - w1||^2", logx=True, logy=True)
+    style_axes(
+        ax,
+        title="(a) OLS on a mix: the floor q^2 c^2 (dotted)",
+        xlabel="training points N",
+        ylabel="test error ||w - w1||^2",
+        logx=True,
+        logy=True,
+    )
     ax.legend(fontsize=8)
 
     ax = axes[1]
     for n, color in zip((40, 2000), ("#d62728", "#1f77b4")):
         values = np.array([point(("width", n, w)) for w in m["widths"]])
-        ax.errorbar(m["widths"], values[:, 0], yerr=1.96 * values[:, 1], fmt="o", ms=4, color=color, capsize=2,
-                    label=f"simulation, N = {n}")
+        ax.errorbar(
+            m["widths"],
+            values[:, 0],
+            yerr=1.96 * values[:, 1],
+            fmt="o",
+            ms=4,
+            color=color,
+            capsize=2,
+            label=f"simulation, N = {n}",
+        )
         widths = np.arange(1, 61)
-        exact = [theory.projection_mixture_error(60, w, n, n - int(np.floor(0.7 * n + 0.5)), 0.25, WIDTH_SHIFT)
-                 if n >= min(w, 60) + 2 else np.nan for w in widths]
+        exact = [
+            theory.projection_mixture_error(60, w, n, n - int(np.floor(0.7 * n + 0.5)), 0.25, WIDTH_SHIFT)
+            if n >= min(w, 60) + 2
+            else np.nan
+            for w in widths
+        ]
         ax.plot(widths, exact, color=color, lw=1.0, label=f"exact theory, N = {n}")
-    ax.plot(np.arange(1, 61), [theory.projection_limit(60, w, 0.3, WIDTH_SHIFT) for w in range(1, 61)], color="0.5", lw=0.8,
-            linestyle="--", label="N -> infinity (theory.md C.3)")
+    ax.plot(
+        np.arange(1, 61),
+        [theory.projection_limit(60, w, 0.3, WIDTH_SHIFT) for w in range(1, 61)],
+        color="0.5",
+        lw=0.8,
+        linestyle="--",
+        label="N -> infinity (theory.md C.3)",
+    )
     ax.axvline(40, color="0.6", lw=0.6, linestyle=":")
-    style_axes(ax, title=f"(b) random projections of width m, d = 60, q = 0.3, c = {WIDTH_SHIFT:g}", xlabel="width m",
-               ylabel="test error", logy=True)
+    style_axes(
+        ax,
+        title=f"(b) random projections of width m, d = 60, q = 0.3, c = {WIDTH_SHIFT:g}",
+        xlabel="width m",
+        ylabel="test error",
+        logy=True,
+    )
     ax.legend(fontsize=7)
 
     ax = axes[2]
@@ -125,24 +212,40 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     synthetic = np.unique(np.concatenate([[0], np.geomspace(1, 3000, 50).astype(int)]))
     surface = np.array([[theory.ols_mixture_error_exact(10, r + s, s, 1.0, 1.0) for r in real] for s in synthetic])
     shown = synthetic + 1  # log axis: one more than the synthetic count
-    mesh = ax.pcolormesh(real, shown, surface, norm=LogNorm(vmin=surface.min(), vmax=1.0), shading="nearest",
-                         cmap="viridis")
+    mesh = ax.pcolormesh(
+        real, shown, surface, norm=LogNorm(vmin=surface.min(), vmax=1.0), shading="nearest", cmap="viridis"
+    )
     ax.plot(real, shown[np.argmin(surface, axis=0)], color="white", lw=1.5, label="theory: best synthetic count")
     for n_real in m["real"]:
         for n_synthetic in m["synthetic"]:
             value, _ = point(("grid", n_real, n_synthetic))
-            ax.scatter([n_real], [n_synthetic + 1], c=[value], norm=mesh.norm, cmap="viridis", s=70,
-                       edgecolors="white", linewidths=1.0)
+            ax.scatter(
+                [n_real],
+                [n_synthetic + 1],
+                c=[value],
+                norm=mesh.norm,
+                cmap="viridis",
+                s=70,
+                edgecolors="white",
+                linewidths=1.0,
+            )
         best = min(m["synthetic"], key=lambda s: point(("grid", n_real, s))[0])
         ax.scatter([n_real], [best + 1], marker="x", color="red", s=50, zorder=3)
     ax.scatter([], [], marker="x", color="red", label="simulation: best of the simulated counts")
     fig.colorbar(mesh, ax=ax, label="test error")
-    style_axes(ax, title="(c) real x synthetic counts (d = 10, sigma^2 = 1, c = 1)", xlabel="real points",
-               ylabel="synthetic points + 1", logx=True, logy=True)
+    style_axes(
+        ax,
+        title="(c) real x synthetic counts (d = 10, sigma^2 = 1, c = 1)",
+        xlabel="real points",
+        ylabel="synthetic points + 1",
+        logx=True,
+        logy=True,
+    )
     ax.legend(fontsize=7, loc="upper right")
     ax = axes[3]
-    grid = np.array([[point(("gauss", r, n), "kl_divergence")[0] for r in m["gauss_real"]]
-                     for n in m["gauss_synthetic"]])
+    grid = np.array(
+        [[point(("gauss", r, n), "kl_divergence")[0] for r in m["gauss_real"]] for n in m["gauss_synthetic"]]
+    )
     image = ax.imshow(grid, origin="lower", cmap="viridis", norm=LogNorm(), aspect="auto")
     for i, n in enumerate(m["gauss_synthetic"]):
         for j, r in enumerate(m["gauss_real"]):
@@ -157,8 +260,13 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     ax.set_ylabel("synthetic points from model 1")
     ax.set_title(f"(d) Gaussian, d = {GAUSS_DIM} (MLE): real x synthetic counts, simulation only", fontsize=10)
     ax.legend(fontsize=7, loc="upper right")
-    paths = finish_figure(fig, f"Strong model collapse: a synthetic share leaves a floor ({m['chains']} chains per "
-                               "point; markers: simulation with 95% bars; lines: exact theory)", out_dir, NAME)
+    paths = finish_figure(
+        fig,
+        f"Strong model collapse: a synthetic share leaves a floor ({m['chains']} chains per "
+        "point; markers: simulation with 95% bars; lines: exact theory)",
+        out_dir,
+        NAME,
+    )
     return curves, paths
 
 

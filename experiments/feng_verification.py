@@ -29,8 +29,12 @@ from theory import verification as theory
 
 NAME = "feng-verification"
 DIM, MEAN_NORM = 50, 1.0
-VERIFIERS = {"no verifier": ("none", 1.0, 1.0), "phi=0.9, rho=0.1": ("oracle", 0.9, 0.1),
-             "phi=0.9, rho=0.3": ("oracle", 0.9, 0.3), "phi=rho=0.5 (blind: same law as none)": ("oracle", 0.5, 0.5)}
+VERIFIERS = {
+    "no verifier": ("none", 1.0, 1.0),
+    "phi=0.9, rho=0.1": ("oracle", 0.9, 0.1),
+    "phi=0.9, rho=0.3": ("oracle", 0.9, 0.3),
+    "phi=rho=0.5 (blind: same law as none)": ("oracle", 0.5, 0.5),
+}
 COLORS = ("#7f7f7f", "#2ca02c", "#1f77b4", "#d62728")
 MODES = {
     "full": dict(chains=2000, sizes=(200, 5000), noise=np.linspace(0.0, 1.0, 21), generations=40, chain_chains=2000),
@@ -45,14 +49,38 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     for n in m["sizes"]:
         for label, (kind, phi, rho) in VERIFIERS.items():
             for eps in m["noise"]:
-                config = dict(dim=DIM, mean_norm=MEAN_NORM, samples=n, generations=2, chains=m["chains"], seed=0,
-                              label_noise=float(eps), verifier=kind, keep_correct=phi, keep_wrong=rho)
-                cells[("sweep", n, label, float(eps))] = ("verification", config, f"{out_dir}/N{n}/{kind}_{phi:g}_"
-                                                                                   f"{rho:g}/eps{eps:.3f}")
-    chain_base = dict(dim=DIM, mean_norm=MEAN_NORM, samples=100, generations=m["generations"], generator="fitted",
-                      label_noise=0.2, chains=m["chain_chains"], seed=1)
-    recursive = {"no verifier": {}, "oracle phi=1, rho=0.2": dict(verifier="oracle", keep_correct=1.0, keep_wrong=0.2),
-                 "linear verifier at 30 deg": dict(verifier="linear", verifier_angle=30.0)}
+                config = dict(
+                    dim=DIM,
+                    mean_norm=MEAN_NORM,
+                    samples=n,
+                    generations=2,
+                    chains=m["chains"],
+                    seed=0,
+                    label_noise=float(eps),
+                    verifier=kind,
+                    keep_correct=phi,
+                    keep_wrong=rho,
+                )
+                cells[("sweep", n, label, float(eps))] = (
+                    "verification",
+                    config,
+                    f"{out_dir}/N{n}/{kind}_{phi:g}_{rho:g}/eps{eps:.3f}",
+                )
+    chain_base = dict(
+        dim=DIM,
+        mean_norm=MEAN_NORM,
+        samples=100,
+        generations=m["generations"],
+        generator="fitted",
+        label_noise=0.2,
+        chains=m["chain_chains"],
+        seed=1,
+    )
+    recursive = {
+        "no verifier": {},
+        "oracle phi=1, rho=0.2": dict(verifier="oracle", keep_correct=1.0, keep_wrong=0.2),
+        "linear verifier at 30 deg": dict(verifier="linear", verifier_angle=30.0),
+    }
     for label, extra in recursive.items():
         cells[("chain", label)] = ("verification", {**chain_base, **extra}, f"{out_dir}/chain_{label.split()[0]}")
     summaries = simulate_cells(cells, progress=progress)
@@ -64,14 +92,26 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         for (label, (kind, phi, rho)), color in zip(VERIFIERS.items(), COLORS):
             points = [(eps, summaries["sweep", n, label, float(eps)]) for eps in m["noise"]]
             for eps, summary in points:
-                curves += curves_from_summary(NAME, f"N={n} {label} eps={eps:.2f}", summary,
-                                              ("accuracy", "p_star"))
+                curves += curves_from_summary(NAME, f"N={n} {label} eps={eps:.2f}", summary, ("accuracy", "p_star"))
             mean = np.array([s["metrics"]["accuracy"]["mean"][2] for _, s in points])
             se = np.array([s["metrics"]["accuracy"]["se"][2] for _, s in points])
-            axes[0].errorbar(m["noise"], mean, yerr=1.96 * se, fmt=style, ms=4, color=color, capsize=2, lw=0.8,
-                             label=f"N={n}, {label}")
-            exact = [theory.accuracy_mean_classifier(dim=DIM, mean_norm=MEAN_NORM, samples=n, label_noise=e, phi=phi,
-                                                     rho=rho) for e in fine]
+            axes[0].errorbar(
+                m["noise"],
+                mean,
+                yerr=1.96 * se,
+                fmt=style,
+                ms=4,
+                color=color,
+                capsize=2,
+                lw=0.8,
+                label=f"N={n}, {label}",
+            )
+            exact = [
+                theory.accuracy_mean_classifier(
+                    dim=DIM, mean_norm=MEAN_NORM, samples=n, label_noise=e, phi=phi, rho=rho
+                )
+                for e in fine
+            ]
             axes[0].plot(fine, exact, color=color, lw=1.0, linestyle="-" if style == "s" else "--")
             measured = [s["metrics"]["p_star"]["mean"][2] for _, s in points]
             predicted = [theory.p_star(e, phi, rho) for e in m["noise"]]
@@ -87,22 +127,39 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     bayes = theory.bayes_accuracy(MEAN_NORM)
     for ax in (axes[0], axes[2]):
         ax.axhline(bayes, color="black", lw=0.5, linestyle=":")
-    style_axes(axes[0], title=f"(a) accuracy after training on verified synthetic labels, d={DIM}", xlabel="label "
-               "noise eps of the generator", ylabel="accuracy on real data")
-    style_axes(axes[1], title="(b) the proxy p*: measured vs predicted", xlabel="predicted p* = phi(1-eps) / "
-               "(phi(1-eps) + rho eps)", ylabel="share of kept labels that are correct")
-    style_axes(axes[2], title="(c) recursive classifiers (N=100, eps=0.2): collapse and its prevention",
-               ylabel="accuracy on real data")
+    style_axes(
+        axes[0],
+        title=f"(a) accuracy after training on verified synthetic labels, d={DIM}",
+        xlabel="label noise eps of the generator",
+        ylabel="accuracy on real data",
+    )
+    style_axes(
+        axes[1],
+        title="(b) the proxy p*: measured vs predicted",
+        xlabel="predicted p* = phi(1-eps) / (phi(1-eps) + rho eps)",
+        ylabel="share of kept labels that are correct",
+    )
+    style_axes(
+        axes[2],
+        title="(c) recursive classifiers (N=100, eps=0.2): collapse and its prevention",
+        ylabel="accuracy on real data",
+    )
     axes[0].legend(fontsize=6, ncol=2, loc="lower left")
     axes[1].legend(fontsize=6)
     axes[2].legend(fontsize=8)
-    paths = finish_figure(fig, "Verification prevents collapse; the transition sits at p* = 1/2 "
-                               f"(markers/lines: simulation; lines in (a): exact theory, N={m['sizes'][-1]} solid, "
-                               f"N={m['sizes'][0]} dashed, grey: N -> infinity)", out_dir, NAME)
+    paths = finish_figure(
+        fig,
+        "Verification prevents collapse; the transition sits at p* = 1/2 "
+        f"(markers/lines: simulation; lines in (a): exact theory, N={m['sizes'][-1]} solid, "
+        f"N={m['sizes'][0]} dashed, grey: N -> infinity)",
+        out_dir,
+        NAME,
+    )
     return curves, paths
 
 
 from experiments import Experiment  # noqa: E402
 
-EXPERIMENT = Experiment(NAME, "Verified synthetic labels: accuracy vs label noise, the proxy p*, recursive classifiers",
-                        run)
+EXPERIMENT = Experiment(
+    NAME, "Verified synthetic labels: accuracy vs label noise, the proxy p*, recursive classifiers", run
+)

@@ -44,14 +44,27 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     accumulate_chains = chains // 2 if mode == "quick" else chains
     generations = 5 if mode == "smoke" else 50
     sizes, noises = ((100,), (0.1, 1.0)) if mode == "smoke" else (SIZES, NOISES)
-    base = dict(dim=DIM, design="fixed", ridge=0.0, method="sufficient", generations=generations, chains=chains,
-                seed=0, metrics=METRICS)
+    base = dict(
+        dim=DIM,
+        design="fixed",
+        ridge=0.0,
+        method="sufficient",
+        generations=generations,
+        chains=chains,
+        seed=0,
+        metrics=METRICS,
+    )
     cells = {}
     for policy in POLICIES:
         for noise in noises:
             for t in sizes:
-                config = {**base, "policy": policy, "samples": t, "noise_var": noise,
-                          "chains": accumulate_chains if policy == "accumulate" else chains}
+                config = {
+                    **base,
+                    "policy": policy,
+                    "samples": t,
+                    "noise_var": noise,
+                    "chains": accumulate_chains if policy == "accumulate" else chains,
+                }
                 cells[policy, noise, t] = ("regression", config, f"{out_dir}/{policy}-T{t}-s{noise:g}")
     summaries = simulate_cells(cells, progress=progress)
     curves = []
@@ -64,18 +77,31 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         for (policy, s2, t), summary in summaries.items():
             if s2 != noise:
                 continue
-            plot_metric(ax, summary, "excess_risk", positive=True, label=f"{policy}, T={t}", color=COLORS[t],
-                        linestyle=STYLES[policy])
+            plot_metric(
+                ax,
+                summary,
+                "excess_risk",
+                positive=True,
+                label=f"{policy}, T={t}",
+                color=COLORS[t],
+                linestyle=STYLES[policy],
+            )
         for t in sizes:
             limit = math.pi**2 / 6 * noise * DIM / (t - DIM - 1)
             ax.axhline(limit, color=COLORS[t], lw=0.7, linestyle=":")
-        style_axes(ax, title=rf"$\sigma^2$ = {noise:g}", ylabel=r"test error $\|\hat w_n - w^*\|^2$" if col == 0 else None,
-                   logy=True)
+        style_axes(
+            ax,
+            title=rf"$\sigma^2$ = {noise:g}",
+            ylabel=r"test error $\|\hat w_n - w^*\|^2$" if col == 0 else None,
+            logy=True,
+        )
         ax.set_xlabel("model-fitting iteration n")
         ax.set_xlim(1, generations)  # iteration 0 is the truth itself (error 0, off a log axis)
     axes[0, 0].legend(fontsize=7, ncol=2, loc="upper left")
-    title = (f"Linear regression, d = {DIM}, fixed design, OLS: replace (solid) grows linearly, accumulate (dashed) "
-             rf"stays below $\pi^2/6$ x one fit (dotted); {chains} (replace), {accumulate_chains} (accumulate) chains")
+    title = (
+        f"Linear regression, d = {DIM}, fixed design, OLS: replace (solid) grows linearly, accumulate (dashed) "
+        rf"stays below $\pi^2/6$ x one fit (dotted); {chains} (replace), {accumulate_chains} (accumulate) chains"
+    )
     paths = finish_figure(fig, title, out_dir, NAME)
     return curves, paths
 

@@ -46,9 +46,17 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     for dim in dims:
         for policy in POLICIES:
             for m in sizes:
-                config = dict(dim=dim, samples=m, ddof=0, policy=policy, generations=10 if mode == "smoke" else 100,
-                              seed=0, metrics=METRICS, chains=chains_for(dim, policy, m, mode),
-                              method="samples" if policy == "accumulate-subsample" else "sufficient")
+                config = dict(
+                    dim=dim,
+                    samples=m,
+                    ddof=0,
+                    policy=policy,
+                    generations=10 if mode == "smoke" else 100,
+                    seed=0,
+                    metrics=METRICS,
+                    chains=chains_for(dim, policy, m, mode),
+                    method="samples" if policy == "accumulate-subsample" else "sufficient",
+                )
                 cells[dim, policy, m] = ("gaussian", config, f"{out_dir}/d{dim}-{policy}-M{m}")
     summaries = simulate_cells(cells, progress=progress)
     curves = []
@@ -61,8 +69,24 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
             if d != dim:
                 continue
             label = f"{policy}, M={m}"
-            plot_metric(axes[0, col], summary, "trace_ratio", positive=True, label=label, color=COLORS[m], linestyle=STYLES[policy])
-            plot_metric(axes[1, col], summary, "mean_error_sq", positive=True, label=label, color=COLORS[m], linestyle=STYLES[policy])
+            plot_metric(
+                axes[0, col],
+                summary,
+                "trace_ratio",
+                positive=True,
+                label=label,
+                color=COLORS[m],
+                linestyle=STYLES[policy],
+            )
+            plot_metric(
+                axes[1, col],
+                summary,
+                "mean_error_sq",
+                positive=True,
+                label=label,
+                color=COLORS[m],
+                linestyle=STYLES[policy],
+            )
         style_axes(axes[0, col], title=f"d = {dim}", ylabel=r"tr $\Sigma_k$ / tr $\Sigma_0$", logy=True)
         axes[0, col].set_ylim(1e-4, 3)
         style_axes(axes[1, col], ylabel=r"$\|\mu_k-\mu_0\|^2$", logy=True)

@@ -29,8 +29,14 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     chains = {"full": 256, "quick": 32, "smoke": 4}[mode]
     sizes = {"full": (10, 100, 1000), "quick": (10, 100), "smoke": (10,)}[mode]
     generations = {"full": 100, "quick": 50, "smoke": 5}[mode]
-    base = dict(dataset="moons", bandwidth="scott", generations=generations, chains=chains, seed=0,
-                test_points={"full": 500, "quick": 200, "smoke": 50}[mode])
+    base = dict(
+        dataset="moons",
+        bandwidth="scott",
+        generations=generations,
+        chains=chains,
+        seed=0,
+        test_points={"full": 500, "quick": 200, "smoke": 50}[mode],
+    )
     cells = {(p, m): ("kde", dict(base, policy=p, samples=m), f"{out_dir}/{p}_M{m}") for p in POLICIES for m in sizes}
     summaries = simulate_cells(cells, progress=progress)
     curves = []
@@ -41,10 +47,17 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
             curves += curves_from_summary(NAME, f"{policy} M={m}", summary, ("held_out_nll",))
             plot_metric(ax, summary, "held_out_nll", label=f"M={m}", color=color)
         style_axes(ax, title=policy, ylabel="held-out NLL (nats)" if policy == POLICIES[0] else None)
-        ax.axhline(summaries[POLICIES[0], sizes[0]]["metrics"]["held_out_nll"]["mean"][0], color="black", lw=0.8,
-                   linestyle=":", label="true density")
+        ax.axhline(
+            summaries[POLICIES[0], sizes[0]]["metrics"]["held_out_nll"]["mean"][0],
+            color="black",
+            lw=0.8,
+            linestyle=":",
+            label="true density",
+        )
         ax.legend(fontsize=8)
-    paths = finish_figure(fig, f"Recursive KDE of two moons, Scott bandwidth ({chains} chains per curve)", out_dir, NAME)
+    paths = finish_figure(
+        fig, f"Recursive KDE of two moons, Scott bandwidth ({chains} chains per curve)", out_dir, NAME
+    )
     return curves, paths
 
 

@@ -61,9 +61,19 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     cells = {}
     for policy in POLICIES:
         for t in sizes:
-            config = dict(dim=DIM, samples=t, noise_var=NOISE, ridge=0.0, design="fixed", policy=policy,
-                          generations=generations, seed=0, metrics=METRICS, chains=chains_for(policy, t, mode),
-                          method="samples" if policy == "accumulate-subsample" else "sufficient")
+            config = dict(
+                dim=DIM,
+                samples=t,
+                noise_var=NOISE,
+                ridge=0.0,
+                design="fixed",
+                policy=policy,
+                generations=generations,
+                seed=0,
+                metrics=METRICS,
+                chains=chains_for(policy, t, mode),
+                method="samples" if policy == "accumulate-subsample" else "sufficient",
+            )
             cells[policy, t] = ("regression", config, f"{out_dir}/{policy}-T{t}")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="samples=10 with dim=10")  # T = d: documented above
@@ -85,18 +95,30 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         if t < DIM + 2:
             continue  # no finite one-fit error
         one_fit = NOISE * DIM / (t - DIM - 1)
-        plot_metric(ax, summaries["accumulate-subsample", t], "excess_risk", label=f"subsample, T={t}", color=COLORS[t],
-                    transform=lambda x, c=one_fit: x / c, theory=t == max(sizes), bands=False)
+        plot_metric(
+            ax,
+            summaries["accumulate-subsample", t],
+            "excess_risk",
+            label=f"subsample, T={t}",
+            color=COLORS[t],
+            transform=lambda x, c=one_fit: x / c,
+            theory=t == max(sizes),
+            bands=False,
+        )
     ax.axhline(math.pi**2 / 2 - 2, color="0.3", lw=0.8, linestyle=":", label=r"$\pi^2/2 - 2$ (large-T limit)")
     ax.axhline(math.pi**2 / 6, color="0.6", lw=0.8, linestyle=":", label=r"$\pi^2/6$ (accumulate limit)")
-    style_axes(ax, title="subsample in one-fit units (dashed: large-T theory $V_k$)",
-               ylabel=r"error / ($\sigma^2 d/(T-d-1)$)")
+    style_axes(
+        ax, title="subsample in one-fit units (dashed: large-T theory $V_k$)", ylabel=r"error / ($\sigma^2 d/(T-d-1)$)"
+    )
     ax.set_xlim(1, generations)
     ax.set_ylim(0, None)
     ax.legend(fontsize=7, loc="lower right")
-    title = ("Linear regression, fixed design, OLS (Kazdan et al.): replace grows linearly, accumulate plateaus, "
-             "accumulate-subsample plateaus in between; chains: "
-             + ", ".join(f"{p} {summaries[p, sizes[-1]]['num_chains']}" for p in POLICIES) + f" (at T={sizes[-1]})")
+    title = (
+        "Linear regression, fixed design, OLS (Kazdan et al.): replace grows linearly, accumulate plateaus, "
+        "accumulate-subsample plateaus in between; chains: "
+        + ", ".join(f"{p} {summaries[p, sizes[-1]]['num_chains']}" for p in POLICIES)
+        + f" (at T={sizes[-1]})"
+    )
     paths = finish_figure(fig, title, out_dir, NAME)
     return curves, paths
 

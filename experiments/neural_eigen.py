@@ -30,17 +30,49 @@ VERIFIERS = {
     "no verifier": ({}, "#7f7f7f"),
     "oracle, prune": (dict(verifier="oracle", verified_budget="prune"), "#ff7f0e"),
     "oracle, refill": (dict(verifier="oracle", verified_budget="refill"), "#2ca02c"),
-    "noisy oracle (sd 0.05), refill": (dict(verifier="oracle", verified_budget="refill", verifier_noise=0.05),
-                                       "#17becf"),
+    "noisy oracle (sd 0.05), refill": (
+        dict(verifier="oracle", verified_budget="refill", verifier_noise=0.05),
+        "#17becf",
+    ),
     "oracle, best of 4": (dict(verifier="oracle", best_of=4), "#9467bd"),
 }
 MODES = {
-    "full": dict(matrix_size=5, width=256, depth=3, steps=4000, batch_size=256, learning_rate=0.001, samples=20000,
-                 chains=32, generations=10, test_size=2000),
-    "quick": dict(matrix_size=3, width=64, depth=2, steps=800, batch_size=64, learning_rate=0.003, samples=2000,
-                  chains=6, generations=5, test_size=1000),
-    "smoke": dict(matrix_size=3, width=16, depth=1, steps=20, batch_size=32, learning_rate=0.003, samples=64,
-                  chains=2, generations=2, test_size=64),
+    "full": dict(
+        matrix_size=5,
+        width=256,
+        depth=3,
+        steps=4000,
+        batch_size=256,
+        learning_rate=0.001,
+        samples=20000,
+        chains=32,
+        generations=10,
+        test_size=2000,
+    ),
+    "quick": dict(
+        matrix_size=3,
+        width=64,
+        depth=2,
+        steps=800,
+        batch_size=64,
+        learning_rate=0.003,
+        samples=2000,
+        chains=6,
+        generations=5,
+        test_size=1000,
+    ),
+    "smoke": dict(
+        matrix_size=3,
+        width=16,
+        depth=1,
+        steps=20,
+        batch_size=32,
+        learning_rate=0.003,
+        samples=64,
+        chains=2,
+        generations=2,
+        test_size=64,
+    ),
 }
 
 
@@ -68,22 +100,32 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
             plot_metric(axes[2], summary, "kept_fraction", label=label, color=color)
         plot_metric(axes[1], summary, "accuracy", label=label, color=color)
     size = base["matrix_size"]
-    style_axes(axes[0], title=f"(a) {size}x{size} eigenvalues, no verifier: the pool rules",
-               ylabel="accuracy (5% relative L1 error)")
-    style_axes(axes[1], title="(b) replace, with and without an oracle verifier", ylabel="accuracy (5% relative "
-               "L1 error)")
+    style_axes(
+        axes[0],
+        title=f"(a) {size}x{size} eigenvalues, no verifier: the pool rules",
+        ylabel="accuracy (5% relative L1 error)",
+    )
+    style_axes(
+        axes[1], title="(b) replace, with and without an oracle verifier", ylabel="accuracy (5% relative L1 error)"
+    )
     style_axes(axes[2], title="(c) share of proposed labels the verifier keeps", ylabel="kept fraction")
     for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylim(-0.02, 1.02)
         ax.legend(fontsize=7)
-    paths = finish_figure(fig, f"Recursive eigenvalue regression (MLP, M={base['samples']} matrices per "
-                               "generation): collapse under replace; a verifier that refills (or picks the best of 4) prevents it, "
-                               "pruning alone shrinks the training set", out_dir, NAME)
+    paths = finish_figure(
+        fig,
+        f"Recursive eigenvalue regression (MLP, M={base['samples']} matrices per "
+        "generation): collapse under replace; a verifier that refills (or picks the best of 4) prevents it, "
+        "pruning alone shrinks the training set",
+        out_dir,
+        NAME,
+    )
     return curves, paths
 
 
 from experiments import Experiment  # noqa: E402
 
-EXPERIMENT = Experiment(NAME, "Eigenvalue networks trained on their predecessors' labels, with and without a verifier",
-                        run)
+EXPERIMENT = Experiment(
+    NAME, "Eigenvalue networks trained on their predecessors' labels, with and without a verifier", run
+)

@@ -27,13 +27,21 @@ NAME = "neural-lm"
 POLICIES = {"replace": "#d62728", "accumulate": "#2ca02c", "accumulate-subsample": "#1f77b4"}
 LANGUAGE = dict(task="lm", vocab=24, context=12, zipf=1.2)
 MODES = {
-    "full": dict(transformer=dict(chains=64, generations=10, samples=4096, steps=1000, width=64, depth=2,
-                                  test_size=1024),
-                 bigram=dict(chains=2000, generations=10), support=dict(chains=4000, generations=60, samples=200)),
-    "quick": dict(transformer=dict(chains=4, generations=4, samples=1536, steps=250, test_size=192),
-                  bigram=dict(chains=200, generations=4), support=dict(chains=1000, generations=40, samples=200)),
-    "smoke": dict(transformer=dict(chains=2, generations=2, samples=64, steps=5, test_size=32),
-                  bigram=dict(chains=4, generations=2), support=dict(chains=16, generations=3, samples=20)),
+    "full": dict(
+        transformer=dict(chains=64, generations=10, samples=4096, steps=1000, width=64, depth=2, test_size=1024),
+        bigram=dict(chains=2000, generations=10),
+        support=dict(chains=4000, generations=60, samples=200),
+    ),
+    "quick": dict(
+        transformer=dict(chains=4, generations=4, samples=1536, steps=250, test_size=192),
+        bigram=dict(chains=200, generations=4),
+        support=dict(chains=1000, generations=40, samples=200),
+    ),
+    "smoke": dict(
+        transformer=dict(chains=2, generations=2, samples=64, steps=5, test_size=32),
+        bigram=dict(chains=4, generations=2),
+        support=dict(chains=16, generations=3, samples=20),
+    ),
 }
 
 
@@ -41,15 +49,25 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     m = MODES[mode]
     cells = {}
     for policy in POLICIES:
-        cells["transformer", policy] = ("neural", {**LANGUAGE, **m["transformer"], "policy": policy, "seed": 0},
-                                        f"{out_dir}/transformer_{policy}")
-        bigram = {**LANGUAGE, "model": "bigram", "samples": m["transformer"]["samples"], "seed": 0,
-                  "test_size": m["transformer"]["test_size"]}
+        cells["transformer", policy] = (
+            "neural",
+            {**LANGUAGE, **m["transformer"], "policy": policy, "seed": 0},
+            f"{out_dir}/transformer_{policy}",
+        )
+        bigram = {
+            **LANGUAGE,
+            "model": "bigram",
+            "samples": m["transformer"]["samples"],
+            "seed": 0,
+            "test_size": m["transformer"]["test_size"],
+        }
         cells["bigram", policy] = ("neural", {**bigram, **m["bigram"], "policy": policy}, f"{out_dir}/bigram_{policy}")
         if policy != "accumulate-subsample":
-            cells["support", policy] = ("neural", {**bigram, **m["support"], "policy": policy, "seed": 1,
-                                                   "metrics": ["first_token_support"]},
-                                        f"{out_dir}/bigram_support_{policy}")
+            cells["support", policy] = (
+                "neural",
+                {**bigram, **m["support"], "policy": policy, "seed": 1, "metrics": ["first_token_support"]},
+                f"{out_dir}/bigram_support_{policy}",
+            )
     summaries = simulate_cells(cells, progress=progress)
     curves = []
     fig, axes = plt.subplots(1, 4, figsize=(21, 4.8))
@@ -57,8 +75,9 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         color = POLICIES[policy]
         if model == "support":
             curves += curves_from_summary(NAME, f"bigram support {policy}", summary, ("first_token_support",))
-            plot_metric(axes[3], summary, "first_token_support", label=f"{policy} (M={m['support']['samples']})",
-                        color=color)
+            plot_metric(
+                axes[3], summary, "first_token_support", label=f"{policy} (M={m['support']['samples']})", color=color
+            )
             continue
         style = "-" if model == "transformer" else "--"
         label = f"{model} {policy}"
@@ -71,15 +90,20 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     style_axes(axes[0], title="(a) cross-entropy on real text", ylabel="nats per token")
     style_axes(axes[1], title="(b) KL(true language || model)", ylabel="nats per token")
     style_axes(axes[2], title="(c) rare transitions in the model's own text", ylabel="share of transitions")
-    style_axes(axes[3], title="(d) bigram first-token support vs Wright-Fisher theory", ylabel="tokens with "
-               "positive count")
+    style_axes(
+        axes[3], title="(d) bigram first-token support vs Wright-Fisher theory", ylabel="tokens with positive count"
+    )
     for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=7)
     t = m["transformer"]
-    paths = finish_figure(fig, f"Tiny language model (V={LANGUAGE['vocab']}, L={LANGUAGE['context']}, "
-                               f"M={t['samples']} sequences per generation): replace degrades, accumulate does not",
-                          out_dir, NAME)
+    paths = finish_figure(
+        fig,
+        f"Tiny language model (V={LANGUAGE['vocab']}, L={LANGUAGE['context']}, "
+        f"M={t['samples']} sequences per generation): replace degrades, accumulate does not",
+        out_dir,
+        NAME,
+    )
     return curves, paths
 
 

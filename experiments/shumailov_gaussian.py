@@ -28,11 +28,21 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     """mode: "full" (10^4 chains), "quick" (2000 chains) or "smoke" (a few seconds, for tests)."""
     chains = {"full": 10_000, "quick": 2000, "smoke": 64}[mode]
     generations = 50 if mode == "smoke" else 1000
-    base = dict(dim=1, ddof=1, policy="replace", generations=generations, chains=chains, method="sufficient", seed=0,
-                metrics=METRICS)
+    base = dict(
+        dim=1,
+        ddof=1,
+        policy="replace",
+        generations=generations,
+        chains=chains,
+        method="sufficient",
+        seed=0,
+        metrics=METRICS,
+    )
     cells = {("size", m): ("gaussian", {**base, "samples": m}, f"{out_dir}/M{m}") for m in SIZES}
-    cells |= {("growth", a): ("gaussian", {**base, "samples": 100, "sample_growth": a}, f"{out_dir}/growth{a:g}")
-              for a in GROWTH}
+    cells |= {
+        ("growth", a): ("gaussian", {**base, "samples": 100, "sample_growth": a}, f"{out_dir}/growth{a:g}")
+        for a in GROWTH
+    }
     summaries = simulate_cells(cells, progress=progress)
     by_size = {m: summaries["size", m] for m in SIZES}
     by_growth = {a: summaries["growth", a] for a in GROWTH}
@@ -53,14 +63,25 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
             axes[0, 1].plot(g, np.array(tq[level], float), color=color, lw=0.6, linestyle="-.")
     for (a, summary), color in zip(by_growth.items(), COLORS):
         plot_metric(axes[1, 1], summary, "w2_sq", positive=True, label=f"M_k = 100 k^{a:g}", color=color)
-    style_axes(axes[0, 0], title=r"variance $\sigma_k^2/\sigma_0^2$: mean stays 1, typical value collapses",
-               ylabel=r"$\sigma_k^2/\sigma_0^2$", logy=True)
+    style_axes(
+        axes[0, 0],
+        title=r"variance $\sigma_k^2/\sigma_0^2$: mean stays 1, typical value collapses",
+        ylabel=r"$\sigma_k^2/\sigma_0^2$",
+        logy=True,
+    )
     axes[0, 0].set_ylim(1e-5, 1e2)
-    style_axes(axes[0, 1], title=r"$\log\sigma_k^2/\sigma_0^2$ (exact mean; dash-dot: 5/95% theory)",
-               ylabel=r"$\log\sigma_k^2/\sigma_0^2$")
+    style_axes(
+        axes[0, 1],
+        title=r"$\log\sigma_k^2/\sigma_0^2$ (exact mean; dash-dot: 5/95% theory)",
+        ylabel=r"$\log\sigma_k^2/\sigma_0^2$",
+    )
     style_axes(axes[1, 0], title=r"$W_2^2$ to the original grows linearly (replace)", ylabel=r"$W_2^2$", logy=True)
-    style_axes(axes[1, 1], title=r"growing sample size $M_k = 100\,k^a$ ($a>1$ keeps $W_2$ bounded)",
-               ylabel=r"$W_2^2$", logy=True)
+    style_axes(
+        axes[1, 1],
+        title=r"growing sample size $M_k = 100\,k^a$ ($a>1$ keeps $W_2$ bounded)",
+        ylabel=r"$W_2^2$",
+        logy=True,
+    )
     for ax in axes.flat:
         ax.legend(fontsize=8)
     paths = finish_figure(fig, f"Single Gaussian, unbiased refits, replace ({chains} chains per curve)", out_dir, NAME)
@@ -69,4 +90,6 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
 
 from experiments import Experiment  # noqa: E402
 
-EXPERIMENT = Experiment(NAME, "Shumailov et al. 2024: single Gaussian, variance collapse and W2 growth; growing M_k", run)
+EXPERIMENT = Experiment(
+    NAME, "Shumailov et al. 2024: single Gaussian, variance collapse and W2 growth; growing M_k", run
+)

@@ -32,8 +32,10 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     samples = 1000 if mode != "smoke" else 50
     em_steps = {"full": 100, "quick": 60, "smoke": 5}[mode]
     base = dict(samples=samples, generations=generations, chains=chains, seed=0, components=2, em_steps=em_steps)
-    cells = {label: ("gmm", dict(base, **extra), f"{out_dir}/{label.replace(' ', '').replace(',', '_').replace('%', '')}")
-             for label, extra in RUNS.items()}
+    cells = {
+        label: ("gmm", dict(base, **extra), f"{out_dir}/{label.replace(' ', '').replace(',', '_').replace('%', '')}")
+        for label, extra in RUNS.items()
+    }
     summaries = simulate_cells(cells, progress=progress)
     curves = []
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
@@ -47,8 +49,9 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     style_axes(axes[2], title="dead components (weight 0)", ylabel="count")
     for ax in axes:
         ax.legend(fontsize=8)
-    paths = finish_figure(fig, f"Two-component GMM refitted by EM, M = {samples} ({chains} chains per curve)",
-                          out_dir, NAME)
+    paths = finish_figure(
+        fig, f"Two-component GMM refitted by EM, M = {samples} ({chains} chains per curve)", out_dir, NAME
+    )
     return curves, paths
 
 

@@ -44,23 +44,47 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     k_items = {"full": 100_000, "quick": 100_000, "smoke": 2000}[mode]
     sizes = [10**e for e in range(1, 7 if mode == "full" else 6 if mode == "quick" else 4)]
     train = ",".join(map(str, sizes))
-    base = dict(law=f"zipf:{BETA:g}", categories=k_items, samples=1000, generations=1, chains=chains, seed=0,
-                train_sizes=train)
+    base = dict(
+        law=f"zipf:{BETA:g}", categories=k_items, samples=1000, generations=1, chains=chains, seed=0, train_sizes=train
+    )
     cuts = (100, 1000, 10_000) if mode != "smoke" else (10, 100)
     generators = {f"cut:{k}": f"cut k={k}" for k in cuts} | {"narrow:3": "narrow beta'=3"}
     cells = {("cut", g): ("tails", dict(base, generator=g), f"{out_dir}/{g.replace(':', '')}") for g in generators}
     mix_rank = 100 if mode == "full" else 30
     mix_sizes = ",".join(str(10**e) for e in range(1, {"full": 8, "quick": 6, "smoke": 4}[mode]))
     fixed = {"full": 10**6, "quick": 10**5, "smoke": 1000}[mode]
-    cells[("mix", "")] = ("tails", dict(base, generator=f"cut:{mix_rank}", train_sizes=mix_sizes,
-                                        train_real_fraction=1.0, fixed_synthetic=fixed), f"{out_dir}/mixing")
+    cells[("mix", "")] = (
+        "tails",
+        dict(base, generator=f"cut:{mix_rank}", train_sizes=mix_sizes, train_real_fraction=1.0, fixed_synthetic=fixed),
+        f"{out_dir}/mixing",
+    )
     generations = {"full": 100, "quick": 40, "smoke": 4}[mode]
     t0 = {"full": 5000, "quick": 2000, "smoke": 100}[mode]
-    cells[("chain", "")] = ("tails", dict(base, generator="empirical", samples=t0, generations=generations,
-                                          train_sizes=str(t0), chains=max(chains // 2, 8)), f"{out_dir}/chain")
-    cells[("shrink", "")] = ("tails", dict(base, generator="empirical", chain="shrinking", samples=t0,
-                                           generations=generations, train_sizes=str(t0), chains=max(chains // 2, 8)),
-                             f"{out_dir}/shrinking")
+    cells[("chain", "")] = (
+        "tails",
+        dict(
+            base,
+            generator="empirical",
+            samples=t0,
+            generations=generations,
+            train_sizes=str(t0),
+            chains=max(chains // 2, 8),
+        ),
+        f"{out_dir}/chain",
+    )
+    cells[("shrink", "")] = (
+        "tails",
+        dict(
+            base,
+            generator="empirical",
+            chain="shrinking",
+            samples=t0,
+            generations=generations,
+            train_sizes=str(t0),
+            chains=max(chains // 2, 8),
+        ),
+        f"{out_dir}/shrinking",
+    )
     summaries = simulate_cells(cells, progress=progress)
 
     curves = []
@@ -77,62 +101,126 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         if g is not None:  # generations 0 (clean) and 1 (this generator) of each run
             curves += curves_from_summary(NAME, label, summary, [f"test_error.{n}" for n in sizes] + ["lost_mass"])
     fine = np.logspace(1, np.log10(sizes[-1]), 50)
-    ax.plot(fine, tails.clean_error_asymptotic(fine, BETA), color="0.5", lw=0.9, linestyle="--",
-            label=r"$C_\beta T^{-(1-1/\beta)}$")
+    ax.plot(
+        fine,
+        tails.clean_error_asymptotic(fine, BETA),
+        color="0.5",
+        lw=0.9,
+        linestyle="--",
+        label=r"$C_\beta T^{-(1-1/\beta)}$",
+    )
     for k in cuts:
         ax.axhline(tails.tail_mass_asymptotic(k, BETA), color="0.6", lw=0.6, linestyle=":")
-    style_axes(ax, title=r"(a) loss of scaling: tail cut at rank $k$, narrowing", xlabel="training size T",
-               ylabel="test error", logx=True, logy=True)
+    style_axes(
+        ax,
+        title=r"(a) loss of scaling: tail cut at rank $k$, narrowing",
+        xlabel="training size T",
+        ylabel="test error",
+        logx=True,
+        logy=True,
+    )
 
     ax = axes[1]
     summary = summaries["mix", ""]
     real = np.array([int(x) for x in mix_sizes.split(",")], float)
     points = np.array([_at(summary, f"test_error.{int(n)}", 1) for n in real])
-    ax.errorbar(real, points[:, 0], yerr=1.96 * points[:, 1], fmt="o", ms=4, color=COLORS[0],
-                label=f"{fixed:.0e} synthetic (cut k={mix_rank}) + T_real real")
+    ax.errorbar(
+        real,
+        points[:, 0],
+        yerr=1.96 * points[:, 1],
+        fmt="o",
+        ms=4,
+        color=COLORS[0],
+        label=f"{fixed:.0e} synthetic (cut k={mix_rank}) + T_real real",
+    )
     ax.plot(real, points[:, 2], color="black", lw=0.9, label="exact")
     fine = np.logspace(1, np.log10(real[-1]), 50)
-    ax.plot(fine, tails.clean_error_asymptotic(fine, BETA), color="0.5", lw=0.9, linestyle="--",
-            label="clean law")
+    ax.plot(fine, tails.clean_error_asymptotic(fine, BETA), color="0.5", lw=0.9, linestyle="--", label="clean law")
     ax.axhline(tails.tail_mass_asymptotic(mix_rank, BETA), color="0.6", lw=0.6, linestyle=":", label="plateau")
-    ax.axvline(float(tails.mixing_recovery_point(mix_rank, BETA)), color="0.6", lw=0.6, linestyle="-.",
-               label=r"recovery point $\asymp k^\beta$")
+    ax.axvline(
+        float(tails.mixing_recovery_point(mix_rank, BETA)),
+        color="0.6",
+        lw=0.6,
+        linestyle="-.",
+        label=r"recovery point $\asymp k^\beta$",
+    )
     curves += curves_from_summary(NAME, "mixing", summary, [f"test_error.{int(n)}" for n in real])
-    style_axes(ax, title="(b) mixing real data: plateau, then recovery", xlabel="real training draws T_real",
-               ylabel="test error", logx=True, logy=True)
+    style_axes(
+        ax,
+        title="(b) mixing real data: plateau, then recovery",
+        xlabel="real training draws T_real",
+        ylabel="test error",
+        logx=True,
+        logy=True,
+    )
 
     ax = axes[2]
     summary, shrink = summaries["chain", ""], summaries["shrink", ""]
     curves += curves_from_summary(NAME, f"empirical chain T0={t0}", summary, ("lost_mass", f"test_error.{t0}"))
     curves += curves_from_summary(NAME, f"shrinking chain T0={t0}", shrink, ("lost_mass",))
-    plot_metric(ax, summary, "lost_mass", label="lost mass, empirical (Wright-Fisher) chain", color=COLORS[0],
-                positive=True)
-    plot_metric(ax, summary, f"test_error.{t0}", label=f"test error (T = {t0}), empirical chain", color=COLORS[1],
-                positive=True, bands=False)
+    plot_metric(
+        ax, summary, "lost_mass", label="lost mass, empirical (Wright-Fisher) chain", color=COLORS[0], positive=True
+    )
+    plot_metric(
+        ax,
+        summary,
+        f"test_error.{t0}",
+        label=f"test error (T = {t0}), empirical chain",
+        color=COLORS[1],
+        positive=True,
+        bands=False,
+    )
     plot_metric(ax, shrink, "lost_mass", label="lost mass, support-shrinking chain", color=COLORS[2], positive=True)
     n = np.arange(1, generations + 1)
     p = tails.zipf_law(BETA, k_items)
-    ax.plot(n, [float(tails.wf_lost_mass_asymptotic(t0, g, BETA)) for g in n],
-            color="0.5", lw=0.9, linestyle="--", label=r"$C_\beta (T_0 q_{n-1})^{-c}$ (WF approx.)")
-    ax.plot(n, [float(tails.shrinking_chain_lost_mass(p, t0, g)) for g in n], color="0.5", lw=0.9,
-            linestyle="-.", label=r"$\sum_i p_i[1-(1-(1-p_i)^{T_0})^n]$ (shrinking approx.)")
-    ax.plot(n, n * float(tails.clean_error_asymptotic(t0, BETA)), color="0.6", lw=0.9,
-            linestyle=":", label=r"$n\,C_\beta T_0^{-c}$ (unverified law)")
+    ax.plot(
+        n,
+        [float(tails.wf_lost_mass_asymptotic(t0, g, BETA)) for g in n],
+        color="0.5",
+        lw=0.9,
+        linestyle="--",
+        label=r"$C_\beta (T_0 q_{n-1})^{-c}$ (WF approx.)",
+    )
+    ax.plot(
+        n,
+        [float(tails.shrinking_chain_lost_mass(p, t0, g)) for g in n],
+        color="0.5",
+        lw=0.9,
+        linestyle="-.",
+        label=r"$\sum_i p_i[1-(1-(1-p_i)^{T_0})^n]$ (shrinking approx.)",
+    )
+    ax.plot(
+        n,
+        n * float(tails.clean_error_asymptotic(t0, BETA)),
+        color="0.6",
+        lw=0.9,
+        linestyle=":",
+        label=r"$n\,C_\beta T_0^{-c}$ (unverified law)",
+    )
     slopes = []
     for chain_summary in (summary, shrink):
         lost = np.array(chain_summary["metrics"]["lost_mass"]["mean"][1:], float)
         half = max(len(n) // 2, 1)
-        slopes.append(np.polyfit(np.log(n[half - 1:]), np.log(lost[half - 1:]), 1)[0] if len(n) > 2 else np.nan)
-    ax.text(0.02, 0.02, f"log-log slopes, last half: Wright-Fisher {slopes[0]:.2f} (c = {1 - 1 / BETA:g}),\n"
-            f"shrinking {slopes[1]:.2f}, unverified law 1", transform=ax.transAxes, fontsize=7)
+        slopes.append(np.polyfit(np.log(n[half - 1 :]), np.log(lost[half - 1 :]), 1)[0] if len(n) > 2 else np.nan)
+    ax.text(
+        0.02,
+        0.02,
+        f"log-log slopes, last half: Wright-Fisher {slopes[0]:.2f} (c = {1 - 1 / BETA:g}),\n"
+        f"shrinking {slopes[1]:.2f}, unverified law 1",
+        transform=ax.transAxes,
+        fontsize=7,
+    )
     style_axes(ax, title=f"(c) iterated generations, T0 = {t0}", ylabel="mass", logy=True)
     for a in axes:
         a.legend(fontsize=7)
-    paths = finish_figure(fig, f"A Tale of Tails: memorisation on Zipf({BETA:g}) data ({chains} chains per point)",
-                          out_dir, NAME)
+    paths = finish_figure(
+        fig, f"A Tale of Tails: memorisation on Zipf({BETA:g}) data ({chains} chains per point)", out_dir, NAME
+    )
     return curves, paths
 
 
 from experiments import Experiment  # noqa: E402
 
-EXPERIMENT = Experiment(NAME, "Dohmatob et al. 2024 (Tale of Tails): loss of scaling, mixing, iterated generations", run)
+EXPERIMENT = Experiment(
+    NAME, "Dohmatob et al. 2024 (Tale of Tails): loss of scaling, mixing, iterated generations", run
+)

@@ -10,9 +10,30 @@ from collapse_jax.summary import SCHEMA, load_summary
 
 
 def test_simulate_writes_summary_and_chains(tmp_path, capsys):
-    code = cli.main(["simulate", "gaussian", "--policy", "accumulate", "--dim", "2", "--samples", "20", "--ddof", "0",
-                     "--generations", "6", "--chains", "500", "--seed", "3", "--save-chains", "--quiet",
-                     "--out", str(tmp_path)])
+    code = cli.main(
+        [
+            "simulate",
+            "gaussian",
+            "--policy",
+            "accumulate",
+            "--dim",
+            "2",
+            "--samples",
+            "20",
+            "--ddof",
+            "0",
+            "--generations",
+            "6",
+            "--chains",
+            "500",
+            "--seed",
+            "3",
+            "--save-chains",
+            "--quiet",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "trace_ratio" in out and "pass" in out
@@ -36,8 +57,25 @@ def test_simulate_writes_summary_and_chains(tmp_path, capsys):
 
 
 def test_json_has_no_nan(tmp_path):
-    cli.main(["simulate", "gaussian", "--dim", "5", "--samples", "3", "--ddof", "0", "--generations", "3",
-              "--chains", "16", "--quiet", "--out", str(tmp_path)])
+    cli.main(
+        [
+            "simulate",
+            "gaussian",
+            "--dim",
+            "5",
+            "--samples",
+            "3",
+            "--ddof",
+            "0",
+            "--generations",
+            "3",
+            "--chains",
+            "16",
+            "--quiet",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     text = (tmp_path / "summary.json").read_text()
     assert "NaN" not in text and "Infinity" not in text
     entry = json.loads(text)["metrics"]["log_det_ratio"]
@@ -76,9 +114,28 @@ def test_x64_runs_in_float64_in_its_own_process(tmp_path):
     import sys
 
     run = subprocess.run(
-        [sys.executable, "-m", "collapse_jax", "simulate", "gaussian", "--x64", "--samples", "10", "--generations", "5",
-         "--chains", "2000", "--quiet", "--save-chains", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "XLA_FLAGS": ""},
+        [
+            sys.executable,
+            "-m",
+            "collapse_jax",
+            "simulate",
+            "gaussian",
+            "--x64",
+            "--samples",
+            "10",
+            "--generations",
+            "5",
+            "--chains",
+            "2000",
+            "--quiet",
+            "--save-chains",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "XLA_FLAGS": ""},
     )
     assert run.returncode == 0, run.stderr
     summary = load_summary(tmp_path / "summary.json")

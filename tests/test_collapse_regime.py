@@ -58,15 +58,26 @@ def test_collapse_cases_stay_finite_and_exact(case):
 
 @pytest.mark.slow
 def test_near_square_replace_over_200_generations():
-    _check_run(dict(dim=50, samples=52, ddof=0, generations=200, method="samples",
-                    metrics="mean_error_sq,trace_ratio,log_det_ratio"), chains=200)
+    _check_run(
+        dict(
+            dim=50,
+            samples=52,
+            ddof=0,
+            generations=200,
+            method="samples",
+            metrics="mean_error_sq,trace_ratio,log_det_ratio",
+        ),
+        chains=200,
+    )
 
 
 def test_variance_below_float_range_is_zero_and_log_det_stays_exact():
     """d = 1, M = 2, unbiased, 300 generations: E log sigma^2 = -380, far below float32 (about -87);
     trace_ratio is exactly 0 in every chain, log_det_ratio finite and within 5 SE of its exact mean."""
-    summary = _check_run(dict(dim=1, samples=2, ddof=1, generations=300, method="samples",
-                              metrics="trace_ratio,log_det_ratio"), chains=400)
+    summary = _check_run(
+        dict(dim=1, samples=2, ddof=1, generations=300, method="samples", metrics="trace_ratio,log_det_ratio"),
+        chains=400,
+    )
     trace = summary["metrics"]["trace_ratio"]
     assert trace["mean"][-1] == 0.0 and trace["finite_chains"][-1] == 400
     log_det = summary["metrics"]["log_det_ratio"]
@@ -85,8 +96,18 @@ def test_log_det_check_has_power():
 
 
 def test_x64_collapse_case():
-    _check_run(dict(dim=20, samples=21, ddof=0, generations=60, method="samples", x64=True,
-                    metrics="mean_error_sq,trace_ratio,log_det_ratio"), chains=100)
+    _check_run(
+        dict(
+            dim=20,
+            samples=21,
+            ddof=0,
+            generations=60,
+            method="samples",
+            x64=True,
+            metrics="mean_error_sq,trace_ratio,log_det_ratio",
+        ),
+        chains=100,
+    )
 
 
 def test_draws_of_a_collapsed_model_are_summarised_exactly():
@@ -121,11 +142,15 @@ def test_draw_statistics_equal_statistics_of_the_draws():
     params = jax.jit(lambda x: est.fit(None, x, jnp.ones(9)))(jax.random.normal(jax.random.key(0), (9, 4)) * 2.0 + 1.0)
     for n in (3, 12):
         a = jax.jit(lambda k, p: est.fit_statistics(None, est.statistics(est.sample(k, p, n), jnp.ones(n))))(
-            jax.random.key(n), params)
+            jax.random.key(n), params
+        )
         b = jax.jit(lambda k, p: est.fit_statistics(None, est.draw_statistics(k, p, n)))(jax.random.key(n), params)
         np.testing.assert_allclose(np.asarray(a.mean), np.asarray(b.mean), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(np.asarray(a.covariance), np.asarray(b.covariance), rtol=1e-4, atol=1e-5)
-        assert float(a.log_det) == pytest.approx(float(b.log_det), abs=1e-4) or np.isneginf(float(a.log_det)) == np.isneginf(float(b.log_det)) == True  # noqa: E712
+        assert (
+            float(a.log_det) == pytest.approx(float(b.log_det), abs=1e-4)
+            or np.isneginf(float(a.log_det)) == np.isneginf(float(b.log_det)) == True
+        )  # noqa: E712
 
 
 def test_merged_pool_root_matches_float64_scatter():
@@ -137,7 +162,8 @@ def test_merged_pool_root_matches_float64_scatter():
     a = rng.normal(size=(32, dim))
     b = rng.normal(size=(32, dim)) * 1e-3 + 0.5
     merged = jax.jit(lambda a, b: est.merge(est.statistics(a, jnp.ones(32)), est.statistics(b, jnp.ones(32))))(
-        jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32))
+        jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32)
+    )
     union = np.concatenate([a, b])
     scatter = (union - union.mean(0)).T @ (union - union.mean(0))
     np.testing.assert_allclose(np.asarray(merged.scatter), scatter, atol=2e-4 * np.abs(scatter).max())
@@ -164,8 +190,19 @@ def test_collapse_grid(case):
 @pytest.mark.parametrize("policy", ["replace", "accumulate", "accumulate-subsample"])
 @pytest.mark.parametrize("gap", [0, 1, 2, 5])
 def test_collapse_grid_x64(policy, gap):
-    _check_run(dict(dim=31, samples=31 + gap, ddof=0, policy=policy, generations=300, method="samples", x64=True,
-                    metrics="mean_error_sq,trace_ratio,log_det_ratio"), chains=200)
+    _check_run(
+        dict(
+            dim=31,
+            samples=31 + gap,
+            ddof=0,
+            policy=policy,
+            generations=300,
+            method="samples",
+            x64=True,
+            metrics="mean_error_sq,trace_ratio,log_det_ratio",
+        ),
+        chains=200,
+    )
 
 
 def test_well_conditioned_route_gives_the_same_fits():
@@ -176,8 +213,11 @@ def test_well_conditioned_route_gives_the_same_fits():
     results = []
     for well_conditioned in (False, True):
         est = make_gaussian(ddof=1, well_conditioned=well_conditioned)
-        merged = jax.jit(lambda x: est.fit_statistics(None, est.merge(est.statistics(x[0], jnp.ones(30)),
-                                                                       est.statistics(x[1], jnp.ones(30)))))(data)
+        merged = jax.jit(
+            lambda x: est.fit_statistics(
+                None, est.merge(est.statistics(x[0], jnp.ones(30)), est.statistics(x[1], jnp.ones(30)))
+            )
+        )(data)
         results.append(merged)
     a, b = results
     np.testing.assert_allclose(np.asarray(a.covariance), np.asarray(b.covariance), rtol=1e-4, atol=1e-5)
@@ -188,8 +228,19 @@ def test_well_conditioned_route_gives_the_same_fits():
 @pytest.mark.parametrize("method", ["samples", "sufficient"])
 def test_well_conditioned_accumulate_chain_is_finite(method):
     """M >= 4d under accumulate: the chain starts from an empty pool, whose scatter is zero."""
-    summary = simulate("gaussian", dict(dim=3, samples=32, ddof=0, policy="accumulate", generations=5, chains=50,
-                                        method=method, metrics="mean_error_sq,trace_ratio,log_det_ratio"))
+    summary = simulate(
+        "gaussian",
+        dict(
+            dim=3,
+            samples=32,
+            ddof=0,
+            policy="accumulate",
+            generations=5,
+            chains=50,
+            method=method,
+            metrics="mean_error_sq,trace_ratio,log_det_ratio",
+        ),
+    )
     for name, entry in summary["metrics"].items():
         assert _all_finite(entry), (name, entry["nonfinite"])
 
@@ -197,8 +248,20 @@ def test_well_conditioned_accumulate_chain_is_finite(method):
 def test_small_real_part_of_a_well_conditioned_batch_is_finite():
     """M = 10 >= 4d with 3 real points per batch: the real part alone is near singular by chance and
     goes through the QR, not the Cholesky of its scatter."""
-    summary = simulate("gaussian", dict(dim=2, samples=10, ddof=1, policy="replace", generations=6, real_fraction=0.3,
-                                        chains=3000, seed=2024, metrics="mean_error_sq,trace_ratio,log_det_ratio"))
+    summary = simulate(
+        "gaussian",
+        dict(
+            dim=2,
+            samples=10,
+            ddof=1,
+            policy="replace",
+            generations=6,
+            real_fraction=0.3,
+            chains=3000,
+            seed=2024,
+            metrics="mean_error_sq,trace_ratio,log_det_ratio",
+        ),
+    )
     for name, entry in summary["metrics"].items():
         assert _all_finite(entry), (name, entry["nonfinite"])
 

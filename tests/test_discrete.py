@@ -7,7 +7,13 @@ import pytest
 
 from collapse_jax.chain import make_chain_fn
 from collapse_jax.keys import root_key
-from collapse_jax.models.categorical import CategoricalParams, alias_table, make_categorical, sample_alias, sample_counts
+from collapse_jax.models.categorical import (
+    CategoricalParams,
+    alias_table,
+    make_categorical,
+    sample_alias,
+    sample_counts,
+)
 from collapse_jax.runner import run_chains
 from collapse_jax.settings import get_setting
 from collapse_jax.simulate import simulate
@@ -87,8 +93,10 @@ def test_smoothing_mixes_the_uniform_law_exactly():
 def test_tail_categories_survive_a_first_generation_draw():
     """Generation 1 of a Zipf(1.1) law over 10^5 categories with M = 10^6: thousands of tail categories
     of probability < 1e-6 are drawn (a float32 inverse CDF would never draw most of them)."""
-    summary = simulate("discrete", dict(law="zipf:1.1", categories=100_000, samples=1_000_000, generations=1,
-                                        chains=2, metrics="support_size"))
+    summary = simulate(
+        "discrete",
+        dict(law="zipf:1.1", categories=100_000, samples=1_000_000, generations=1, chains=2, metrics="support_size"),
+    )
     # E support = sum 1 - (1 - p_i)^M, computed here in float64
     p = np.arange(1, 100_001, dtype=np.float64) ** -1.1
     p /= p.sum()
@@ -96,11 +104,14 @@ def test_tail_categories_survive_a_first_generation_draw():
     assert abs(summary["metrics"]["support_size"]["mean"][1] - expected) < 0.01 * expected
 
 
-@pytest.mark.parametrize("overrides", [
-    dict(policy="replace", real_fraction=0.3, real_draw="mixture"),
-    dict(policy="accumulate", smoothing=0.5),
-    dict(policy="accumulate-subsample", real_fraction=0.5, real_source="original", groups="a:1-5,b:6-50"),
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        dict(policy="replace", real_fraction=0.3, real_draw="mixture"),
+        dict(policy="accumulate", smoothing=0.5),
+        dict(policy="accumulate-subsample", real_fraction=0.5, real_source="original", groups="a:1-5,b:6-50"),
+    ],
+)
 def test_discrete_chain_is_invariant_to_batching_and_devices(overrides, devices):
     setting, spec = _build("discrete", law="zipf:1.2", categories=50, samples=20, generations=5, **overrides)
     chain = make_chain_fn(setting, spec)
@@ -116,8 +127,16 @@ def test_discrete_chain_is_invariant_to_batching_and_devices(overrides, devices)
 
 
 def test_tails_memoriser_is_invariant_to_batching(devices):
-    setting, spec = _build("tails", categories=2000, samples=100, generations=3, generator="cut:50",
-                           train_sizes="10,300", train_real_fraction=0.5, fixed_synthetic=20)
+    setting, spec = _build(
+        "tails",
+        categories=2000,
+        samples=100,
+        generations=3,
+        generator="cut:50",
+        train_sizes="10,300",
+        train_real_fraction=0.5,
+        fixed_synthetic=20,
+    )
     single = run_chains(setting, spec, seed=2, num_chains=11, devices=devices[:1], save_chains=True)
     sharded = run_chains(setting, spec, seed=2, num_chains=11, devices=devices, chunk_size=2, save_chains=True)
     assert_histories_close(single.chains, sharded.chains)
@@ -126,8 +145,9 @@ def test_tails_memoriser_is_invariant_to_batching(devices):
 def test_mixture_draw_mixes_the_real_law():
     """real_draw=mixture with alpha = 1: every point of generation >= 2 is real, so a replace chain stays
     at the one-fit error; with alpha = 0 it drifts (Wright-Fisher)."""
-    common = dict(law="uniform", categories=20, samples=50, generations=10, chains=4000, metrics="l2_risk",
-                  real_draw="mixture")
+    common = dict(
+        law="uniform", categories=20, samples=50, generations=10, chains=4000, metrics="l2_risk", real_draw="mixture"
+    )
     stay = simulate("discrete", dict(common, real_fraction=1.0))["metrics"]["l2_risk"]["mean"]
     drift = simulate("discrete", dict(common, real_fraction=0.0))["metrics"]["l2_risk"]["mean"]
     one_fit = (1 - 1 / 20) / 50
@@ -137,8 +157,17 @@ def test_mixture_draw_mixes_the_real_law():
 
 def test_gaussian_mixture_draw_sufficient_path_matches_sample_path():
     """The sufficient path draws the real count as Binomial(M, alpha); the sample path draws a mask."""
-    common = dict(dim=1, samples=10, ddof=1, policy="replace", generations=8, chains=10_000,
-                  real_fraction=0.4, real_draw="mixture", metrics="trace_ratio")
+    common = dict(
+        dim=1,
+        samples=10,
+        ddof=1,
+        policy="replace",
+        generations=8,
+        chains=10_000,
+        real_fraction=0.4,
+        real_draw="mixture",
+        metrics="trace_ratio",
+    )
     a = simulate("gaussian", dict(common, method="samples"))["metrics"]["trace_ratio"]
     b = simulate("gaussian", dict(common, method="sufficient", seed=1))["metrics"]["trace_ratio"]
     z = (np.array(a["mean"][1:]) - np.array(b["mean"][1:])) / np.hypot(a["se"][1:], b["se"][1:])
@@ -146,34 +175,37 @@ def test_gaussian_mixture_draw_sufficient_path_matches_sample_path():
     assert a["theory"][-1] is None  # mixture: no Gaussian theory derived (the fixed count has one)
 
 
-@pytest.mark.parametrize("setting, overrides, match", [
-    ("discrete", dict(law="zipf:0"), "BETA"),
-    ("discrete", dict(law="pareto"), "law"),
-    ("discrete", dict(categories=1), "categories"),
-    ("discrete", dict(tail_rank=1000, categories=1000), "tail_rank"),
-    ("discrete", dict(groups="a:1-10,b:5-20"), "overlaps"),
-    ("discrete", dict(groups="a:0-10"), "groups"),
-    ("discrete", dict(groups="a:1-10", metrics="group_mass.b"), "metrics"),
-    ("discrete", dict(real_draw="mixture", real_source="original", real_fraction=0.5), "real_source"),
-    ("discrete", dict(real_draw="sometimes"), "real_draw"),
-    ("discrete", dict(method="sufficient"), "method"),
-    ("tails", dict(law="zipf:1"), "BETA must be > 1"),
-    ("tails", dict(generator="cut:0"), "generator"),
-    ("tails", dict(generator="narrow:1.5"), "BETA2"),
-    ("tails", dict(generator="cut:10", policy="accumulate"), "policy"),
-    ("tails", dict(train_sizes="10,x"), "train_sizes"),
-    ("tails", dict(train_real_fraction=1.5), "train_real_fraction"),
-    ("tails", dict(chain="shrinking", generator="cut:10"), "chain"),
-    ("tails", dict(chain="wandering"), "chain"),
-    ("kde", dict(bandwidth="0"), "bandwidth"),
-    ("kde", dict(bandwidth="wide"), "bandwidth"),
-    ("kde", dict(dataset="spiral"), "dataset"),
-    ("kde", dict(noise=-1.0), "noise"),
-    ("gmm", dict(components=20, samples=10), "num_components"),
-    ("gmm", dict(reg_covar=0.0), "reg_covar"),
-    ("gmm", dict(minor_weight=0.7), "minor_weight"),
-    ("gmm", dict(metrics="weight.2"), "metrics"),
-])
+@pytest.mark.parametrize(
+    "setting, overrides, match",
+    [
+        ("discrete", dict(law="zipf:0"), "BETA"),
+        ("discrete", dict(law="pareto"), "law"),
+        ("discrete", dict(categories=1), "categories"),
+        ("discrete", dict(tail_rank=1000, categories=1000), "tail_rank"),
+        ("discrete", dict(groups="a:1-10,b:5-20"), "overlaps"),
+        ("discrete", dict(groups="a:0-10"), "groups"),
+        ("discrete", dict(groups="a:1-10", metrics="group_mass.b"), "metrics"),
+        ("discrete", dict(real_draw="mixture", real_source="original", real_fraction=0.5), "real_source"),
+        ("discrete", dict(real_draw="sometimes"), "real_draw"),
+        ("discrete", dict(method="sufficient"), "method"),
+        ("tails", dict(law="zipf:1"), "BETA must be > 1"),
+        ("tails", dict(generator="cut:0"), "generator"),
+        ("tails", dict(generator="narrow:1.5"), "BETA2"),
+        ("tails", dict(generator="cut:10", policy="accumulate"), "policy"),
+        ("tails", dict(train_sizes="10,x"), "train_sizes"),
+        ("tails", dict(train_real_fraction=1.5), "train_real_fraction"),
+        ("tails", dict(chain="shrinking", generator="cut:10"), "chain"),
+        ("tails", dict(chain="wandering"), "chain"),
+        ("kde", dict(bandwidth="0"), "bandwidth"),
+        ("kde", dict(bandwidth="wide"), "bandwidth"),
+        ("kde", dict(dataset="spiral"), "dataset"),
+        ("kde", dict(noise=-1.0), "noise"),
+        ("gmm", dict(components=20, samples=10), "num_components"),
+        ("gmm", dict(reg_covar=0.0), "reg_covar"),
+        ("gmm", dict(minor_weight=0.7), "minor_weight"),
+        ("gmm", dict(metrics="weight.2"), "metrics"),
+    ],
+)
 def test_bad_input_names_the_parameter(setting, overrides, match):
     with pytest.raises(ValueError, match=match):
         get_setting(setting).resolve(overrides)
@@ -193,8 +225,9 @@ def test_law_files_are_checked(tmp_path):
         definition.resolve(dict(law=f"file:{negative}", categories=3))
     good = tmp_path / "good.txt"
     np.savetxt(good, [0.7, 0.0, 0.3])
-    summary = simulate("discrete", dict(law=f"file:{good}", categories=3, tail_rank=1, samples=10, generations=3,
-                                        chains=50))
+    summary = simulate(
+        "discrete", dict(law=f"file:{good}", categories=3, tail_rank=1, samples=10, generations=3, chains=50)
+    )
     assert summary["metrics"]["support_size"]["mean"][0] == 2  # the truth has two categories
     assert np.isfinite(summary["metrics"]["kl_to_original"]["mean"]).all()
 
@@ -209,8 +242,9 @@ def test_first_model_needs_replace_and_is_used():
 
 
 def test_kde_chain_is_invariant_to_batching_and_starts_at_the_true_density(devices):
-    setting, spec = _build("kde", dataset="blobs", samples=30, generations=3, policy="accumulate-subsample",
-                           test_points=40)
+    setting, spec = _build(
+        "kde", dataset="blobs", samples=30, generations=3, policy="accumulate-subsample", test_points=40
+    )
     single = run_chains(setting, spec, seed=4, num_chains=9, devices=devices[:1], save_chains=True)
     sharded = run_chains(setting, spec, seed=4, num_chains=9, devices=devices, chunk_size=2, save_chains=True)
     assert_histories_close(single.chains, sharded.chains, rtol=1e-4)

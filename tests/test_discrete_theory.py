@@ -51,16 +51,30 @@ def _hypergeometric_subsample(rng, pool, m):
     return out
 
 
-def simulate_discrete(p, *, samples, generations, policy, real_fraction=0.0, real_draw="fixed", smoothing=0.0,
-                      masks=(), group_masks=(), chains=20000, seed=0):
+def simulate_discrete(
+    p,
+    *,
+    samples,
+    generations,
+    policy,
+    real_fraction=0.0,
+    real_draw="fixed",
+    smoothing=0.0,
+    masks=(),
+    group_masks=(),
+    chains=20000,
+    seed=0,
+):
     """Metrics (chains, G+1) of the discrete chain, simulated with NumPy multinomials."""
     rng = np.random.default_rng(seed)
     p = np.asarray(p, float)
     k, m = p.size, samples
     r = math.floor(real_fraction * m + 0.5)
     mixture = real_draw == "mixture" and real_fraction > 0
-    out = {name: np.zeros((chains, generations + 1)) for name in
-           ("support_size", "lost_mass", "l2_risk", "gini_simpson", "tail", "group_mass", "group_extinct")}
+    out = {
+        name: np.zeros((chains, generations + 1))
+        for name in ("support_size", "lost_mass", "l2_risk", "gini_simpson", "tail", "group_mass", "group_extinct")
+    }
 
     def record(g, law):
         out["support_size"][:, g] = (law > 0).sum(1)
@@ -107,13 +121,36 @@ def simulate_discrete(p, *, samples, generations, policy, real_fraction=0.0, rea
 def test_wright_fisher_check_table():
     m = 100
     s = td.survival_probability([0.005, 0.1], m, 400)
-    exact = {(0.005, 1): 0.39423, (0.005, 5): 0.14594, (0.005, 20): 0.04644, (0.005, 100): 0.01157,
-             (0.005, 400): 0.00526, (0.1, 20): 0.62631, (0.1, 100): 0.21431, (0.1, 400): 0.10476}
+    exact = {
+        (0.005, 1): 0.39423,
+        (0.005, 5): 0.14594,
+        (0.005, 20): 0.04644,
+        (0.005, 100): 0.01157,
+        (0.005, 400): 0.00526,
+        (0.1, 20): 0.62631,
+        (0.1, 100): 0.21431,
+        (0.1, 400): 0.10476,
+    }
     suresh = {1: 0.39347, 5: 0.09516, 20: 0.02469, 100: 0.00499, 400: 0.00125}
-    branching = {(0.005, 1): 0.39347, (0.005, 5): 0.14447, (0.005, 20): 0.04479, (0.005, 100): 0.00972,
-                 (0.005, 400): 0.00248, (0.1, 20): 0.60006, (0.1, 100): 0.17752, (0.1, 400): 0.04844}
-    kimura = {(0.005, 5): 0.18292, (0.005, 20): 0.05047, (0.005, 100): 0.01180, (0.005, 400): 0.00527,
-              (0.1, 20): 0.65732, (0.1, 100): 0.21812, (0.1, 400): 0.10495}
+    branching = {
+        (0.005, 1): 0.39347,
+        (0.005, 5): 0.14447,
+        (0.005, 20): 0.04479,
+        (0.005, 100): 0.00972,
+        (0.005, 400): 0.00248,
+        (0.1, 20): 0.60006,
+        (0.1, 100): 0.17752,
+        (0.1, 400): 0.04844,
+    }
+    kimura = {
+        (0.005, 5): 0.18292,
+        (0.005, 20): 0.05047,
+        (0.005, 100): 0.01180,
+        (0.005, 400): 0.00527,
+        (0.1, 20): 0.65732,
+        (0.1, 100): 0.21812,
+        (0.1, 400): 0.10495,
+    }
     for (q, n), value in exact.items():
         got = float(s[0 if q == 0.005 else 1, n])
         assert got == pytest.approx(value, abs=6e-6)
@@ -136,8 +173,7 @@ def test_gini_simpson_survivors_and_absorption_times():
     assert float(gini[30]) == pytest.approx(0.46971, abs=6e-6)
     assert float(td.expected_support_size(q, 100, 30)[30]) == pytest.approx(2.80940, abs=6e-6)
     # the general recursion agrees with the closed form
-    pred = td.predict("gini_simpson", categories=4, samples=100, policy="replace", generations=30,
-                      law="uniform").mean
+    pred = td.predict("gini_simpson", categories=4, samples=100, policy="replace", generations=30, law="uniform").mean
     np.testing.assert_allclose(pred, td.gini_simpson_replace(0.25, 100, 30), rtol=1e-12)
     for x, exact, diffusion in ((0.5, 136.60, 138.63), (0.1, 63.45, 65.02), (0.01, 10.54, 11.20)):
         assert float(td.mean_absorption_time(100, round(100 * x))) == pytest.approx(exact, abs=6e-3)
@@ -162,10 +198,18 @@ def test_gini_simpson_survivors_and_absorption_times():
 # --------------------------------------------------------------------------------- F.2 check table
 
 
-F2_TABLE = [("accumulate", 0.0, 1, 0.018052), ("accumulate", 0.0, 5, 0.021460), ("accumulate", 0.0, 20, 0.022965),
-            ("accumulate", 0.3, 1, 0.014066), ("accumulate", 0.3, 5, 0.010498), ("accumulate", 0.3, 20, 0.006126),
-            ("replace", 0.0, 5, 0.082764), ("replace", 0.0, 20, 0.250665), ("replace", 0.3, 5, 0.027553),
-            ("replace", 0.3, 20, 0.027895)]
+F2_TABLE = [
+    ("accumulate", 0.0, 1, 0.018052),
+    ("accumulate", 0.0, 5, 0.021460),
+    ("accumulate", 0.0, 20, 0.022965),
+    ("accumulate", 0.3, 1, 0.014066),
+    ("accumulate", 0.3, 5, 0.010498),
+    ("accumulate", 0.3, 20, 0.006126),
+    ("replace", 0.0, 5, 0.082764),
+    ("replace", 0.0, 20, 0.250665),
+    ("replace", 0.3, 5, 0.027553),
+    ("replace", 0.3, 20, 0.027895),
+]
 
 
 @pytest.mark.parametrize("policy,alpha,t,value", F2_TABLE)
@@ -177,8 +221,16 @@ def test_kanabar_gastpar_check_table(policy, alpha, t, value):
     assert float(e[t + 1]) == pytest.approx(value, abs=6e-7)
     if abs(float(e[t + 1] - e[t])) > 1e-5:  # before the fixed point, the off-by-one reading is wrong
         assert float(e[t]) != pytest.approx(value, abs=6e-7)
-    pred = td.predict("l2_risk", categories=5, samples=50, policy=policy, generations=21,
-                      law="file:" + _law_file(p), real_fraction=alpha, real_draw="mixture")
+    pred = td.predict(
+        "l2_risk",
+        categories=5,
+        samples=50,
+        policy=policy,
+        generations=21,
+        law="file:" + _law_file(p),
+        real_fraction=alpha,
+        real_draw="mixture",
+    )
     np.testing.assert_allclose(pred.mean, e, rtol=1e-12)
 
 
@@ -220,8 +272,12 @@ def test_smoothing_engine_reduces_to_unbiased_recursions(policy, draw, alpha):
     p = td.parse_law("zipf:1.2", 12)
     mask = td.tail_mask(p, 4).astype(float)
     got = td.moment_recursion(p, 20, 15, policy=policy, real_fraction=alpha, real_draw=draw, functionals=(mask,))
-    np.testing.assert_allclose(got["l2_risk"], td.l2_risk(float(p @ p), 20, 15, policy=policy, real_fraction=alpha,
-                                                          real_draw=draw), rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(
+        got["l2_risk"],
+        td.l2_risk(float(p @ p), 20, 15, policy=policy, real_fraction=alpha, real_draw=draw),
+        rtol=1e-9,
+        atol=1e-15,
+    )
     np.testing.assert_allclose(got["functional"][0], p @ mask, rtol=1e-12)
 
 
@@ -231,36 +287,82 @@ def test_smoothing_engine_reduces_to_unbiased_recursions(policy, draw, alpha):
 MC_CASES = [
     dict(law="zipf:1.5", categories=12, samples=20, policy="replace", generations=8),
     dict(law="zipf:1.5", categories=12, samples=20, policy="replace", generations=8, real_fraction=0.25),
-    dict(law="zipf:1.5", categories=12, samples=20, policy="replace", generations=8, real_fraction=0.3,
-         real_draw="mixture"),
-    dict(law="zipf:1", categories=10, samples=20, policy="accumulate", generations=8, real_fraction=0.3,
-         real_draw="mixture"),
+    dict(
+        law="zipf:1.5",
+        categories=12,
+        samples=20,
+        policy="replace",
+        generations=8,
+        real_fraction=0.3,
+        real_draw="mixture",
+    ),
+    dict(
+        law="zipf:1",
+        categories=10,
+        samples=20,
+        policy="accumulate",
+        generations=8,
+        real_fraction=0.3,
+        real_draw="mixture",
+    ),
     dict(law="zipf:1", categories=10, samples=20, policy="accumulate", generations=8, real_fraction=0.2),
     dict(law="zipf:1.5", categories=12, samples=20, policy="accumulate-subsample", generations=8),
-    dict(law="zipf:1", categories=10, samples=20, policy="accumulate-subsample", generations=8, real_fraction=0.3,
-         real_draw="mixture"),
+    dict(
+        law="zipf:1",
+        categories=10,
+        samples=20,
+        policy="accumulate-subsample",
+        generations=8,
+        real_fraction=0.3,
+        real_draw="mixture",
+    ),
     dict(law="zipf:1.5", categories=12, samples=20, policy="replace", generations=8, smoothing=0.5, real_fraction=0.2),
-    dict(law="zipf:1.5", categories=12, samples=20, policy="accumulate", generations=8, smoothing=0.3,
-         real_fraction=0.3, real_draw="mixture"),
+    dict(
+        law="zipf:1.5",
+        categories=12,
+        samples=20,
+        policy="accumulate",
+        generations=8,
+        smoothing=0.3,
+        real_fraction=0.3,
+        real_draw="mixture",
+    ),
     dict(law="zipf:1.5", categories=12, samples=20, policy="accumulate-subsample", generations=6, smoothing=0.4),
 ]
 
 
-@pytest.mark.parametrize("case", MC_CASES, ids=lambda c: f"{c['policy']}-a{c.get('real_fraction', 0)}-"
-                                                        f"{c.get('real_draw', 'fixed')}-s{c.get('smoothing', 0)}")
+@pytest.mark.parametrize(
+    "case",
+    MC_CASES,
+    ids=lambda c: f"{c['policy']}-a{c.get('real_fraction', 0)}-{c.get('real_draw', 'fixed')}-s{c.get('smoothing', 0)}",
+)
 def test_predictions_match_monte_carlo(case):
     config = dict(case, tail_rank=3, groups="head:1-2,rare:9-10")
     p = td.parse_law(config["law"], config["categories"])
     tail = td.tail_mask(p, 3).astype(float)
     rare = np.zeros(p.size)
     rare[8:10] = 1.0
-    mc = simulate_discrete(p, samples=config["samples"], generations=config["generations"], policy=config["policy"],
-                           real_fraction=config.get("real_fraction", 0.0), real_draw=config.get("real_draw", "fixed"),
-                           smoothing=config.get("smoothing", 0.0), masks=(tail,), group_masks=(rare,),
-                           seed=hash(str(case)) % 2**32)
-    names = {"support_size": "support_size", "lost_mass": "lost_mass", "l2_risk": "l2_risk",
-             "gini_simpson": "gini_simpson", "tail_mass": "tail", "group_mass.rare": "group_mass",
-             "group_extinct.rare": "group_extinct"}
+    mc = simulate_discrete(
+        p,
+        samples=config["samples"],
+        generations=config["generations"],
+        policy=config["policy"],
+        real_fraction=config.get("real_fraction", 0.0),
+        real_draw=config.get("real_draw", "fixed"),
+        smoothing=config.get("smoothing", 0.0),
+        masks=(tail,),
+        group_masks=(rare,),
+        seed=hash(str(case)) % 2**32,
+    )
+    names = {
+        "support_size": "support_size",
+        "lost_mass": "lost_mass",
+        "l2_risk": "l2_risk",
+        "gini_simpson": "gini_simpson",
+        "tail_mass": "tail",
+        "group_mass.rare": "group_mass",
+        "group_extinct.rare": "group_extinct",
+    }
     checked = 0
     for metric, key in names.items():
         pred = td.predict(metric, **config)
@@ -286,16 +388,18 @@ def test_monte_carlo_check_has_power():
     assert _within(mc, right) < Z
     wrong = [0.0] + [(1 - norm) / m * k for k in range(1, g + 1)]  # E_k = V/M + E_{k-1}: n_s^2 for n_s(n_s-1)
     assert _within(mc, wrong) > Z
-    mc = simulate_discrete(p, samples=m, generations=g, policy="accumulate", real_fraction=0.5, real_draw="mixture",
-                           chains=20000, seed=6)["l2_risk"]
+    mc = simulate_discrete(
+        p, samples=m, generations=g, policy="accumulate", real_fraction=0.5, real_draw="mixture", chains=20000, seed=6
+    )["l2_risk"]
     right = np.asarray(td.l2_risk(norm, m, g, policy="accumulate", real_fraction=0.5, real_draw="mixture"))
     assert _within(mc, right) < Z
     shifted = np.concatenate([right[:1], right[2:], right[-1:]])
     assert _within(mc, shifted) > Z
     # mixture vs fixed real counts differ by alpha (1 - alpha) E_{k-1} / M per replace step: visible at M = 4
     q = np.array([0.5, 0.3, 0.2])
-    mc = simulate_discrete(q, samples=4, generations=g, policy="replace", real_fraction=0.5, real_draw="mixture",
-                           chains=40000, seed=8)["l2_risk"]
+    mc = simulate_discrete(
+        q, samples=4, generations=g, policy="replace", real_fraction=0.5, real_draw="mixture", chains=40000, seed=8
+    )["l2_risk"]
     kw = dict(policy="replace", real_fraction=0.5)
     assert _within(mc, td.l2_risk(float(q @ q), 4, g, real_draw="mixture", **kw)) < Z
     assert _within(mc, td.l2_risk(float(q @ q), 4, g, real_draw="fixed", **kw)) > Z
@@ -307,24 +411,42 @@ def test_support_predictions_for_replace_and_accumulate():
     group = np.zeros(300)
     group[19:40] = 1.0
     mc = simulate_discrete(p, samples=40, generations=10, policy="replace", group_masks=(group,), chains=8000, seed=2)
-    for metric, key in (("support_size", "support_size"), ("lost_mass", "lost_mass"), ("group_extinct.mid", "group_extinct")):
+    for metric, key in (
+        ("support_size", "support_size"),
+        ("lost_mass", "lost_mass"),
+        ("group_extinct.mid", "group_extinct"),
+    ):
         pred = td.predict(metric, policy="replace", **config)
         assert _within(mc[key], pred.mean) < Z, metric
     assert float(td.predict("support_size", policy="replace", **config).mean[0]) == 300
     uniform = td.expected_support_size(np.full(50, 0.02), 40, 10)
     np.testing.assert_allclose(uniform, 50 * td.survival_probability([0.02], 40, 10)[0], rtol=1e-12)
-    mc = simulate_discrete(p, samples=40, generations=10, policy="accumulate", real_fraction=0.25,
-                           group_masks=(group,), chains=4000, seed=3)
-    for metric, key in (("support_size", "support_size"), ("lost_mass", "lost_mass"), ("group_extinct.mid", "group_extinct")):
+    mc = simulate_discrete(
+        p,
+        samples=40,
+        generations=10,
+        policy="accumulate",
+        real_fraction=0.25,
+        group_masks=(group,),
+        chains=4000,
+        seed=3,
+    )
+    for metric, key in (
+        ("support_size", "support_size"),
+        ("lost_mass", "lost_mass"),
+        ("group_extinct.mid", "group_extinct"),
+    ):
         pred = td.predict(metric, policy="accumulate", real_fraction=0.25, **config)
         assert _within(mc[key], pred.mean) < Z, metric
     smooth = td.predict("support_size", policy="replace", smoothing=0.1, **config)
     assert np.all(np.asarray(smooth.mean) == 300)
-    assert isinstance(td.predict("support_size", policy="replace", real_fraction=0.25, real_source="original",
-                                 **config), NoTheory)
+    assert isinstance(
+        td.predict("support_size", policy="replace", real_fraction=0.25, real_source="original", **config), NoTheory
+    )
     assert isinstance(td.predict("support_size", policy="accumulate-subsample", **config), NoTheory)
-    assert isinstance(td.predict("l2_risk", policy="replace", real_fraction=0.25, real_source="original", **config),
-                      NoTheory)
+    assert isinstance(
+        td.predict("l2_risk", policy="replace", real_fraction=0.25, real_source="original", **config), NoTheory
+    )
     assert isinstance(td.predict("l2_risk", policy="replace", shared_real_data=True, **config), NoTheory)
 
 
@@ -419,7 +541,11 @@ def simulate_tails(p, first, *, samples, generations, train_size, real_fraction,
     law = np.broadcast_to(p, (chains, k))
     for g in range(generations + 1):
         if g == 1:
-            law = np.broadcast_to(first, (chains, k)) if first is not None else rng.multinomial(samples, p, size=chains) / samples
+            law = (
+                np.broadcast_to(first, (chains, k))
+                if first is not None
+                else rng.multinomial(samples, p, size=chains) / samples
+            )
         elif g >= 2:
             law = rng.multinomial(samples, law) / samples
         seen = rng.multinomial(train_size, real_fraction * p + (1 - real_fraction) * law) > 0
@@ -432,12 +558,29 @@ def simulate_tails(p, first, *, samples, generations, train_size, real_fraction,
 
 @pytest.mark.parametrize("generator,pi,fixed", [("empirical", 0.0, 0), ("empirical", 0.3, 20), ("cut:15", 0.2, 10)])
 def test_tails_predict_matches_monte_carlo(generator, pi, fixed):
-    config = dict(law="zipf:2", categories=200, samples=30, generations=4, generator=generator, train_sizes=(10, 60),
-                  train_real_fraction=pi, fixed_synthetic=fixed)
+    config = dict(
+        law="zipf:2",
+        categories=200,
+        samples=30,
+        generations=4,
+        generator=generator,
+        train_sizes=(10, 60),
+        train_real_fraction=pi,
+        fixed_synthetic=fixed,
+    )
     p = tt.zipf_law(2.0, 200)
     first = None if generator == "empirical" else tt.parse_generator(generator, 200, 2.0)[1]
-    error, lost = simulate_tails(p, first, samples=30, generations=4, train_size=60, real_fraction=pi,
-                                 fixed_synthetic=fixed, chains=10000, seed=7)
+    error, lost = simulate_tails(
+        p,
+        first,
+        samples=30,
+        generations=4,
+        train_size=60,
+        real_fraction=pi,
+        fixed_synthetic=fixed,
+        chains=10000,
+        seed=7,
+    )
     pred = tt.predict("test_error.60", **config)
     assert pred.kind == "exact"
     assert _within(error, pred.mean) < Z

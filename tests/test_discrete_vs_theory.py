@@ -14,17 +14,54 @@ K = 5.0
 CHAINS = 10_000
 
 CASES = [
-    dict(law="zipf:1.5", categories=200, samples=50, policy="replace", generations=20,
-         groups="head:1-5,minority:150-200", tail_rank=20),
+    dict(
+        law="zipf:1.5",
+        categories=200,
+        samples=50,
+        policy="replace",
+        generations=20,
+        groups="head:1-5,minority:150-200",
+        tail_rank=20,
+    ),
     dict(law="zipf:1.5", categories=200, samples=50, policy="accumulate", generations=20, tail_rank=20),
-    dict(law="zipf:1", categories=10, samples=50, policy="replace", generations=20, real_fraction=0.3,
-         real_draw="mixture", metrics="l2_risk,gini_simpson,tail_mass"),
-    dict(law="zipf:1", categories=10, samples=50, policy="accumulate", generations=20, real_fraction=0.3,
-         real_draw="mixture", metrics="l2_risk,gini_simpson,tail_mass"),
-    dict(law="uniform", categories=10, samples=40, policy="replace", generations=20, real_fraction=0.25,
-         metrics="l2_risk,gini_simpson"),
-    dict(law="uniform", categories=10, samples=40, policy="accumulate", generations=20, real_fraction=0.25,
-         metrics="l2_risk,gini_simpson"),
+    dict(
+        law="zipf:1",
+        categories=10,
+        samples=50,
+        policy="replace",
+        generations=20,
+        real_fraction=0.3,
+        real_draw="mixture",
+        metrics="l2_risk,gini_simpson,tail_mass",
+    ),
+    dict(
+        law="zipf:1",
+        categories=10,
+        samples=50,
+        policy="accumulate",
+        generations=20,
+        real_fraction=0.3,
+        real_draw="mixture",
+        metrics="l2_risk,gini_simpson,tail_mass",
+    ),
+    dict(
+        law="uniform",
+        categories=10,
+        samples=40,
+        policy="replace",
+        generations=20,
+        real_fraction=0.25,
+        metrics="l2_risk,gini_simpson",
+    ),
+    dict(
+        law="uniform",
+        categories=10,
+        samples=40,
+        policy="accumulate",
+        generations=20,
+        real_fraction=0.25,
+        metrics="l2_risk,gini_simpson",
+    ),
 ]
 
 
@@ -63,9 +100,21 @@ def test_wrong_generation_indexing_is_rejected():
 def test_tails_memoriser_matches_the_exact_sums():
     """Generation 1 with a rank-30 cut law (exact sum), and generations 2-4 of the empirical chain after it
     (exact Wright-Fisher expectation), at several training sizes and with real draws mixed in."""
-    summary = simulate("tails", dict(law="zipf:2", categories=3000, samples=200, generations=4, chains=4000,
-                                     generator="cut:30", train_sizes="10,100,1000", train_real_fraction=0.2,
-                                     fixed_synthetic=50, seed=3))
+    summary = simulate(
+        "tails",
+        dict(
+            law="zipf:2",
+            categories=3000,
+            samples=200,
+            generations=4,
+            chains=4000,
+            generator="cut:30",
+            train_sizes="10,100,1000",
+            train_real_fraction=0.2,
+            fixed_synthetic=50,
+            seed=3,
+        ),
+    )
     for name, entry in summary["metrics"].items():
         verdict = compare(entry, K)
         assert entry["theory_kind"] == "exact" and verdict["status"] == "pass", (name, verdict)

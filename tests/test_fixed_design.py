@@ -13,12 +13,15 @@ ONES = lambda n: jnp.ones((n,), jnp.float32)  # noqa: E731
 def _estimators(dim, rows, ridge, full_rank, labels=1):
     design = jax.random.normal(jax.random.key(1), (rows, dim))
     make = lambda fixed: make_linear_regression(  # noqa: E731
-        dim, ridge=ridge, noise_std=0.7, design=design, full_rank=full_rank, labels=labels, fixed_design_fits=fixed)
+        dim, ridge=ridge, noise_std=0.7, design=design, full_rank=full_rank, labels=labels, fixed_design_fits=fixed
+    )
     return design, make(False), make(True)
 
 
-@pytest.mark.parametrize("dim, rows, ridge, full_rank, labels", [
-    (5, 40, 0.0, True, 1), (5, 40, 0.3, True, 2), (12, 8, 0.0, False, 1), (12, 8, 0.1, False, 1)])
+@pytest.mark.parametrize(
+    "dim, rows, ridge, full_rank, labels",
+    [(5, 40, 0.0, True, 1), (5, 40, 0.3, True, 2), (12, 8, 0.0, False, 1), (12, 8, 0.1, False, 1)],
+)
 def test_fixed_fits_match_the_general_fit(dim, rows, ridge, full_rank, labels):
     """Replace and accumulate (k copies of the design) give the general fit's weights."""
     _, general, fixed = _estimators(dim, rows, ridge, full_rank, labels)

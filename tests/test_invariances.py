@@ -14,7 +14,15 @@ from tests.helpers import assert_histories_close, build
 CONFIGS = [
     dict(dim=1, samples=12, ddof=1, policy="replace", generations=6),
     dict(dim=3, samples=6, ddof=0, policy="accumulate", generations=5, real_fraction=0.5),
-    dict(dim=2, samples=5, ddof=0, policy="accumulate-subsample", generations=5, real_fraction=0.4, real_source="original"),
+    dict(
+        dim=2,
+        samples=5,
+        ddof=0,
+        policy="accumulate-subsample",
+        generations=5,
+        real_fraction=0.4,
+        real_source="original",
+    ),
     dict(dim=4, samples=8, ddof=1, policy="accumulate", generations=6, method="sufficient", real_fraction=0.25),
     dict(dim=1, samples=10, ddof=1, policy="replace", generations=6, method="sufficient", sample_growth=1.5),
 ]
@@ -58,8 +66,9 @@ def test_streaming_summary_equals_statistics_of_saved_chains(devices):
         finite = np.where(np.isfinite(values), values, np.nan)
         np.testing.assert_allclose(result.mean(name), np.nanmean(finite, axis=0), rtol=1e-5)
         np.testing.assert_allclose(result.moments[name].std, np.nanstd(finite, axis=0, ddof=1), rtol=1e-4, atol=1e-7)
-        np.testing.assert_allclose(result.quantiles[name]["0.5"],
-                                   np.quantile(values[:60], 0.5, axis=0, method="inverted_cdf"), rtol=1e-6)
+        np.testing.assert_allclose(
+            result.quantiles[name]["0.5"], np.quantile(values[:60], 0.5, axis=0, method="inverted_cdf"), rtol=1e-6
+        )
 
 
 def test_different_chains_and_seeds_differ():
@@ -108,8 +117,11 @@ def test_chunk_means_are_accurate_in_float32():
     """A float32 scatter-sum of 10^4 values drifts by ~n eps; the corrected chunk mean does not."""
     from collapse_jax.stats import reduce_segments
 
-    values = jnp.full((10_000, 2), 0.80315286, jnp.float32).at[:, 1].set(
-        jax.random.uniform(jax.random.key(0), (10_000,), jnp.float32) + 1000.0)
+    values = (
+        jnp.full((10_000, 2), 0.80315286, jnp.float32)
+        .at[:, 1]
+        .set(jax.random.uniform(jax.random.key(0), (10_000,), jnp.float32) + 1000.0)
+    )
     _, mean, m2, *_ = reduce_segments(values, jnp.zeros(10_000, jnp.int32), jnp.ones(10_000, bool), 1)
     exact = np.asarray(values, np.float64).mean(axis=0)
     np.testing.assert_allclose(np.asarray(mean[0], np.float64), exact, rtol=1e-7)

@@ -12,10 +12,26 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from collapse_jax.datasets import (BLOB_CENTRES, CIRCLE_RADII, DATASETS, NAMES, SWISS_ROLL_RANGE, SWISS_ROLL_SCALE,
-                                   blobs_mixture, make_dataset)
-from collapse_jax.models.gmm import (check_gmm_config, gmm_l2_distance, gmm_l2_distance_sq,
-                                     gmm_log_density, gmm_metric_names, gmm_metrics, gmm_params, make_gmm)
+from collapse_jax.datasets import (
+    BLOB_CENTRES,
+    CIRCLE_RADII,
+    DATASETS,
+    NAMES,
+    SWISS_ROLL_RANGE,
+    SWISS_ROLL_SCALE,
+    blobs_mixture,
+    make_dataset,
+)
+from collapse_jax.models.gmm import (
+    check_gmm_config,
+    gmm_l2_distance,
+    gmm_l2_distance_sq,
+    gmm_log_density,
+    gmm_metric_names,
+    gmm_metrics,
+    gmm_params,
+    make_gmm,
+)
 from collapse_jax.models.kde import held_out_nll, kde_log_density, make_kde, weighted_indices
 
 K_SE = 5.0
@@ -29,6 +45,7 @@ kde_density = jax.jit(kde_log_density, static_argnames="batch_size")
 
 
 # ----------------------------------------------------------------------------------------------- datasets
+
 
 @functools.lru_cache(maxsize=None)
 def density_grid(name):
@@ -91,8 +108,9 @@ def numpy_curve_log_density(name, x, noise, nodes=10_000):
     return top + np.log(np.exp(a - top[:, None]).sum(1)) - np.log(2 * np.pi * noise**2)
 
 
-@pytest.mark.parametrize("name, noise", [("circles", 0.1), ("moons", 0.1), ("swiss_roll", 0.1), ("moons", 0.04),
-                                         ("swiss_roll", 0.3)])
+@pytest.mark.parametrize(
+    "name, noise", [("circles", 0.1), ("moons", 0.1), ("swiss_roll", 0.1), ("moons", 0.04), ("swiss_roll", 0.3)]
+)
 def test_curve_density_matches_brute_force(name, noise):
     """Relative density error < 1e-3 near the data and a few sigma away."""
     dataset = make_dataset(name, noise)
@@ -112,8 +130,9 @@ def test_blobs_density_is_the_mixture():
     got = np.asarray(jax.jit(make_dataset("blobs", noise).log_density)(jnp.asarray(x, jnp.float32)))
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
     weights, means, covs = blobs_mixture(noise)
-    np.testing.assert_allclose(np.asarray(mixture_log_density(gmm_params(weights, means, covs), x)), want, rtol=1e-5,
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        np.asarray(mixture_log_density(gmm_params(weights, means, covs), x)), want, rtol=1e-5, atol=1e-4
+    )
 
 
 def test_dataset_validation():
@@ -126,6 +145,7 @@ def test_dataset_validation():
 
 
 # ----------------------------------------------------------------------------------------------------- KDE
+
 
 def weighted_data(seed=0, n=60, dim=2, zeros=15):
     rng = np.random.default_rng(seed)
@@ -194,8 +214,9 @@ def test_kde_zero_weight_rows_are_ignored():
         big = fit(jax.random.key(0), padded, padded_weights)
         np.testing.assert_allclose(float(big.bandwidth), float(small.bandwidth), rtol=1e-5)
         x = jnp.asarray(np.random.default_rng(0).normal(size=(30, 2)), jnp.float32)
-        np.testing.assert_allclose(np.asarray(kde_density(big, x)), np.asarray(kde_density(small, x)),
-                                   rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            np.asarray(kde_density(big, x)), np.asarray(kde_density(small, x)), rtol=1e-5, atol=1e-5
+        )
         draws = np.asarray(jax.jit(kde.sample, static_argnums=2)(jax.random.key(1), big, 20_000))
         assert np.all(np.abs(draws) < 100.0)
     draw_indices = jax.jit(weighted_indices, static_argnums=2)
@@ -262,8 +283,11 @@ def numpy_mixture_density(params, x):
 
 
 def test_l2_distance_matches_grid_integral():
-    other = gmm_params([0.5, 0.2, 0.3], [[-2.0, 0.5], [2.5, 0.5], [0.0, -2.0]],
-                       [[[0.8, 0.1], [0.1, 0.5]], [[1.2, 0.0], [0.0, 0.7]], [[0.5, -0.3], [-0.3, 1.0]]])
+    other = gmm_params(
+        [0.5, 0.2, 0.3],
+        [[-2.0, 0.5], [2.5, 0.5], [0.0, -2.0]],
+        [[[0.8, 0.1], [0.1, 0.5]], [[1.2, 0.0], [0.0, 0.7]], [[0.5, -0.3], [-0.3, 1.0]]],
+    )
     axis = np.arange(-9.0, 9.0, 0.05)
     grid = np.stack(np.meshgrid(axis, axis), axis=-1).reshape(-1, 2)
     want = ((numpy_mixture_density(TWO, grid) - numpy_mixture_density(other, grid)) ** 2).sum() * 0.05**2
@@ -272,8 +296,12 @@ def test_l2_distance_matches_grid_integral():
     np.testing.assert_allclose(float(l2_sq(other, TWO)), got, rtol=1e-5)
     np.testing.assert_allclose(float(l2(TWO, other)), math.sqrt(want), rtol=1e-3)
     assert abs(float(l2_sq(TWO, TWO))) < 1e-7
-    np.testing.assert_allclose(np.asarray(mixture_log_density(other, grid[::97])),
-                               np.log(numpy_mixture_density(other, grid[::97])), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(mixture_log_density(other, grid[::97])),
+        np.log(numpy_mixture_density(other, grid[::97])),
+        rtol=1e-5,
+        atol=1e-5,
+    )
 
 
 def test_dead_component_is_reported_and_finite():

@@ -48,8 +48,9 @@ def test_lapack_route_on_one_cpu_device_matches_the_pure_route():
     env["JAX_PLATFORMS"] = "cpu"
     env["COLLAPSE_JAX_NO_CACHE"] = "1"
     env.pop("COLLAPSE_JAX_CPU_LAPACK", None)
-    done = subprocess.run([sys.executable, "-c", _SCRIPT], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", _SCRIPT], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.split("RESULT", 1)[1])
     assert out["safe"] and out["lapack_safe"] and not out["pure_safe"]

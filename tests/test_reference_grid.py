@@ -50,8 +50,10 @@ def _values(values):
 def test_matches_reference(reference, dim, samples, policy):
     ref = reference[(dim, samples, policy)]
     assert ref["chains"] == CHAINS
-    summary = simulate("gaussian", dict(dim=dim, samples=samples, ddof=0, policy=policy, generations=GENERATIONS,
-                                        chains=CHAINS, seed=0))
+    summary = simulate(
+        "gaussian",
+        dict(dim=dim, samples=samples, ddof=0, policy=policy, generations=GENERATIONS, chains=CHAINS, seed=0),
+    )
     singular = samples - 1 < dim
     for name in ("mean_error_sq", "trace_ratio", "log_det_ratio"):
         entry, ref_entry = summary["metrics"][name], ref["metrics"][name]
@@ -73,6 +75,8 @@ def test_matches_reference(reference, dim, samples, policy):
         z = np.abs(jm - rm)[both] / se[both]
         worst = int(np.argmax(z))
         generation = np.flatnonzero(both)[worst]
-        assert z[worst] <= K, (f"{name}: generation {generation}: collapse-jax {jm[generation]:.6g} +- "
-                               f"{js[generation]:.3g}, reference {rm[generation]:.6g} +- {rs[generation]:.3g}, "
-                               f"z = {z[worst]:.2f}")
+        assert z[worst] <= K, (
+            f"{name}: generation {generation}: collapse-jax {jm[generation]:.6g} +- "
+            f"{js[generation]:.3g}, reference {rm[generation]:.6g} +- {rs[generation]:.3g}, "
+            f"z = {z[worst]:.2f}"
+        )

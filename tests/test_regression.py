@@ -12,8 +12,15 @@ from collapse_jax.simulate import prepare, simulate
 from tests.helpers import assert_histories_close, z_scores
 
 CHAINS = 10_000
-BASE = {"dim": 10, "samples": 16, "generations": 12, "chains": CHAINS, "noise_var": 2.0, "seed": 5,
-        "metrics": "excess_risk"}
+BASE = {
+    "dim": 10,
+    "samples": 16,
+    "generations": 12,
+    "chains": CHAINS,
+    "noise_var": 2.0,
+    "seed": 5,
+    "metrics": "excess_risk",
+}
 
 
 def run(**overrides):
@@ -29,8 +36,14 @@ def chains_of(**config):
 def ks_distance(a, b) -> float:
     """Two-sample Kolmogorov-Smirnov statistic sup |F_a - F_b|."""
     grid = np.sort(np.concatenate([a, b]))
-    return float(np.max(np.abs(np.searchsorted(np.sort(a), grid, side="right") / len(a)
-                               - np.searchsorted(np.sort(b), grid, side="right") / len(b))))
+    return float(
+        np.max(
+            np.abs(
+                np.searchsorted(np.sort(a), grid, side="right") / len(a)
+                - np.searchsorted(np.sort(b), grid, side="right") / len(b)
+            )
+        )
+    )
 
 
 def max_z(entry, theory) -> float:
@@ -44,10 +57,17 @@ def ols_replace(k, d, t, s2):
 
 
 @pytest.mark.statistical
-@pytest.mark.parametrize("policy, design, method, spectrum", [
-    ("replace", "fixed", "samples", "isotropic"), ("replace", "fresh", "samples", "isotropic"),
-    ("accumulate", "fixed", "samples", "isotropic"), ("accumulate", "fresh", "samples", "isotropic"),
-    ("replace", "fresh", "sufficient", "power:1.5"), ("accumulate", "fixed", "sufficient", "power:1.5")])
+@pytest.mark.parametrize(
+    "policy, design, method, spectrum",
+    [
+        ("replace", "fixed", "samples", "isotropic"),
+        ("replace", "fresh", "samples", "isotropic"),
+        ("accumulate", "fixed", "samples", "isotropic"),
+        ("accumulate", "fresh", "samples", "isotropic"),
+        ("replace", "fresh", "sufficient", "power:1.5"),
+        ("accumulate", "fixed", "sufficient", "power:1.5"),
+    ],
+)
 def test_ols_matches_theory_and_rejects_near_misses(policy, design, method, spectrum):
     entry = run(policy=policy, design=design, method=method, spectrum=spectrum)
     assert entry["theory_kind"] == "exact"
@@ -91,8 +111,17 @@ def test_regression_validation():
 def test_wishart_sufficient_path_has_the_law_of_the_sample_path():
     """Not only the mean: the whole law of the excess risk at every generation (two-sample KS at level
     1e-4); the same test rejects the law of T + 6 samples."""
-    base = dict(dim=5, samples=30, generations=4, chains=6000, noise_var=1.0, design="fresh", policy="replace",
-                metrics="excess_risk", seed=11)
+    base = dict(
+        dim=5,
+        samples=30,
+        generations=4,
+        chains=6000,
+        noise_var=1.0,
+        design="fresh",
+        policy="replace",
+        metrics="excess_risk",
+        seed=11,
+    )
     sample = chains_of(**base)["excess_risk"]
     sufficient = chains_of(**{**base, "method": "sufficient", "seed": 12})["excess_risk"]
     wrong = chains_of(**{**base, "samples": 36, "method": "sufficient", "seed": 12})["excess_risk"]
@@ -107,8 +136,12 @@ def test_wishart_sufficient_path_has_the_law_of_the_sample_path():
 def test_min_norm_bias_and_variance_parts_match_exact_theory(design):
     """d > T: min-norm interpolation loses the signal (bias (1 - r^k) ||w*||^2 fresh, (1 - r) fixed) and
     accumulates noise; the fixed-design law is rejected for the fresh design and vice versa."""
-    summary = simulate("regression", dict(dim=24, samples=6, generations=8, chains=10_000, noise_var=0.5,
-                                          design=design, method="sufficient", seed=2))
+    summary = simulate(
+        "regression",
+        dict(
+            dim=24, samples=6, generations=8, chains=10_000, noise_var=0.5, design=design, method="sufficient", seed=2
+        ),
+    )
     r, v = 6 / 24, 0.5 * 6 / (24 - 6 - 1)
     k = np.arange(9)
     other_bias = {"fresh": np.where(k > 0, 1 - r, 0.0), "fixed": 1 - r**k}[design]
@@ -122,7 +155,13 @@ def test_min_norm_bias_and_variance_parts_match_exact_theory(design):
 
 
 def test_ols_bias_part_vanishes_and_variance_is_the_whole_risk():
-    chains_of_base = {**BASE, "chains": 200, "policy": "accumulate", "design": "fresh", "metrics": "excess_risk,excess_bias,excess_variance"}
+    chains_of_base = {
+        **BASE,
+        "chains": 200,
+        "policy": "accumulate",
+        "design": "fresh",
+        "metrics": "excess_risk,excess_bias,excess_variance",
+    }
     chains = chains_of(**chains_of_base)
     assert np.max(chains["excess_bias"]) < 1e-8
     np.testing.assert_allclose(chains["excess_variance"], chains["excess_risk"], rtol=2e-3, atol=1e-7)
@@ -132,9 +171,21 @@ def test_ols_bias_part_vanishes_and_variance_is_the_whole_risk():
 def test_downstream_ols_is_exact_and_each_part_is_checked():
     """Two-stage (Dohmatob, Feng & Kempe): downstream OLS on T' fresh points labelled by model k has
     E risk = sigma'^2 d/(T'-d-1) + E chain risk (theory.md B.2), exactly; the variance part rejects d/(T'-d)."""
-    summary = simulate("regression", dict(dim=8, samples=20, generations=5, chains=10_000, noise_var=1.0,
-                                          design="fresh", method="sufficient", downstream_samples=24,
-                                          downstream_noise_var=0.5, seed=4))
+    summary = simulate(
+        "regression",
+        dict(
+            dim=8,
+            samples=20,
+            generations=5,
+            chains=10_000,
+            noise_var=1.0,
+            design="fresh",
+            method="sufficient",
+            downstream_samples=24,
+            downstream_noise_var=0.5,
+            seed=4,
+        ),
+    )
     for metric in ("downstream_excess_risk", "downstream_variance", "downstream_synthetic"):
         entry = summary["metrics"][metric]
         assert entry["theory_kind"] == "exact", metric
@@ -155,9 +206,22 @@ def asymptotic_misfit(entry, tolerance):
 def test_downstream_ridge_follows_deterministic_equivalents(downstream_samples, ridge):
     """Ridge downstream, under- (T' = 1.5 d) and over-parameterised (T' = 2d/3): the deterministic
     equivalents (theory.md B.4) hold to their O(1/d) finite-size error (here 4% at d = 48) plus 5 SE."""
-    summary = simulate("regression", dict(dim=48, samples=96, generations=3, chains=1000, noise_var=0.5,
-                                          design="fresh", method="sufficient", downstream_samples=downstream_samples,
-                                          downstream_ridge=ridge, downstream_noise_var=0.5, seed=6))
+    summary = simulate(
+        "regression",
+        dict(
+            dim=48,
+            samples=96,
+            generations=3,
+            chains=1000,
+            noise_var=0.5,
+            design="fresh",
+            method="sufficient",
+            downstream_samples=downstream_samples,
+            downstream_ridge=ridge,
+            downstream_noise_var=0.5,
+            seed=6,
+        ),
+    )
     for metric in ("downstream_excess_risk", "downstream_bias", "downstream_variance", "downstream_synthetic"):
         entry = summary["metrics"][metric]
         assert entry["theory_kind"] == "asymptotic"
@@ -178,19 +242,38 @@ def test_optimal_and_adaptive_ridge_beat_a_simulated_grid_and_the_clean_choice(t
     d, t0, t, s2, n = 24, 36, 30, 0.5, 4
     chain_risk = jnp.arange(n + 1) * s2 * d / (t0 - d - 1)
     with jax.enable_x64(True):
-        best, _ = rt.optimal_ridge(eigenvalues=jnp.ones(d), weight_coefficients_sq=jnp.full(d, 1 / d),
-                                   downstream_samples=t, downstream_noise_var=s2, chain_excess_risk=chain_risk)
-        adaptive = rt.adaptive_ridge(dim=d, downstream_samples=t, downstream_noise_var=s2,
-                                     chain_excess_risk=chain_risk, weight_norm_sq=1.0)
+        best, _ = rt.optimal_ridge(
+            eigenvalues=jnp.ones(d),
+            weight_coefficients_sq=jnp.full(d, 1 / d),
+            downstream_samples=t,
+            downstream_noise_var=s2,
+            chain_excess_risk=chain_risk,
+        )
+        adaptive = rt.adaptive_ridge(
+            dim=d, downstream_samples=t, downstream_noise_var=s2, chain_excess_risk=chain_risk, weight_norm_sq=1.0
+        )
     best, adaptive = float(best[n]), float(adaptive[n])
     assert adaptive == pytest.approx(best, rel=0.1)
     clean = d / t * s2
     grid = sorted({round(best * f, 4) for f in (0.25, 0.5, 1.0, 2.0, 4.0)} | {round(clean, 4)})
-    spec = {"setting": "regression", "name": "ridge-grid",
-            "fixed": dict(dim=d, samples=t0, noise_var=s2, generations=n, chains=2000, design="fresh",
-                          method="sufficient", downstream_samples=t, downstream_noise_var=s2,
-                          metrics=["downstream_excess_risk"], seed=8),
-            "axes": {"downstream_ridge": grid}}
+    spec = {
+        "setting": "regression",
+        "name": "ridge-grid",
+        "fixed": dict(
+            dim=d,
+            samples=t0,
+            noise_var=s2,
+            generations=n,
+            chains=2000,
+            design="fresh",
+            method="sufficient",
+            downstream_samples=t,
+            downstream_noise_var=s2,
+            metrics=["downstream_excess_risk"],
+            seed=8,
+        ),
+        "axes": {"downstream_ridge": grid},
+    }
     run_sweep(spec, str(tmp_path / "grid"), progress=False)
     results = load_sweep(str(tmp_path / "grid"))
     mean = results.get("downstream_excess_risk", "mean")[:, n]
@@ -208,13 +291,35 @@ def test_subsample_limit_holds_only_at_large_T():
     about 5 one-fit errors, by generation 100, where the limit says 1.4)."""
     from theory.ridge import subsample_limit_ratio
 
-    large = simulate("regression", dict(dim=2, samples=400, generations=10, chains=4000, noise_var=1.0,
-                                        policy="accumulate-subsample", metrics="excess_risk", seed=9))
+    large = simulate(
+        "regression",
+        dict(
+            dim=2,
+            samples=400,
+            generations=10,
+            chains=4000,
+            noise_var=1.0,
+            policy="accumulate-subsample",
+            metrics="excess_risk",
+            seed=9,
+        ),
+    )
     entry = large["metrics"]["excess_risk"]
     assert entry["theory_kind"] == "asymptotic"
     assert asymptotic_misfit(entry, 0.03) <= 1.0
-    small = simulate("regression", dict(dim=10, samples=32, generations=20, chains=1000, noise_var=1.0,
-                                        policy="accumulate-subsample", metrics="excess_risk", seed=9))
+    small = simulate(
+        "regression",
+        dict(
+            dim=10,
+            samples=32,
+            generations=20,
+            chains=1000,
+            noise_var=1.0,
+            policy="accumulate-subsample",
+            metrics="excess_risk",
+            seed=9,
+        ),
+    )
     one_fit = 10 / 21
     mean, se = small["metrics"]["excess_risk"]["mean"][20], small["metrics"]["excess_risk"]["se"][20]
     assert mean > float(subsample_limit_ratio(20)[20]) * one_fit + 5 * se
@@ -227,8 +332,9 @@ def test_downstream_metrics_do_not_depend_on_batch_chunk_or_devices(devices):
     from collapse_jax.settings import get_setting
 
     definition = get_setting("regression")
-    config = definition.resolve(dict(dim=4, samples=9, generations=4, design="fresh", downstream_samples=6,
-                                     downstream_ridge=0.3))
+    config = definition.resolve(
+        dict(dim=4, samples=9, generations=4, design="fresh", downstream_samples=6, downstream_ridge=0.3)
+    )
     setting, spec = definition.build(config)
     kwargs = dict(seed=3, num_chains=21, save_chains=True)
     single = run_chains(setting, spec, devices=devices[:1], **kwargs)
@@ -265,9 +371,19 @@ def test_given_sigma_and_weights_from_files(tmp_path):
     sigma = a @ a.T + 4 * np.eye(4)
     np.save(tmp_path / "sigma.npy", sigma)
     np.savetxt(tmp_path / "w.txt", np.array([1.0, -0.5, 0.25, 0.0]))
-    summary = simulate("regression", dict(dim=4, samples=20, generations=3, chains=4000, noise_var=1.0,
-                                          spectrum=f"file:{tmp_path / 'sigma.npy'}",
-                                          true_weights=f"file:{tmp_path / 'w.txt'}", seed=1))
+    summary = simulate(
+        "regression",
+        dict(
+            dim=4,
+            samples=20,
+            generations=3,
+            chains=4000,
+            noise_var=1.0,
+            spectrum=f"file:{tmp_path / 'sigma.npy'}",
+            true_weights=f"file:{tmp_path / 'w.txt'}",
+            seed=1,
+        ),
+    )
     entry = summary["metrics"]["excess_risk"]
     assert entry["theory_kind"] == "exact"
     assert np.nanmax(np.abs(z_scores(entry))) <= 5.0

@@ -90,7 +90,10 @@ def test_float32_agrees_with_float64():
     ref_kappa = [float(tr.effective_regularization(_spectrum(200), r, t)) for r, t in cases]
     with jax.enable_x64(False):
         eig, coef = jnp.linspace(0.3, 3.0, 200), jnp.full(200, 1 / 200)
-        spectrum, chain32 = dict(eigenvalues=eig, weight_coefficients_sq=coef), jnp.asarray(np.asarray(chain), jnp.float32)
+        spectrum, chain32 = (
+            dict(eigenvalues=eig, weight_coefficients_sq=coef),
+            jnp.asarray(np.asarray(chain), jnp.float32),
+        )
         single = tr.ridge_two_stage(**spectrum, ridge=0.05, chain_excess_risk=chain32, **args)["total"]
         lam, best = tr.optimal_ridge(**spectrum, chain_excess_risk=chain32, **args)
         kappa = [tr.effective_regularization(eig, r, t) for r, t in cases]
@@ -104,8 +107,12 @@ def test_float32_agrees_with_float64():
 
 
 def test_vmap_over_scalar_parameters():
-    common = dict(eigenvalues=_spectrum(200), weight_coefficients_sq=jnp.full(200, 0.005), downstream_noise_var=0.2,
-                  chain_excess_risk=jnp.array(0.3))
+    common = dict(
+        eigenvalues=_spectrum(200),
+        weight_coefficients_sq=jnp.full(200, 0.005),
+        downstream_noise_var=0.2,
+        chain_excess_risk=jnp.array(0.3),
+    )
     ridges, samples = jnp.array([0.0, 0.01, 0.5]), jnp.array([120.0, 160.0, 400.0])
     total = lambda lam, t: tr.ridge_two_stage(ridge=lam, downstream_samples=t, **common)["total"]  # noqa: E731
     batched = jax.vmap(total)(ridges, samples)
@@ -121,10 +128,20 @@ def test_published_b4_rows_with_unit_weight_norm():
 
     Our MC (R = 400 full chains, w* uniform on the sphere): 0.7882 +- 0.0045 and 1.0381 +- 0.0054.
     """
-    row1 = tr.ridge_two_stage(**_isotropic(200), ridge=0.1, downstream_samples=300, downstream_noise_var=0.25,
-                              chain_excess_risk=_chain(3, 200, 400, 0.25))
-    row2 = tr.ridge_two_stage(**_isotropic(200), ridge=0.05, downstream_samples=150, downstream_noise_var=0.1,
-                              chain_excess_risk=_chain(5, 200, 400, 0.2))
+    row1 = tr.ridge_two_stage(
+        **_isotropic(200),
+        ridge=0.1,
+        downstream_samples=300,
+        downstream_noise_var=0.25,
+        chain_excess_risk=_chain(3, 200, 400, 0.25),
+    )
+    row2 = tr.ridge_two_stage(
+        **_isotropic(200),
+        ridge=0.05,
+        downstream_samples=150,
+        downstream_noise_var=0.1,
+        chain_excess_risk=_chain(5, 200, 400, 0.2),
+    )
     assert float(row1["total"]) == pytest.approx(0.7876, abs=5e-5)
     assert float(row2["total"]) == pytest.approx(1.0412, abs=5e-5)
     # the published w*-free components of row 1, and the published totals 0.7746 / 0.9813 imply ||w*||^2 ~ 0.78
@@ -151,8 +168,9 @@ def _synthetic_factor_variants(eig, ridge, samples):
 
 def test_published_check_rejects_wrong_synthetic_formulas():
     """Power: the published row 2 (1.0412, MC 1.0381 +- 0.0054) rejects df_1 for df_2 (1.262) and u for u/(1-u) (0.942)."""
-    base = tr.ridge_two_stage(**_isotropic(200), ridge=0.05, downstream_samples=150, downstream_noise_var=0.1,
-                              chain_excess_risk=0.0)
+    base = tr.ridge_two_stage(
+        **_isotropic(200), ridge=0.05, downstream_samples=150, downstream_noise_var=0.1, chain_excess_risk=0.0
+    )
     chain = float(_chain(5, 200, 400, 0.2))
     variants = _synthetic_factor_variants(jnp.ones(200), 0.05, 150)
     totals = {k: float(base["total"]) + chain * float(v) for k, v in variants.items()}
@@ -173,8 +191,14 @@ def test_ridge_to_zero_limit_is_ols_two_stage():
     chain = _chain(np.arange(5), 200, 400, 0.25)
     ols = tr.ols_two_stage(dim=200, downstream_samples=300, downstream_noise_var=0.25, chain_excess_risk=chain)
     for lam in (0.0, 1e-10):
-        ridge = tr.ridge_two_stage(eigenvalues=_spectrum(200), weight_coefficients_sq=jnp.full(200, 1 / 200), ridge=lam,
-                                   downstream_samples=300, downstream_noise_var=0.25, chain_excess_risk=chain)
+        ridge = tr.ridge_two_stage(
+            eigenvalues=_spectrum(200),
+            weight_coefficients_sq=jnp.full(200, 1 / 200),
+            ridge=lam,
+            downstream_samples=300,
+            downstream_noise_var=0.25,
+            chain_excess_risk=chain,
+        )
         np.testing.assert_allclose(ridge["synthetic"], ols["synthetic"], rtol=1e-8)
         np.testing.assert_allclose(ridge["bias"], 0.0, atol=1e-9)
         # asymptotic sigma^2 d/(T-d) vs exact sigma^2 d/(T-d-1)
@@ -186,8 +210,13 @@ def test_ridge_to_zero_limit_is_ols_two_stage():
 def test_overparameterised_downstream_is_finite_and_matches_ridge_limit():
     """d > T: lambda = 0 (min-norm) is the lambda -> 0+ limit. Our MC (linspace spectrum, d = 200, T = 150,
     n = 3, R = 400): total 1.0609 theory vs 1.0623 +- 0.0065; at lambda = 0.05: 0.8610 vs 0.8623 +- 0.0047."""
-    common = dict(eigenvalues=_spectrum(200), weight_coefficients_sq=jnp.full(200, 1 / 200), downstream_samples=150,
-                  downstream_noise_var=0.1, chain_excess_risk=_chain(np.arange(4), 200, 400, 0.2))
+    common = dict(
+        eigenvalues=_spectrum(200),
+        weight_coefficients_sq=jnp.full(200, 1 / 200),
+        downstream_samples=150,
+        downstream_noise_var=0.1,
+        chain_excess_risk=_chain(np.arange(4), 200, 400, 0.2),
+    )
     at0 = tr.ridge_two_stage(ridge=0.0, **common)
     near = tr.ridge_two_stage(ridge=1e-9, **common)
     for key in at0:
@@ -202,8 +231,12 @@ def test_overparameterised_downstream_is_finite_and_matches_ridge_limit():
 
 def test_clean_optimum_is_phi_sigma2_over_norm():
     for samples, noise_var, norm_sq in [(300, 0.25, 1.0), (150, 0.1, 2.0), (800, 1.0, 0.5)]:  # d/T = 2/3, 4/3, 1/4
-        lam, _ = tr.optimal_ridge(**_isotropic(200, norm_sq), downstream_samples=samples, downstream_noise_var=noise_var,
-                                  chain_excess_risk=jnp.zeros(4))
+        lam, _ = tr.optimal_ridge(
+            **_isotropic(200, norm_sq),
+            downstream_samples=samples,
+            downstream_noise_var=noise_var,
+            chain_excess_risk=jnp.zeros(4),
+        )
         np.testing.assert_allclose(lam, 200 / samples * noise_var / norm_sq, rtol=1e-4)
 
 
@@ -237,8 +270,9 @@ def test_optimal_ridge_table(table):
 
 def test_adaptive_ridge_is_near_optimal_and_fixed_ridge_is_not(table):
     chain, common, lam, best, total = table
-    adaptive = tr.adaptive_ridge(dim=200, downstream_samples=300, downstream_noise_var=0.25, chain_excess_risk=chain,
-                                 weight_norm_sq=1.0)
+    adaptive = tr.adaptive_ridge(
+        dim=200, downstream_samples=300, downstream_noise_var=0.25, chain_excess_risk=chain, weight_norm_sq=1.0
+    )
     assert float(adaptive[0]) == pytest.approx(200 / 300 * 0.25, rel=1e-14)  # clean optimum, exactly
     gap = np.asarray(total(adaptive, chain) / best - 1)
     assert np.all(gap >= -1e-12) and np.all(gap < 1e-3)  # measured: 0, 1.9e-4, 2.0e-4, 3e-7
@@ -254,8 +288,13 @@ def _power_law_slopes(coefficients, sample_sizes=(500, 1000, 2000, 4000, 8000), 
     rows = []
     for t in sample_sizes:
         n = jnp.array([1.0, 5.0])
-        lam, best = tr.optimal_ridge(eigenvalues=eig, weight_coefficients_sq=coefficients, downstream_samples=t,
-                                     downstream_noise_var=0.0, chain_excess_risk=_chain(n, dim, 4 * t, 1.0))
+        lam, best = tr.optimal_ridge(
+            eigenvalues=eig,
+            weight_coefficients_sq=coefficients,
+            downstream_samples=t,
+            downstream_noise_var=0.0,
+            chain_excess_risk=_chain(n, dim, 4 * t, 1.0),
+        )
         x = n * (t + dim) / (4 * t - dim) / t
         rows += [(float(a), float(b), float(c), float(d)) for a, b, c, d in zip(n, x, lam, best)]
     return np.array(rows)
@@ -319,11 +358,15 @@ def test_minimum_norm_replace_fixed_design():
     """Fixed design: the projector is idempotent, so bias = (1 - r) ||w*||^2 for k >= 1 and the noises add up:
     variance = k sigma^2 T/(d - T - 1). Our MC (d = 60, T = 30, sigma = 0.3, 2e4 chains): total 0.59451, 0.68780,
     0.78077, 1.43019 (+- 0.0007..0.0026) at k = 1, 2, 3, 10 vs 0.59310, 0.68621, 0.77931, 1.43103."""
-    fixed = tr.minimum_norm_replace(dim=60, samples=30, noise_var=0.09, generations=10, design="fixed", weight_norm_sq=2.0)
+    fixed = tr.minimum_norm_replace(
+        dim=60, samples=30, noise_var=0.09, generations=10, design="fixed", weight_norm_sq=2.0
+    )
     v = 0.09 * 30 / 29
     np.testing.assert_allclose(fixed["bias"], [0.0] + [1.0] * 10, rtol=1e-14)
     np.testing.assert_allclose(fixed["variance"], v * np.arange(11), rtol=1e-14)
-    fresh = tr.minimum_norm_replace(dim=60, samples=30, noise_var=0.09, generations=10, design="fresh", weight_norm_sq=2.0)
+    fresh = tr.minimum_norm_replace(
+        dim=60, samples=30, noise_var=0.09, generations=10, design="fresh", weight_norm_sq=2.0
+    )
     np.testing.assert_allclose(fresh["total"][1], fixed["total"][1], rtol=1e-14)  # one fit: designs do not matter
     assert np.all(np.asarray(fixed["bias"][2:]) < np.asarray(fresh["bias"][2:]))
     assert np.all(np.asarray(fixed["variance"][2:]) > np.asarray(fresh["variance"][2:]))

@@ -9,17 +9,23 @@ from collapse_jax.summary import EXACT_INFINITIES, compare, verdict_text
 C = 20
 
 
-def entry(mean, theory, *, nan=None, posinf=None, neginf=None, theory_infinite=None, kind="exact", exact=None,
-          se=0.1):
+def entry(mean, theory, *, nan=None, posinf=None, neginf=None, theory_infinite=None, kind="exact", exact=None, se=0.1):
     """A summary entry over len(mean) generations of C chains; non-finite counts per generation."""
     n = len(mean)
     nan, posinf, neginf = (list(x or [0] * n) for x in (nan, posinf, neginf))
     bad = [a + b + c for a, b, c in zip(nan, posinf, neginf)]
     return {
-        "mean": list(mean), "se": [se] * n, "theory": list(theory), "theory_kind": kind,
-        "theory_infinite": theory_infinite or [None] * n, "checkable": [True] * n, "theory_std": None,
-        "finite_chains": [C - b for b in bad], "nonfinite_chains": bad,
-        "nonfinite": {"nan": nan, "+inf": posinf, "-inf": neginf}, "exact_infinities": exact or {},
+        "mean": list(mean),
+        "se": [se] * n,
+        "theory": list(theory),
+        "theory_kind": kind,
+        "theory_infinite": theory_infinite or [None] * n,
+        "checkable": [True] * n,
+        "theory_std": None,
+        "finite_chains": [C - b for b in bad],
+        "nonfinite_chains": bad,
+        "nonfinite": {"nan": nan, "+inf": posinf, "-inf": neginf},
+        "exact_infinities": exact or {},
     }
 
 
@@ -54,16 +60,24 @@ def test_some_nan_fails_with_counts():
 
 def test_minus_inf_where_theory_is_minus_inf_is_exempt_and_named():
     exact = EXACT_INFINITIES["log_det_ratio"]
-    v = compare(entry([0.0, None, None], [0.0, None, None], neginf=[0, C, C], exact=exact,
-                      theory_infinite=[None, "-inf", "-inf"]))
+    v = compare(
+        entry(
+            [0.0, None, None], [0.0, None, None], neginf=[0, C, C], exact=exact, theory_infinite=[None, "-inf", "-inf"]
+        )
+    )
     assert v["status"] == "pass" and v["nonfinite_chains_max"] == 0
     record = v["legitimate_infinite"]["-inf"]
     assert (record["chains_max"], record["from_generation"]) == (C, 1) and "theory -inf" in record["reason"]
     assert f"-inf at {C} of {C} chains from generation 1, exact (theory -inf" in v["message"]
     # NaN or the other infinity where theory is -inf: not exempt
-    v = compare(entry([0.0, None], [0.0, None], nan=[0, 1], neginf=[0, C - 1], exact=exact,
-                      theory_infinite=[None, "-inf"]))
-    assert v["status"] == "fail" and v["nonfinite_chains_max"] == 1 and v["legitimate_infinite"]["-inf"]["chains_max"] == C - 1
+    v = compare(
+        entry([0.0, None], [0.0, None], nan=[0, 1], neginf=[0, C - 1], exact=exact, theory_infinite=[None, "-inf"])
+    )
+    assert (
+        v["status"] == "fail"
+        and v["nonfinite_chains_max"] == 1
+        and v["legitimate_infinite"]["-inf"]["chains_max"] == C - 1
+    )
     v = compare(entry([0.0, None], [0.0, None], posinf=[0, C], theory_infinite=[None, "-inf"]))
     assert v["status"] == "fail" and v["nonfinite_kinds"] == ["+inf"]
 
@@ -71,7 +85,9 @@ def test_minus_inf_where_theory_is_minus_inf_is_exempt_and_named():
 def test_minus_inf_where_theory_is_finite_fails_even_if_declared():
     """A declared exact infinity does not excuse a chain where the theory value is finite."""
     v = compare(entry([0.0, -1.0], [0.0, -1.0], neginf=[0, 2], exact=EXACT_INFINITIES["log_det_ratio"]))
-    assert v["status"] == "fail" and v["message"].startswith(f"fail: 2 of {C} chains non-finite from generation 1 (-inf)")
+    assert v["status"] == "fail" and v["message"].startswith(
+        f"fail: 2 of {C} chains non-finite from generation 1 (-inf)"
+    )
 
 
 def test_plus_inf_kl_for_singular_is_exempt():
@@ -82,7 +98,9 @@ def test_plus_inf_kl_for_singular_is_exempt():
     assert v["message"].startswith(f"no theory; +inf at {C} of {C} chains from generation 1, exact (singular")
     # but NaN KL is counted
     v = compare(entry([0.0, 1.0, 1.0], [None] * 3, nan=[0, 0, 7], kind=None, exact=exact))
-    assert v["status"] == "no theory" and v["message"] == f"no theory; 7 of {C} chains non-finite from generation 2 (NaN)"
+    assert (
+        v["status"] == "no theory" and v["message"] == f"no theory; 7 of {C} chains non-finite from generation 2 (NaN)"
+    )
 
 
 def test_no_theory_counts_nonfinite_chains():
@@ -91,7 +109,10 @@ def test_no_theory_counts_nonfinite_chains():
     assert v["message"] == f"no theory; 17 of {C} chains non-finite from generation 5 (NaN)"
     # a generation without a theory value inside a curve that has theory elsewhere: counted, not failed
     v = compare(entry([1.0, 1.0, 1.0], [1.0, 1.0, None], nan=[0, 0, 4]))
-    assert v["status"] == "pass" and v["message"] == f"pass (max 0.00 SE over 2 generations); 4 of {C} chains non-finite from generation 2 (NaN)"
+    assert (
+        v["status"] == "pass"
+        and v["message"] == f"pass (max 0.00 SE over 2 generations); 4 of {C} chains non-finite from generation 2 (NaN)"
+    )
 
 
 def test_overflowed_mean_with_finite_chains_still_fails():
@@ -117,9 +138,29 @@ def test_report_counts_nonfinite(tmp_path):
 def test_simulate_run_gone_nan_fails(tmp_path, capsys):
     """A residual verifier at tolerance 1e-6 keeps no synthetic row: every chain's risk is NaN from
     generation 2 (generation 1 is fit on real data). The run used to print 'pass'."""
-    code = cli.main(["simulate", "regression", "--verifier", "residual", "--verifier-tolerance", "1e-6",
-                     "--design", "fresh", "--method", "samples", "--verified-budget", "prune", "--generations", "3",
-                     "--chains", "8", "--quiet", "--out", str(tmp_path)])
+    code = cli.main(
+        [
+            "simulate",
+            "regression",
+            "--verifier",
+            "residual",
+            "--verifier-tolerance",
+            "1e-6",
+            "--design",
+            "fresh",
+            "--method",
+            "samples",
+            "--verified-budget",
+            "prune",
+            "--generations",
+            "3",
+            "--chains",
+            "8",
+            "--quiet",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     line = next(l for l in out.splitlines() if l.startswith("excess_risk"))
@@ -131,8 +172,30 @@ def test_simulate_run_gone_nan_fails(tmp_path, capsys):
 
 def test_singular_gaussian_names_its_infinities(tmp_path, capsys):
     """d = 5 from M = 4 points: log det = -inf where theory says -inf, KL = +inf; both exact, named, and pass."""
-    assert cli.main(["simulate", "gaussian", "--dim", "5", "--samples", "4", "--ddof", "0", "--generations", "2",
-                     "--chains", "8", "--metrics", "log_det_ratio,kl_divergence", "--quiet", "--out", str(tmp_path)]) == 0
+    assert (
+        cli.main(
+            [
+                "simulate",
+                "gaussian",
+                "--dim",
+                "5",
+                "--samples",
+                "4",
+                "--ddof",
+                "0",
+                "--generations",
+                "2",
+                "--chains",
+                "8",
+                "--metrics",
+                "log_det_ratio,kl_divergence",
+                "--quiet",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "fail" not in out
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -140,5 +203,10 @@ def test_singular_gaussian_names_its_infinities(tmp_path, capsys):
     assert log_det["theory_infinite"] == [None, "-inf", "-inf"]
     assert log_det["comparison"]["legitimate_infinite"]["-inf"]["chains_max"] == 8
     kl = summary["metrics"]["kl_divergence"]
-    assert kl["comparison"]["status"] == "no theory" and kl["comparison"]["legitimate_infinite"]["+inf"]["chains_max"] == 8
-    assert "-inf at 8 of 8 chains from generation 1, exact" in out and "+inf at 8 of 8 chains from generation 1, exact" in out
+    assert (
+        kl["comparison"]["status"] == "no theory" and kl["comparison"]["legitimate_infinite"]["+inf"]["chains_max"] == 8
+    )
+    assert (
+        "-inf at 8 of 8 chains from generation 1, exact" in out
+        and "+inf at 8 of 8 chains from generation 1, exact" in out
+    )

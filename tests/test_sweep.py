@@ -74,8 +74,17 @@ def test_toml_spec_is_data_only(tmp_path):
 
 
 def test_shape_free_axes_share_one_program():
-    spec = parse_spec(spec_with(axes={"noise_var": [0.1, 1.0], "ridge": [0.0, 0.5], "seed": [0, 1],
-                                      "samples": [12, 20], "policy": ["replace", "accumulate"]}))
+    spec = parse_spec(
+        spec_with(
+            axes={
+                "noise_var": [0.1, 1.0],
+                "ridge": [0.0, 0.5],
+                "seed": [0, 1],
+                "samples": [12, 20],
+                "policy": ["replace", "accumulate"],
+            }
+        )
+    )
     cells = expand(spec)
     groups = group_cells(spec, cells)
     assert len(cells) == 32 and len(groups) == 4 and all(len(g) == 8 for g in groups)
@@ -134,13 +143,19 @@ def test_sharded_chunked_and_subset_runs_agree(devices):
     # rounding differences over generations (seen: 2e-5 relative at generation 6 of a subsampled OLS chain)
     for other in (full, _program(devices=devices[:3], chunk_size=5)):
         for index, result in reference.items():
-            np.testing.assert_allclose(other[index].chains["excess_risk"], result.chains["excess_risk"], rtol=1e-4, atol=1e-6)
+            np.testing.assert_allclose(
+                other[index].chains["excess_risk"], result.chains["excess_risk"], rtol=1e-4, atol=1e-6
+            )
             np.testing.assert_allclose(other[index].mean("excess_risk"), result.mean("excess_risk"), rtol=1e-4)
-            np.testing.assert_allclose(other[index].moments["excess_risk"].m2, result.moments["excess_risk"].m2, rtol=1e-4)
+            np.testing.assert_allclose(
+                other[index].moments["excess_risk"].m2, result.moments["excess_risk"].m2, rtol=1e-4
+            )
     subset = _program(devices=devices, chunk_size=16, selected=[1, 3])
     assert sorted(subset) == [1, 3]
     for index in (1, 3):  # same lanes, chunks and devices: bit for bit
-        np.testing.assert_array_equal(subset[index].moments["excess_risk"].mean, full[index].moments["excess_risk"].mean)
+        np.testing.assert_array_equal(
+            subset[index].moments["excess_risk"].mean, full[index].moments["excess_risk"].mean
+        )
 
 
 KILL_SPEC = """
@@ -224,7 +239,8 @@ def test_sigkill_and_resume_reproduce_an_uninterrupted_sweep(tmp_path):
 
 def test_second_run_of_a_spec_does_not_recompile(tmp_path):
     spec = tmp_path / "small.toml"
-    spec.write_text(textwrap.dedent("""
+    spec.write_text(
+        textwrap.dedent("""
         setting = "regression"
         [fixed]
         generations = 4
@@ -232,7 +248,8 @@ def test_second_run_of_a_spec_does_not_recompile(tmp_path):
         [axes]
         dim = [2, 3]
         noise_var = [1.0, 2.0]
-    """))
+    """)
+    )
     script = textwrap.dedent(f"""
         import sys, jax
         from jax import monitoring
@@ -250,7 +267,9 @@ def test_second_run_of_a_spec_does_not_recompile(tmp_path):
     env = _environment(tmp_path / "cache")
     runs = []
     for out in ("first", "second"):
-        done = subprocess.run([sys.executable, "-c", script, str(tmp_path / out)], env=env, capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / out)], env=env, capture_output=True, text=True
+        )
         assert done.returncode == 0, done.stderr
         runs.append(tuple(int(v) for v in done.stdout.split()[-2:]))
     (requests1, hits1), (requests2, hits2) = runs
@@ -305,13 +324,23 @@ def test_two_processes_run_one_sweep_and_process_zero_writes(tmp_path):
     """)
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1", COLLAPSE_JAX_NO_CACHE="1")
     port = str(20000 + random.Random(os.getpid()).randrange(20000))
-    workers = [subprocess.Popen([sys.executable, "-c", script, str(rank), port], env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True) for rank in (0, 1)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(rank), port],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
     outputs = [worker.communicate(timeout=300) for worker in workers]
     for worker, (out, err) in zip(workers, outputs):
         assert worker.returncode == 0, err
         assert out.split()[-3:] == ["2", "2", "2"]
-    single = subprocess.run(_sweep_command(spec, tmp_path / "single"), env=dict(env, XLA_FLAGS=""), capture_output=True, text=True)
+    single = subprocess.run(
+        _sweep_command(spec, tmp_path / "single"), env=dict(env, XLA_FLAGS=""), capture_output=True, text=True
+    )
     assert single.returncode == 0, single.stderr
     multi, one = load_sweep(str(tmp_path / "multi")), load_sweep(str(tmp_path / "single"))
     assert multi.finished.all() and multi.summaries[0]["num_devices"] == 2
@@ -393,8 +422,11 @@ def test_command_line_errors_are_one_line(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "never").exists()
     spec = tmp_path / "ok.toml"
     spec.write_text('setting = "gaussian"\n[fixed]\ngenerations = 2\nchains = 4\n')
-    for manifest, expected in (("[1, 2]", "a JSON object was expected, got list"), ("{not json", "not valid JSON"),
-                               ('{"cells": []}', "not a sweep manifest")):
+    for manifest, expected in (
+        ("[1, 2]", "a JSON object was expected, got list"),
+        ("{not json", "not valid JSON"),
+        ('{"cells": []}', "not a sweep manifest"),
+    ):
         out = tmp_path / "bad"
         out.mkdir(exist_ok=True)
         (out / "manifest.json").write_text(manifest)
@@ -403,14 +435,24 @@ def test_command_line_errors_are_one_line(tmp_path, capsys, monkeypatch):
         assert not (out / "sweep.lock").exists()  # released
     a_file = tmp_path / "a_file"
     a_file.write_text("")
-    for out, expected in (("", "empty path"), (str(a_file), "is not a directory"), ("/dev/null", "is not a directory"),
-                          (str(a_file / "sub"), "Not a directory")):
+    for out, expected in (
+        ("", "empty path"),
+        (str(a_file), "is not a directory"),
+        ("/dev/null", "is not a directory"),
+        (str(a_file / "sub"), "Not a directory"),
+    ):
         code, err = _cli(["sweep", str(spec), "--out", out, "--quiet"], capsys, monkeypatch)
-        assert code == 2 and err.startswith("collapse-jax: error: out") and expected in err and err.count("\n") == 1, err
+        assert code == 2 and err.startswith("collapse-jax: error: out") and expected in err and err.count("\n") == 1, (
+            err
+        )
 
 
-TINY = {"setting": "gaussian", "name": "tiny", "fixed": {"generations": 2, "chains": 4, "dim": 1, "samples": 5},
-        "axes": {"seed": [0, 1, 2, 3, 4, 5, 6]}}
+TINY = {
+    "setting": "gaussian",
+    "name": "tiny",
+    "fixed": {"generations": 2, "chains": 4, "dim": 1, "samples": 5},
+    "axes": {"seed": [0, 1, 2, 3, 4, 5, 6]},
+}
 
 
 def _dead_pid():
@@ -428,6 +470,7 @@ def test_the_folder_lock_refuses_a_second_run_and_takes_over_a_dead_ones(mode, t
 
     monkeypatch.setattr(sweep, "_FLOCK", mode != "exclusive-create")
     if mode == "flock-unsupported":  # as on a file system without flock: the exclusive create is used
+
         def no_flock(fd, operation):
             raise OSError(errno.ENOLCK, "No locks available")
 
@@ -468,8 +511,9 @@ def test_two_resumed_runs_of_different_specs_into_one_new_folder(tmp_path):
     b.write_text('setting = "gaussian"\n[fixed]\ngenerations = 3\nchains = 8\n[axes]\ndim = [3, 4]\n')
     out = tmp_path / "shared"
     env = dict(os.environ, COLLAPSE_JAX_NO_CACHE="1")
-    first = subprocess.Popen(_sweep_command(a, out, "--resume"), env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        _sweep_command(a, out, "--resume"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 120
     while not (out / "sweep.lock").exists() and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.001)
@@ -485,7 +529,11 @@ def test_two_resumed_runs_of_different_specs_into_one_new_folder(tmp_path):
     assert second.returncode == 2 and second.stderr.count("\n") == 1, second.stderr
     assert second.stderr.startswith(f"collapse-jax: error: out: {out} is in use by another sweep run (pid {first.pid}")
     again = subprocess.run(_sweep_command(b, out, "--resume"), env=env, capture_output=True, text=True)
-    assert again.returncode == 2 and "different spec" in again.stderr and "axes.dim ([1, 2] there, [3, 4] here)" in again.stderr
+    assert (
+        again.returncode == 2
+        and "different spec" in again.stderr
+        and "axes.dim ([1, 2] there, [3, 4] here)" in again.stderr
+    )
     results = load_sweep(str(out))
     assert results.finished.all() and results.axes == {"dim": [1, 2]}
     assert not (out / "sweep.lock").exists()
@@ -526,8 +574,13 @@ def test_a_resume_reruns_damaged_cells_and_says_so(tmp_path, capsys):
     report = run_sweep(TINY, str(out), resume=True, progress=False)
     err = capsys.readouterr().err
     assert (report.damaged, report.ran, report.skipped) == (5, 5, 2), err
-    for i, reason in ((1, "npz has"), (2, "npz does not match the SHA-256"), (3, "npz is missing"),
-                      (4, "json does not load"), (6, "npz does not load")):
+    for i, reason in (
+        (1, "npz has"),
+        (2, "npz does not match the SHA-256"),
+        (3, "npz is missing"),
+        (4, "json does not load"),
+        (6, "npz does not load"),
+    ):
         assert f"cell {ids[i]} (seed={i}) is damaged: cells/{ids[i]}.{reason}" in err, err
     assert err.count("running it again") == 5
     after = load_sweep(str(out))

@@ -30,7 +30,9 @@ def test_replace_recursion_equals_closed_form(ddof, samples):
 @pytest.mark.parametrize("ddof", [0, 1])
 def test_accumulate_recursion_equals_product_and_limit(ddof):
     e, s = tg.first_moments(samples=10, ddof=ddof, policy="accumulate", num_generations=3000)
-    np.testing.assert_allclose(s, tg.accumulate_variance_closed_form(samples=10, ddof=ddof, num_generations=3000), rtol=1e-12)
+    np.testing.assert_allclose(
+        s, tg.accumulate_variance_closed_form(samples=10, ddof=ddof, num_generations=3000), rtol=1e-12
+    )
     limit = tg.accumulate_variance_limit(samples=10, ddof=ddof)
     assert abs(float(s[-1]) - limit) < 1e-3 * limit  # the product converges like 1/k
     assert float(e[-1]) <= tg.accumulate_mean_error_bound(samples=10)
@@ -52,10 +54,14 @@ def test_accumulate_mean_error_follows_pi2_over_6_pathway():
 
 def test_one_dimensional_published_values():
     """Shumailov-type chain, M = 10, n = 20 (values checked by 4e5 sample-level recursions)."""
-    unb = {m: theory.gaussian.predict(m, dim=1, samples=10, ddof=1, policy="replace", generations=20).mean[20]
-           for m in ("mean_error_sq", "trace_ratio", "log_det_ratio", "w2_sq")}
-    mle = {m: theory.gaussian.predict(m, dim=1, samples=10, ddof=0, policy="replace", generations=20).mean[20]
-           for m in ("mean_error_sq", "trace_ratio", "log_det_ratio", "w2_sq")}
+    unb = {
+        m: theory.gaussian.predict(m, dim=1, samples=10, ddof=1, policy="replace", generations=20).mean[20]
+        for m in ("mean_error_sq", "trace_ratio", "log_det_ratio", "w2_sq")
+    }
+    mle = {
+        m: theory.gaussian.predict(m, dim=1, samples=10, ddof=0, policy="replace", generations=20).mean[20]
+        for m in ("mean_error_sq", "trace_ratio", "log_det_ratio", "w2_sq")
+    }
     assert float(unb["trace_ratio"]) == pytest.approx(1.0)
     assert float(mle["trace_ratio"]) == pytest.approx(0.12158, abs=1e-5)
     assert float(unb["log_det_ratio"]) == pytest.approx(-2.30413, abs=1e-5)

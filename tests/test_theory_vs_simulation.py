@@ -60,8 +60,18 @@ def test_singular_fit_reports_minus_infinity_not_nan():
 def test_wrong_formula_is_caught():
     """Power: MLE chains against the unbiased theory (and vice versa) fail the same 5-SE test."""
     for sim_ddof, theory_ddof in ((0, 1), (1, 0)):
-        summary = simulate("gaussian", dict(dim=1, samples=10, ddof=sim_ddof, generations=30, chains=CHAINS, seed=2024,
-                                            metrics="trace_ratio,mean_error_sq"))
+        summary = simulate(
+            "gaussian",
+            dict(
+                dim=1,
+                samples=10,
+                ddof=sim_ddof,
+                generations=30,
+                chains=CHAINS,
+                seed=2024,
+                metrics="trace_ratio,mean_error_sq",
+            ),
+        )
         for name in ("trace_ratio", "mean_error_sq"):
             entry = dict(summary["metrics"][name])
             wrong = theory.gaussian.predict(name, dim=1, samples=10, ddof=theory_ddof, policy="replace", generations=30)
@@ -72,8 +82,19 @@ def test_wrong_formula_is_caught():
 def test_log_variance_quantiles_where_means_are_not_checkable():
     """M = 10 over 200 generations: sigma_k^2 means are uncheckable, but E log sigma_k^2 (exact) and the
     quantiles of log sigma_k^2 (Cornish-Fisher from its exact cumulants) are."""
-    summary = simulate("gaussian", dict(dim=1, samples=10, ddof=1, generations=200, chains=CHAINS, seed=99,
-                                        method="sufficient", metrics="trace_ratio,log_det_ratio"))
+    summary = simulate(
+        "gaussian",
+        dict(
+            dim=1,
+            samples=10,
+            ddof=1,
+            generations=200,
+            chains=CHAINS,
+            seed=99,
+            method="sufficient",
+            metrics="trace_ratio,log_det_ratio",
+        ),
+    )
     trace = summary["metrics"]["trace_ratio"]
     assert not trace["checkable"][200] and compare(trace, K)["not_checkable"] > 100
     log_det = summary["metrics"]["log_det_ratio"]
@@ -84,7 +105,9 @@ def test_log_variance_quantiles_where_means_are_not_checkable():
         p = float(level)
         for k in (25, 100, 200):
             sd = float(np.sqrt(variance[k]))
-            density = np.exp(-0.5 * 1.6449**2) / (np.sqrt(2 * np.pi) * sd) if p != 0.5 else 1 / (np.sqrt(2 * np.pi) * sd)
+            density = (
+                np.exp(-0.5 * 1.6449**2) / (np.sqrt(2 * np.pi) * sd) if p != 0.5 else 1 / (np.sqrt(2 * np.pi) * sd)
+            )
             se = np.sqrt(p * (1 - p) / n) / density
             assert abs(log_det["quantiles"][level][k] - values[k]) < K * se, (level, k)
 
@@ -96,8 +119,9 @@ def test_sufficient_path_agrees_in_distribution_with_sample_path():
     for policy, real_fraction in (("replace", 0.0), ("accumulate", 0.25)):
         results = {}
         for method in ("samples", "sufficient"):
-            setting, spec, _ = build(dim=2, samples=12, ddof=1, policy=policy, generations=8, method=method,
-                                     real_fraction=real_fraction)
+            setting, spec, _ = build(
+                dim=2, samples=12, ddof=1, policy=policy, generations=8, method=method, real_fraction=real_fraction
+            )
             results[method] = run_chains(setting, spec, seed=5, num_chains=CHAINS, save_chains=True).chains
         for name in ("trace_ratio", "mean_error_sq", "log_det_ratio", "w2_sq"):
             a, b = np.sort(results["samples"][name][:, -1]), np.sort(results["sufficient"][name][:, -1])
@@ -111,11 +135,30 @@ def test_accumulate_subsample_sits_between_accumulate_and_replace():
     """Simulation only (no closed form): the fixed-budget pool degrades more than accumulate, less than replace."""
     means = {}
     for policy in ("replace", "accumulate", "accumulate-subsample"):
-        s = simulate("gaussian", dict(dim=2, samples=20, ddof=0, policy=policy, generations=30, chains=4000, seed=1,
-                                      metrics="mean_error_sq,trace_ratio"))
+        s = simulate(
+            "gaussian",
+            dict(
+                dim=2,
+                samples=20,
+                ddof=0,
+                policy=policy,
+                generations=30,
+                chains=4000,
+                seed=1,
+                metrics="mean_error_sq,trace_ratio",
+            ),
+        )
         means[policy] = {m: s["metrics"][m]["mean"][-1] for m in ("mean_error_sq", "trace_ratio")}
-    assert means["accumulate"]["mean_error_sq"] < means["accumulate-subsample"]["mean_error_sq"] < means["replace"]["mean_error_sq"]
-    assert means["replace"]["trace_ratio"] < means["accumulate-subsample"]["trace_ratio"] < means["accumulate"]["trace_ratio"]
+    assert (
+        means["accumulate"]["mean_error_sq"]
+        < means["accumulate-subsample"]["mean_error_sq"]
+        < means["replace"]["mean_error_sq"]
+    )
+    assert (
+        means["replace"]["trace_ratio"]
+        < means["accumulate-subsample"]["trace_ratio"]
+        < means["accumulate"]["trace_ratio"]
+    )
 
 
 def test_all_real_original_source_is_stationary():
@@ -132,8 +175,19 @@ def test_all_real_original_source_is_stationary():
 def test_heavy_tail_mean_is_not_checkable_at_long_horizons():
     """M = 100, k = 1000: the sample mean of sigma_k^2 over 10^4 exact chains sits far below E sigma^2 = 1,
     exactly the regime flagged not checkable; E log sigma^2 still agrees with theory."""
-    summary = simulate("gaussian", dict(dim=1, samples=100, ddof=1, generations=1000, chains=CHAINS, seed=7,
-                                        method="sufficient", metrics="trace_ratio,log_det_ratio"))
+    summary = simulate(
+        "gaussian",
+        dict(
+            dim=1,
+            samples=100,
+            ddof=1,
+            generations=1000,
+            chains=CHAINS,
+            seed=7,
+            method="sufficient",
+            metrics="trace_ratio,log_det_ratio",
+        ),
+    )
     trace = summary["metrics"]["trace_ratio"]
     assert not trace["checkable"][1000] and trace["checkable"][40]
     assert trace["mean"][1000] < 0.6  # E sigma^2 = 1, but the sample mean of 10^4 chains misses the rare giants

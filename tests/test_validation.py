@@ -50,7 +50,9 @@ def test_bad_parameters_raise_before_compiling(overrides, name, monkeypatch):
 def test_error_names_the_allowed_range():
     with pytest.raises(ValueError, match=r"real_fraction \(--real-fraction\) must be in \[0, 1\]"):
         get_setting("gaussian").resolve({"real_fraction": 2.0})
-    with pytest.raises(ValueError, match=r"policy \(--policy\) must be one of replace, accumulate, accumulate-subsample"):
+    with pytest.raises(
+        ValueError, match=r"policy \(--policy\) must be one of replace, accumulate, accumulate-subsample"
+    ):
         get_setting("gaussian").resolve({"policy": "nope"})
 
 
@@ -59,12 +61,15 @@ def test_unknown_setting():
         simulate("zipf", {})
 
 
-@pytest.mark.parametrize("argv,fragment", [
-    (["--samples", "1", "--ddof", "1"], "samples (--samples) must be >= 2"),
-    (["--real-fraction", "3"], "real_fraction (--real-fraction) must be in [0, 1]"),
-    (["--policy", "bogus"], "policy (--policy) must be one of"),
-    (["--chains", "-3"], "chains (--chains) must be an integer in [1, 4294967296]"),
-])
+@pytest.mark.parametrize(
+    "argv,fragment",
+    [
+        (["--samples", "1", "--ddof", "1"], "samples (--samples) must be >= 2"),
+        (["--real-fraction", "3"], "real_fraction (--real-fraction) must be in [0, 1]"),
+        (["--policy", "bogus"], "policy (--policy) must be one of"),
+        (["--chains", "-3"], "chains (--chains) must be an integer in [1, 4294967296]"),
+    ],
+)
 def test_command_line_reports_bad_arguments(argv, fragment, capsys, tmp_path):
     code = cli.main(["simulate", "gaussian", *argv, "--out", str(tmp_path)])
     assert code == 2
@@ -99,8 +104,13 @@ def _outside(p):
 
 
 def _wrong_type(p):
-    return {int: ["3", 2.5, None, [1]], float: ["0.5", None, [0.5]], str: [5, None, ["a"]], bool: ["yes", 1, None],
-            "list": [5, None, [], ""]}[p.kind]
+    return {
+        int: ["3", 2.5, None, [1]],
+        float: ["0.5", None, [0.5]],
+        str: [5, None, ["a"]],
+        bool: ["yes", 1, None],
+        "list": [5, None, [], ""],
+    }[p.kind]
 
 
 def _rows():
@@ -212,30 +222,49 @@ def _must_not_compile(*args, **kwargs):
 # --------------------------------------------------------------------------------- the specific cases
 
 
-@pytest.mark.parametrize("setting,overrides,fragment", [
-    ("gaussian", dict(first_samples=1, ddof=1), "first_samples (--first-samples) must be 0 (M) or >= 2 with ddof=1"),
-    ("discrete", dict(first_samples=1, samples=10), "first_samples (--first-samples) must be 0 or samples"),
-    ("tails", dict(first_samples=1, samples=10), "first_samples (--first-samples) must be 0 or samples"),
-    ("kde", dict(first_samples=1, samples=10), "first_samples (--first-samples) must be 0 or samples"),
-    ("gmm", dict(first_samples=1, components=2), "first_samples (--first-samples) must be 0 (M) or >= components"),
-    ("kde", dict(samples=1), "samples (--samples) must be >= 2 with bandwidth scott"),
-    ("kde", dict(samples=1, bandwidth="silverman"), "samples (--samples) must be >= 2"),
-    ("kde", dict(bandwidth="1e30"), "bandwidth (--bandwidth) must be scott, silverman or a number in [1e-06, 1e+06]"),
-    ("kde", dict(bandwidth="1e-30"), "bandwidth (--bandwidth) must be"),
-    ("kde", dict(bandwidth="nan"), "bandwidth (--bandwidth) must be"),
-    ("kde", dict(bandwidth="inf"), "bandwidth (--bandwidth) must be"),
-    ("kde", dict(noise=1e-5), "noise (--noise) must be 0 or in [0.01, 100]"),
-    ("kde", dict(samples=10**6, generations=100, policy="accumulate"), "a KDE must hold fewer than 2^23 points"),
-    ("kde", dict(samples=2**23), "a KDE must hold fewer than 2^23 points"),
-    ("tails", dict(fixed_synthetic=10**8), "fixed_synthetic (--fixed-synthetic) must be an integer in [0, 10000000]"),
-    ("tails", dict(train_sizes="10,100000000"), "train_sizes (--train-sizes) must be integers in [1, 10000000]"),
-    ("gmm", dict(dim=64), "dim (--dim) must be an integer in [1, 16]"),
-    ("gaussian", dict(samples=1e30), "samples (--samples) must be an integer in [1, 1000000000], got 1e+30"),
-    ("gaussian", dict(samples=np.float64(1e30)), "samples (--samples) must be an integer"),
-    ("gaussian", dict(chains=2**32 + 1), "chains (--chains) must be an integer in [1, 4294967296]"),
-    ("gaussian", dict(real_fraction=float("nan")), "real_fraction (--real-fraction) must be a finite number in [0, 1]"),
-    ("mixture", dict(model="ridge:1e30"), "LAMBDA in ridge:LAMBDA must be in [0, 1e6]"),
-])
+@pytest.mark.parametrize(
+    "setting,overrides,fragment",
+    [
+        (
+            "gaussian",
+            dict(first_samples=1, ddof=1),
+            "first_samples (--first-samples) must be 0 (M) or >= 2 with ddof=1",
+        ),
+        ("discrete", dict(first_samples=1, samples=10), "first_samples (--first-samples) must be 0 or samples"),
+        ("tails", dict(first_samples=1, samples=10), "first_samples (--first-samples) must be 0 or samples"),
+        ("kde", dict(first_samples=1, samples=10), "first_samples (--first-samples) must be 0 or samples"),
+        ("gmm", dict(first_samples=1, components=2), "first_samples (--first-samples) must be 0 (M) or >= components"),
+        ("kde", dict(samples=1), "samples (--samples) must be >= 2 with bandwidth scott"),
+        ("kde", dict(samples=1, bandwidth="silverman"), "samples (--samples) must be >= 2"),
+        (
+            "kde",
+            dict(bandwidth="1e30"),
+            "bandwidth (--bandwidth) must be scott, silverman or a number in [1e-06, 1e+06]",
+        ),
+        ("kde", dict(bandwidth="1e-30"), "bandwidth (--bandwidth) must be"),
+        ("kde", dict(bandwidth="nan"), "bandwidth (--bandwidth) must be"),
+        ("kde", dict(bandwidth="inf"), "bandwidth (--bandwidth) must be"),
+        ("kde", dict(noise=1e-5), "noise (--noise) must be 0 or in [0.01, 100]"),
+        ("kde", dict(samples=10**6, generations=100, policy="accumulate"), "a KDE must hold fewer than 2^23 points"),
+        ("kde", dict(samples=2**23), "a KDE must hold fewer than 2^23 points"),
+        (
+            "tails",
+            dict(fixed_synthetic=10**8),
+            "fixed_synthetic (--fixed-synthetic) must be an integer in [0, 10000000]",
+        ),
+        ("tails", dict(train_sizes="10,100000000"), "train_sizes (--train-sizes) must be integers in [1, 10000000]"),
+        ("gmm", dict(dim=64), "dim (--dim) must be an integer in [1, 16]"),
+        ("gaussian", dict(samples=1e30), "samples (--samples) must be an integer in [1, 1000000000], got 1e+30"),
+        ("gaussian", dict(samples=np.float64(1e30)), "samples (--samples) must be an integer"),
+        ("gaussian", dict(chains=2**32 + 1), "chains (--chains) must be an integer in [1, 4294967296]"),
+        (
+            "gaussian",
+            dict(real_fraction=float("nan")),
+            "real_fraction (--real-fraction) must be a finite number in [0, 1]",
+        ),
+        ("mixture", dict(model="ridge:1e30"), "LAMBDA in ridge:LAMBDA must be in [0, 1e6]"),
+    ],
+)
 def test_specific_bad_inputs(setting, overrides, fragment, monkeypatch):
     monkeypatch.setattr(runner, "prepare_program", _must_not_compile)
     with pytest.raises(ValueError) as error:
@@ -244,8 +273,15 @@ def test_specific_bad_inputs(setting, overrides, fragment, monkeypatch):
 
 
 def test_numpy_scalars_are_accepted_and_stored_as_python_values():
-    config = get_setting("gaussian").resolve(dict(samples=np.int64(3), real_fraction=np.float32(0.5), dim=np.int32(2),
-                                                  seed=np.uint32(7), generations=np.float64(4.0)))
+    config = get_setting("gaussian").resolve(
+        dict(
+            samples=np.int64(3),
+            real_fraction=np.float32(0.5),
+            dim=np.int32(2),
+            seed=np.uint32(7),
+            generations=np.float64(4.0),
+        )
+    )
     assert (config["samples"], config["dim"], config["seed"], config["generations"]) == (3, 2, 7, 4)
     assert config["real_fraction"] == 0.5
     assert all(type(config[k]) is int for k in ("samples", "dim", "seed", "generations"))
@@ -259,8 +295,9 @@ def test_files_holding_nonfinite_values_are_refused(option, shape, bad, tmp_path
     values[(0,) * len(shape)] = bad
     for path in (tmp_path / "values.npy", tmp_path / "values.txt"):
         np.save(path, values) if path.suffix == ".npy" else np.savetxt(path, values)
-        with pytest.raises(ValueError, match=re.escape(f"{option} (--{option.replace('_', '-')}): '{path}' holds "
-                                                       "non-finite values")):
+        with pytest.raises(
+            ValueError, match=re.escape(f"{option} (--{option.replace('_', '-')}): '{path}' holds non-finite values")
+        ):
             get_setting("regression").resolve({"dim": 3, option: f"file:{path}"})
 
 
@@ -287,8 +324,17 @@ def test_chain_count_is_bounded_by_32_bit_ids():
 def test_a_chain_larger_than_memory_is_refused_before_compiling(monkeypatch):
     monkeypatch.setattr(runner._ChunkProgram, "compiled", _must_not_compile)
     with pytest.raises(ValueError, match=r"one chain needs at least .* GiB .* more than the .* GiB free"):
-        simulate("gaussian", dict(policy="accumulate-subsample", samples=10**7, dim=1000, generations=10**4,
-                                  chains=2, metrics="trace_ratio"))
+        simulate(
+            "gaussian",
+            dict(
+                policy="accumulate-subsample",
+                samples=10**7,
+                dim=1000,
+                generations=10**4,
+                chains=2,
+                metrics="trace_ratio",
+            ),
+        )
 
 
 def test_the_tails_draws_count_in_the_memory_estimate():
@@ -310,8 +356,9 @@ def test_bad_output_directory_is_refused_before_the_run(kind, tmp_path, capsys, 
     if kind == "devnull" and not os.path.exists("/dev/null"):
         pytest.skip("no /dev/null")
     monkeypatch.setattr(runner, "prepare_program", _must_not_compile)
-    out = {"file": tmp_path / "a-file", "empty": "", "devnull": "/dev/null",
-           "unwritable": tmp_path / "ro" / "sub"}[kind]
+    out = {"file": tmp_path / "a-file", "empty": "", "devnull": "/dev/null", "unwritable": tmp_path / "ro" / "sub"}[
+        kind
+    ]
     if kind == "file":
         out.write_text("x")
     if kind == "unwritable":
@@ -335,12 +382,15 @@ def test_output_directory_is_created_before_compiling(tmp_path, monkeypatch):
 # ------------------------------------------------------------- supported edges: they run and stay finite
 
 
-@pytest.mark.parametrize("setting,overrides", [
-    ("regression", dict(dim=3, samples=10, first_samples=2, design="fresh")),  # model 1 under-determined
-    ("mixture", dict(dim=3, samples=10, first_samples=2, synthetic_law="previous")),
-    ("gaussian", dict(dim=1, samples=10, first_samples=2, ddof=1, metrics="trace_ratio,mean_error_sq")),
-    ("kde", dict(samples=10, first_samples=4, policy="accumulate")),
-])
+@pytest.mark.parametrize(
+    "setting,overrides",
+    [
+        ("regression", dict(dim=3, samples=10, first_samples=2, design="fresh")),  # model 1 under-determined
+        ("mixture", dict(dim=3, samples=10, first_samples=2, synthetic_law="previous")),
+        ("gaussian", dict(dim=1, samples=10, first_samples=2, ddof=1, metrics="trace_ratio,mean_error_sq")),
+        ("kde", dict(samples=10, first_samples=4, policy="accumulate")),
+    ],
+)
 def test_small_first_samples_runs_finite(setting, overrides):
     summary = simulate(setting, dict(overrides, generations=3, chains=8, seed=1))
     for name, entry in summary["metrics"].items():
@@ -373,10 +423,38 @@ def test_a_verifier_runs_under_x64_in_its_own_process(tmp_path):
     import sys
 
     run = subprocess.run(
-        [sys.executable, "-m", "collapse_jax", "simulate", "verification", "--verifier", "oracle", "--keep-wrong",
-         "0.5", "--generator", "fitted", "--policy", "accumulate-subsample", "--dim", "3", "--samples", "10",
-         "--generations", "3", "--chains", "4", "--x64", "--quiet", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "XLA_FLAGS": ""})
+        [
+            sys.executable,
+            "-m",
+            "collapse_jax",
+            "simulate",
+            "verification",
+            "--verifier",
+            "oracle",
+            "--keep-wrong",
+            "0.5",
+            "--generator",
+            "fitted",
+            "--policy",
+            "accumulate-subsample",
+            "--dim",
+            "3",
+            "--samples",
+            "10",
+            "--generations",
+            "3",
+            "--chains",
+            "4",
+            "--x64",
+            "--quiet",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "XLA_FLAGS": ""},
+    )
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "summary.json").exists()
 

@@ -30,8 +30,17 @@ def _run(setting, spec, chains, seed=0):
 def test_a_verifier_that_keeps_everything_leaves_the_chain_unchanged():
     """keep probabilities 1 and 1 with refill: the first round keeps every candidate, drawn with the
     unverified chain's key, so the fits are the unverified chain's."""
-    setting, spec = _build("verification", verifier="oracle", keep_correct=1.0, keep_wrong=1.0, label_noise=0.3,
-                           generator="fitted", samples=50, dim=5, generations=4)
+    setting, spec = _build(
+        "verification",
+        verifier="oracle",
+        keep_correct=1.0,
+        keep_wrong=1.0,
+        label_noise=0.3,
+        generator="fitted",
+        samples=50,
+        dim=5,
+        generations=4,
+    )
     verified = _run(setting, spec, 8)
     plain = _run(setting._replace(verifier=None), spec, 8)
     np.testing.assert_allclose(verified["accuracy"], plain["accuracy"], rtol=1e-6)
@@ -41,8 +50,15 @@ def test_a_verifier_that_keeps_everything_leaves_the_chain_unchanged():
 def test_constant_soft_weights_leave_the_fit_unchanged():
     """verified_budget='weight' with keep probabilities 0.3 and 0.3: every point weighs 0.3, so the mean
     classifier (a weighted average) and its accuracy are the unverified chain's; 0.9 / 0.1 changes them."""
-    common = dict(verifier="oracle", label_noise=0.3, generator="fitted", samples=50, dim=5, generations=4,
-                  verified_budget="weight")
+    common = dict(
+        verifier="oracle",
+        label_noise=0.3,
+        generator="fitted",
+        samples=50,
+        dim=5,
+        generations=4,
+        verified_budget="weight",
+    )
     setting, spec = _build("verification", keep_correct=0.3, keep_wrong=0.3, **common)
     weighted = _run(setting, spec, 8)
     plain = _run(setting._replace(verifier=None), spec, 8)
@@ -53,8 +69,17 @@ def test_constant_soft_weights_leave_the_fit_unchanged():
 
 
 def _gen2_accuracy(keep_correct, keep_wrong, budget="refill", chains=3000, seed=0):
-    setting, spec = _build("verification", verifier="oracle", keep_correct=keep_correct, keep_wrong=keep_wrong,
-                           label_noise=0.3, samples=40, dim=10, generations=2, verified_budget=budget)
+    setting, spec = _build(
+        "verification",
+        verifier="oracle",
+        keep_correct=keep_correct,
+        keep_wrong=keep_wrong,
+        label_noise=0.3,
+        samples=40,
+        dim=10,
+        generations=2,
+        verified_budget=budget,
+    )
     return _run(setting, spec, chains, seed)["accuracy"][:, 2]
 
 
@@ -73,14 +98,25 @@ def test_refill_with_equal_keep_probabilities_matches_the_unverified_chain_in_di
     assert z(better, plain) > 5
 
 
-@pytest.mark.parametrize("overrides", [
-    dict(verified_budget="refill"),
-    dict(verified_budget="prune", policy="accumulate-subsample", real_fraction=0.25),
-    dict(best_of=3, policy="accumulate"),
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        dict(verified_budget="refill"),
+        dict(verified_budget="prune", policy="accumulate-subsample", real_fraction=0.25),
+        dict(best_of=3, policy="accumulate"),
+    ],
+)
 def test_verified_chains_are_invariant_to_batching_and_devices(overrides, devices):
-    base = dict(verifier="oracle", keep_correct=0.8, keep_wrong=0.3, label_noise=0.4, generator="fitted",
-                samples=24, dim=4, generations=4)
+    base = dict(
+        verifier="oracle",
+        keep_correct=0.8,
+        keep_wrong=0.3,
+        label_noise=0.4,
+        generator="fitted",
+        samples=24,
+        dim=4,
+        generations=4,
+    )
     setting, spec = _build("verification", **{**base, **overrides})
     single = run_chains(setting, spec, seed=3, num_chains=13, devices=devices[:1], save_chains=True)
     sharded = run_chains(setting, spec, seed=3, num_chains=13, devices=devices, chunk_size=2, save_chains=True)
@@ -92,22 +128,42 @@ def test_verified_chains_are_invariant_to_batching_and_devices(overrides, device
 def test_pruned_pools_count_only_kept_points():
     """prune under accumulate-subsample with keep probability 0.4 whatever the label: each batch adds
     Binomial(M, 0.4) points to the pool; the fits stay finite and the kept counts have the right mean."""
-    setting, spec = _build("verification", verifier="oracle", keep_correct=0.4, keep_wrong=0.4, label_noise=0.2,
-                           generator="fitted", samples=40, dim=4, generations=5, verified_budget="prune",
-                           policy="accumulate-subsample")
+    setting, spec = _build(
+        "verification",
+        verifier="oracle",
+        keep_correct=0.4,
+        keep_wrong=0.4,
+        label_noise=0.2,
+        generator="fitted",
+        samples=40,
+        dim=4,
+        generations=5,
+        verified_budget="prune",
+        policy="accumulate-subsample",
+    )
     out = _run(setting, spec, 2000)
     alpha = 0.4
     kept = out["synthetic_kept"][:, 2:]
     assert np.all(kept <= 40) and np.all(np.isfinite(out["accuracy"]))
     assert abs(kept.mean() - 40 * alpha) < 5 * kept.std() / np.sqrt(kept.size)
-    np.testing.assert_allclose(out["kept_fraction"][:, 2:].mean(), alpha, atol=5 * np.sqrt(alpha * (1 - alpha) / 40 / kept.size))
+    np.testing.assert_allclose(
+        out["kept_fraction"][:, 2:].mean(), alpha, atol=5 * np.sqrt(alpha * (1 - alpha) / 40 / kept.size)
+    )
 
 
 def test_a_refill_that_cannot_fill_stops_and_says_so():
     """A verifier that almost never passes: the refill stops after max_refill_rounds and the shortfall
     shows in synthetic_kept (the fit uses the points kept so far), instead of looping forever."""
-    setting, spec = _build("verification", verifier="oracle", keep_correct=0.001, keep_wrong=0.001, samples=50,
-                           dim=3, generations=3, label_noise=0.1)
+    setting, spec = _build(
+        "verification",
+        verifier="oracle",
+        keep_correct=0.001,
+        keep_wrong=0.001,
+        samples=50,
+        dim=3,
+        generations=3,
+        label_noise=0.1,
+    )
     spec = dataclasses.replace(spec, max_refill_rounds=2)
     out = _run(setting, spec, 64)
     assert np.all(out["synthetic_kept"][:, 2:] < 50)
@@ -115,18 +171,36 @@ def test_a_refill_that_cannot_fill_stops_and_says_so():
 
 
 def test_an_all_real_batch_has_nothing_to_verify():
-    setting, spec = _build("verification", verifier="oracle", keep_correct=0.5, keep_wrong=0.1, real_fraction=1.0,
-                           generator="fitted", samples=30, dim=3, generations=3)
+    setting, spec = _build(
+        "verification",
+        verifier="oracle",
+        keep_correct=0.5,
+        keep_wrong=0.1,
+        real_fraction=1.0,
+        generator="fitted",
+        samples=30,
+        dim=3,
+        generations=3,
+    )
     out = _run(setting, spec, 4)
     assert np.all(out["kept_fraction"] == 1.0) and np.all(out["synthetic_kept"] == 0.0)
     assert np.all(np.isfinite(out["accuracy"]))
 
 
 def test_best_of_k_with_an_oracle_picks_a_correct_label_when_there_is_one():
-    setting, spec = _build("verification", verifier="oracle", keep_correct=1.0, keep_wrong=0.0, best_of=3,
-                           label_noise=0.4, samples=200, dim=3, generations=2)
+    setting, spec = _build(
+        "verification",
+        verifier="oracle",
+        keep_correct=1.0,
+        keep_wrong=0.0,
+        best_of=3,
+        label_noise=0.4,
+        samples=200,
+        dim=3,
+        generations=2,
+    )
     out = _run(setting, spec, 200)
-    expected = 1 - 0.4 ** 3
+    expected = 1 - 0.4**3
     assert abs(out["p_star"][:, 2].mean() - expected) < 5 * np.sqrt(expected * (1 - expected) / 200 / 200)
     assert np.all(out["kept_fraction"][:, 2] == pytest.approx(1 / 3))
 
@@ -143,27 +217,30 @@ def test_the_mixture_setting_trains_on_the_stated_shares():
     assert config["synthetic_fraction"] == 0.25
 
 
-@pytest.mark.parametrize("setting, overrides, match", [
-    ("verification", dict(label_noise=1.5), "label_noise"),
-    ("verification", dict(keep_correct=-0.1), "keep_correct"),
-    ("verification", dict(best_of=0), "best_of"),
-    ("verification", dict(verified_budget="some"), "verified_budget"),
-    ("verification", dict(verifier="judge"), "verifier"),
-    ("verification", dict(policy="accumulate"), "generator"),
-    ("verification", dict(verifier="oracle", keep_correct=0.0, keep_wrong=0.0), "keep_correct"),
-    ("verification", dict(real_draw="mixture", real_fraction=0.5), "real_draw"),
-    ("verification", dict(classifier="svm"), "classifier"),
-    ("verification", dict(verifier="linear", verifier_angle=30.0, dim=1), "verifier_angle"),
-    ("mixture", dict(synthetic_fraction=1.2), "synthetic_fraction"),
-    ("mixture", dict(synthetic_fraction=0.3, real_fraction=0.3), "add up to 1"),
-    ("mixture", dict(model="projection:0"), "projection"),
-    ("mixture", dict(model="ridge:-1"), "LAMBDA"),
-    ("mixture", dict(model="lasso"), "model"),
-    ("mixture", dict(policy="accumulate"), "synthetic_law"),
-    ("regression", dict(verifier="residual"), "design"),
-    ("regression", dict(verifier="residual", design="fresh", metrics="excess_bias"), "metrics"),
-    ("regression", dict(verifier="residual", design="fresh", verifier_tolerance=0.0), "verifier_tolerance"),
-])
+@pytest.mark.parametrize(
+    "setting, overrides, match",
+    [
+        ("verification", dict(label_noise=1.5), "label_noise"),
+        ("verification", dict(keep_correct=-0.1), "keep_correct"),
+        ("verification", dict(best_of=0), "best_of"),
+        ("verification", dict(verified_budget="some"), "verified_budget"),
+        ("verification", dict(verifier="judge"), "verifier"),
+        ("verification", dict(policy="accumulate"), "generator"),
+        ("verification", dict(verifier="oracle", keep_correct=0.0, keep_wrong=0.0), "keep_correct"),
+        ("verification", dict(real_draw="mixture", real_fraction=0.5), "real_draw"),
+        ("verification", dict(classifier="svm"), "classifier"),
+        ("verification", dict(verifier="linear", verifier_angle=30.0, dim=1), "verifier_angle"),
+        ("mixture", dict(synthetic_fraction=1.2), "synthetic_fraction"),
+        ("mixture", dict(synthetic_fraction=0.3, real_fraction=0.3), "add up to 1"),
+        ("mixture", dict(model="projection:0"), "projection"),
+        ("mixture", dict(model="ridge:-1"), "LAMBDA"),
+        ("mixture", dict(model="lasso"), "model"),
+        ("mixture", dict(policy="accumulate"), "synthetic_law"),
+        ("regression", dict(verifier="residual"), "design"),
+        ("regression", dict(verifier="residual", design="fresh", metrics="excess_bias"), "metrics"),
+        ("regression", dict(verifier="residual", design="fresh", verifier_tolerance=0.0), "verifier_tolerance"),
+    ],
+)
 def test_bad_input_names_the_parameter(setting, overrides, match):
     with pytest.raises(ValueError, match=match):
         get_setting(setting).resolve(overrides)
@@ -174,8 +251,9 @@ def test_the_three_classifiers_learn_the_bayes_direction():
     mean classifier's accuracy to within 0.01, and all three sit below the Bayes accuracy."""
     accuracy = {}
     for classifier in ("mean", "least-squares", "logistic"):
-        setting, spec = _build("verification", generator="fitted", classifier=classifier, samples=400, dim=10,
-                               generations=1)
+        setting, spec = _build(
+            "verification", generator="fitted", classifier=classifier, samples=400, dim=10, generations=1
+        )
         accuracy[classifier] = _run(setting, spec, 64)["accuracy"][:, 1]
     bayes = 0.8413447
     for classifier, values in accuracy.items():
@@ -190,8 +268,9 @@ def test_a_residual_verifier_pulls_the_regression_chain_to_its_knowledge_centre(
     base = dict(dim=5, samples=100, design="fresh", generations=12, chains=400, noise_var=1.0, seed=4)
     plain = simulate("regression", base)["metrics"]["excess_risk"]
     unbiased = simulate("regression", dict(base, verifier="residual", verifier_tolerance=1.0))["metrics"]
-    biased = simulate("regression", dict(base, verifier="residual", verifier_tolerance=1.0,
-                                         verifier_bias=0.5))["metrics"]["excess_risk"]
+    biased = simulate("regression", dict(base, verifier="residual", verifier_tolerance=1.0, verifier_bias=0.5))[
+        "metrics"
+    ]["excess_risk"]
     one_fit = plain["mean"][1]
     assert plain["mean"][12] > 8 * one_fit  # collapse without a verifier (theory: 12 one-fit errors)
     risk = unbiased["excess_risk"]
@@ -205,8 +284,19 @@ def test_the_linearised_residual_verifier_theory_holds_where_the_plateau_is_low(
     """theory.regression.residual_verifier_unbiased (asymptotic, linearised around w*): within 5 SE where
     the chain's error is small (tau = 1: plateau 0.017); at tau = 2 (plateau 0.09) the neglected
     curvature makes it about 10 % high, as its docstring states."""
-    entry = simulate("regression", dict(dim=5, samples=100, design="fresh", generations=8, chains=4000, seed=3,
-                                        verifier="residual", verifier_tolerance=tolerance))["metrics"]["excess_risk"]
+    entry = simulate(
+        "regression",
+        dict(
+            dim=5,
+            samples=100,
+            design="fresh",
+            generations=8,
+            chains=4000,
+            seed=3,
+            verifier="residual",
+            verifier_tolerance=tolerance,
+        ),
+    )["metrics"]["excess_risk"]
     assert entry["theory_kind"] == "asymptotic"
     mean, theory, se = (np.asarray(entry[k], float) for k in ("mean", "theory", "se"))
     z = (mean[1:] - theory[1:]) / se[1:]
@@ -224,8 +314,9 @@ def test_kl_divergence_of_one_mle_fit_matches_its_closed_form():
     from jax.scipy.special import digamma
 
     d, n = 3, 12
-    summary = simulate("gaussian", dict(dim=d, ddof=0, samples=n, generations=1, chains=20_000, seed=7,
-                                        metrics="kl_divergence"))
+    summary = simulate(
+        "gaussian", dict(dim=d, ddof=0, samples=n, generations=1, chains=20_000, seed=7, metrics="kl_divergence")
+    )
     entry = summary["metrics"]["kl_divergence"]
     psi = float(sum(digamma((n - i) / 2) for i in range(1, d + 1)))
     exact = 0.5 * ((n + 1) * d / (n - d - 2) - d + psi + d * np.log(2 / n))
@@ -239,12 +330,24 @@ def test_first_samples_fits_model_one_on_them_and_reuses_them():
     """first_samples = M_1 with the original real source and r = M_1: with no synthetic points (M = M_1)
     model 2 is the refit of the same points, so it equals model 1; with synthetic points the chain runs
     and the prediction says no theory."""
-    setting, spec = _build("gaussian", dim=2, samples=10, first_samples=10, real_fraction=1.0, real_source="original",
-                           generations=3, metrics="mean_error_sq,trace_ratio")
+    setting, spec = _build(
+        "gaussian",
+        dim=2,
+        samples=10,
+        first_samples=10,
+        real_fraction=1.0,
+        real_source="original",
+        generations=3,
+        metrics="mean_error_sq,trace_ratio",
+    )
     out = _run(setting, spec, 16)
     np.testing.assert_allclose(out["mean_error_sq"][:, 2], out["mean_error_sq"][:, 1], rtol=1e-4, atol=1e-7)
-    summary = simulate("gaussian", dict(dim=2, samples=30, first_samples=10, real_fraction=1 / 3,
-                                        real_source="original", generations=2, chains=64))
+    summary = simulate(
+        "gaussian",
+        dict(
+            dim=2, samples=30, first_samples=10, real_fraction=1 / 3, real_source="original", generations=2, chains=64
+        ),
+    )
     assert summary["metrics"]["trace_ratio"]["theory_kind"] is None
     with pytest.raises(ValueError, match="first_samples"):
         get_setting("gaussian").resolve(dict(samples=30, first_samples=5, real_fraction=0.5, real_source="original"))

@@ -37,8 +37,7 @@ def _directions(rng, chains, dim):
 # ------------------------------------------------------------------ Monte Carlo: one verified generation
 
 
-def simulate_verified(*, dim, mean_norm, samples, real, eps, phi, rho, budget="refill", best_of=1, chains=2000,
-                      seed=0):
+def simulate_verified(*, dim, mean_norm, samples, real, eps, phi, rho, budget="refill", best_of=1, chains=2000, seed=0):
     """(accuracy, kept_fraction, p_star) per chain `(chains,)` of generation 2 with the oracle labeller as
     model 1: fresh (x, y), label y flipped with probability eps, oracle verifier (phi, rho), mean classifier
     on the r real plus the selected synthetic points. Every candidate gets its own x."""
@@ -109,9 +108,17 @@ CASES = {
 
 def _predict_args(case):
     c = dict(case)
-    return dict(dim=c["dim"], mean_norm=c["mean_norm"], samples=c["samples"], generations=2, label_noise=c["eps"],
-                verifier=f"oracle:{c['phi']},{c['rho']}", verified_budget=c.get("budget", "refill"),
-                best_of=c.get("best_of", 1), real_fraction=c["real"] / c["samples"])
+    return dict(
+        dim=c["dim"],
+        mean_norm=c["mean_norm"],
+        samples=c["samples"],
+        generations=2,
+        label_noise=c["eps"],
+        verifier=f"oracle:{c['phi']},{c['rho']}",
+        verified_budget=c.get("budget", "refill"),
+        best_of=c.get("best_of", 1),
+        real_fraction=c["real"] / c["samples"],
+    )
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -126,8 +133,9 @@ def test_predict_matches_monte_carlo_with_power(name):
         assert float(pred.std[2]) == pytest.approx(draws.std(), rel=0.1, abs=2e-3), metric
     # power: the same check rejects the law that ignores the verifier (p* = 1 - eps, everything kept)
     c = dict(case)
-    wrong = tv.accuracy_mean_classifier(dim=c["dim"], mean_norm=c["mean_norm"], samples=c["samples"],
-                                        label_noise=c["eps"], real_count=c["real"])
+    wrong = tv.accuracy_mean_classifier(
+        dim=c["dim"], mean_norm=c["mean_norm"], samples=c["samples"], label_noise=c["eps"], real_count=c["real"]
+    )
     assert _z(accuracy, wrong) > Z
 
 
@@ -145,8 +153,9 @@ def test_generation_zero_and_one_and_fitted_generator():
     x = y[..., None] * mu[:, None, :] + rng.standard_normal((chains, n, dim))
     w = np.einsum("rn,rnd->rd", y, x) / n
     acc = _ndtr(np.einsum("rd,rd->r", w, mu) / np.linalg.norm(w, axis=1))
-    pred = tv.predict("accuracy", dim=dim, mean_norm=m, samples=n, generations=1, label_noise=0.3,
-                      verifier="none", generator="fitted")
+    pred = tv.predict(
+        "accuracy", dim=dim, mean_norm=m, samples=n, generations=1, label_noise=0.3, verifier="none", generator="fitted"
+    )
     assert pred.mean.shape == (2,) and _z(acc, float(pred.mean[1])) < Z
     assert float(pred.std[1]) == pytest.approx(acc.std(), rel=0.1)
     assert _z(acc, float(tv.accuracy_given_counts(dim, m, n // 2, n // 2))) > Z  # power: half the points is rejected
@@ -216,13 +225,18 @@ def test_check_table_e_and_asymptotic_convergence():
     """theory.md E's table (d = 50, ||mu|| = 1, prune, N = 2000): the exact values lie within 2.5 of the table's
     Monte Carlo standard errors, its approximation column is `accuracy_asymptotic` at N_k = alpha N; the
     approximation's error against the exact value shrinks as N grows, and the exact value tends to the limit."""
-    rows = [((0.3, 0.9, 0.1), 0.8360, None, 0.8359), ((0.6, 0.9, 0.3), 0.7989, 0.0006, 0.7996),
-            ((0.6, 0.5, 0.5), 0.2568, 0.0014, 0.2525), ((0.45, 0.5, 0.5), 0.6510, 0.0027, 0.6585)]
+    rows = [
+        ((0.3, 0.9, 0.1), 0.8360, None, 0.8359),
+        ((0.6, 0.9, 0.3), 0.7989, 0.0006, 0.7996),
+        ((0.6, 0.5, 0.5), 0.2568, 0.0014, 0.2525),
+        ((0.45, 0.5, 0.5), 0.6510, 0.0027, 0.6585),
+    ]
     for (eps, phi, rho), mc, se, approx in rows:
         p, alpha = tv.p_star(eps, phi, rho), tv.keep_probability(eps, phi, rho)
         assert tv.accuracy_asymptotic(p, dim=50, mean_norm=1.0, samples=alpha * 2000) == pytest.approx(approx, abs=1e-4)
-        exact = tv.accuracy_mean_classifier(dim=50, mean_norm=1.0, samples=2000, label_noise=eps, phi=phi, rho=rho,
-                                            verified_budget="prune")
+        exact = tv.accuracy_mean_classifier(
+            dim=50, mean_norm=1.0, samples=2000, label_noise=eps, phi=phi, rho=rho, verified_budget="prune"
+        )
         assert abs(exact - mc) <= (2.5 * se if se else 5e-4), (eps, phi, rho, exact)
     # refill, N = 200 ... 200000: the error is O(1/N) (its sign can change at moderate N, hence the bounds)
     for eps, phi, rho in [(0.6, 0.9, 0.3), (0.3, 0.9, 0.1), (0.6, 0.5, 0.5), (0.45, 0.5, 0.5)]:
@@ -245,8 +259,14 @@ def test_check_table_e_and_asymptotic_convergence():
 
 def test_verification_predict_no_theory_and_errors():
     args = _predict_args(CASES["refill"])
-    for change in (dict(verifier="linear:0.5"), dict(classifier="logistic"), dict(classifier="least-squares"),
-                   dict(generator="fitted"), dict(generations=3), dict(policy="accumulate")):
+    for change in (
+        dict(verifier="linear:0.5"),
+        dict(classifier="logistic"),
+        dict(classifier="least-squares"),
+        dict(generator="fitted"),
+        dict(generations=3),
+        dict(policy="accumulate"),
+    ):
         assert isinstance(tv.predict("accuracy", **{**args, **change}), NoTheory), change
     assert isinstance(tv.predict("p_star", **{**args, "real_fraction": 1.0}), NoTheory)
     assert isinstance(tv.predict("accuracy", **{**args, "generator": "fitted", "generations": 1}), Prediction)
@@ -290,7 +310,7 @@ def simulate_mixture(*, dim, samples, synthetic, noise_var, shift, chains, seed,
     delta = shift * _directions(rng, chains, dim)
     x = rng.standard_normal((chains, samples, dim))
     y = np.einsum("rnd,rd->rn", x, w1) + math.sqrt(noise_var) * rng.standard_normal((chains, samples))
-    y[:, samples - synthetic:] += np.einsum("rnd,rd->rn", x[:, samples - synthetic:], delta)
+    y[:, samples - synthetic :] += np.einsum("rnd,rd->rn", x[:, samples - synthetic :], delta)
     if model == "ols":
         w = np.linalg.solve(np.einsum("rnd,rne->rde", x, x), np.einsum("rnd,rn->rd", x, y)[..., None])[..., 0]
     else:
@@ -314,9 +334,12 @@ def test_ols_mixture_exact_against_monte_carlo_with_power():
 def test_ols_check_table_c2():
     """theory.md C.2's table: the exact value within 2.5 of its Monte Carlo standard errors, its approximation
     and proportional columns reproduced, and the floor p^2 c^2."""
-    rows = [(50, 200, 0.2, 0.5, 0.17738, 0.00069, 0.17705, 0.17758),
-            (100, 150, 0.3, 0.3, 0.69960, 0.00279, 0.70371, 0.70224),
-            (10, 5000, 0.1, 1.0, 0.01217, 0.00005, 0.01217, 0.01218), (10, 50000, 0.1, 1.0, 0.01023, 0.00003, 0.01022, None)]
+    rows = [
+        (50, 200, 0.2, 0.5, 0.17738, 0.00069, 0.17705, 0.17758),
+        (100, 150, 0.3, 0.3, 0.69960, 0.00279, 0.70371, 0.70224),
+        (10, 5000, 0.1, 1.0, 0.01217, 0.00005, 0.01217, 0.01218),
+        (10, 50000, 0.1, 1.0, 0.01023, 0.00003, 0.01022, None),
+    ]
     for dim, n, p, sigma, mc, se, approx, proportional in rows:
         n2 = round(p * n)
         assert abs(sc.ols_mixture_error_exact(dim, n, n2, sigma**2, 1.0) - mc) < 2.5 * se
@@ -335,8 +358,17 @@ def test_ols_check_table_c2():
 
 def test_projection_exact_finite_n_and_limit_with_power():
     for dim, width, n, n2, seed in [(12, 4, 20, 8, 4), (12, 9, 30, 20, 5), (6, 9, 14, 5, 6)]:
-        draws = simulate_mixture(dim=dim, samples=n, synthetic=n2, noise_var=0.5, shift=1.0, chains=6000,
-                                 seed=seed, model="projection", width=width)
+        draws = simulate_mixture(
+            dim=dim,
+            samples=n,
+            synthetic=n2,
+            noise_var=0.5,
+            shift=1.0,
+            chains=6000,
+            seed=seed,
+            model="projection",
+            width=width,
+        )
         exact = sc.projection_mixture_error(dim, width, n, n2, 0.5, 1.0)
         assert _z(draws, exact) < Z, (dim, width, n)
         # power: the N -> infinity limit, and the formula without the residual-noise term, are rejected
@@ -368,7 +400,7 @@ def test_ridge_limit_converges_like_one_over_n():
         w1, delta = _directions(rng, chains, dim), c * _directions(rng, chains, dim)
         x = rng.standard_normal((chains, n, dim))
         g = np.einsum("rnd,rne->rde", x, x) / n
-        g2 = np.einsum("rnd,rne->rde", x[:, n - n2:], x[:, n - n2:]) / n
+        g2 = np.einsum("rnd,rne->rde", x[:, n - n2 :], x[:, n - n2 :]) / n
         xi = np.einsum("rnd,rn->rd", x, rng.standard_normal((chains, n))) / n
         b = np.einsum("rde,re->rd", g, w1) + np.einsum("rde,re->rd", g2, delta) + xi
         w = np.linalg.solve(g + lam * np.eye(dim), b[..., None])[..., 0]
@@ -377,8 +409,9 @@ def test_ridge_limit_converges_like_one_over_n():
         conditional = ((w0 - w1) ** 2).sum(1)
         assert _z(conditional, sc.ridge_mixture_limit(lam, p, c)) < Z
         e, e2 = g - np.eye(dim), g2 - p * np.eye(dim)
-        first = (np.einsum("rde,re->rd", e, w1) + np.einsum("rde,re->rd", e2, delta) + xi
-                 - np.einsum("rde,re->rd", e, w0)) / (1 + lam)
+        first = (
+            np.einsum("rde,re->rd", e, w1) + np.einsum("rde,re->rd", e2, delta) + xi - np.einsum("rde,re->rd", e, w0)
+        ) / (1 + lam)
         gap = error - conditional - 2 * ((w0 - w1) * first).sum(1)
         assert _z(gap, 0.0) > Z
         scaled.append((n * gap.mean(), n * gap.std(ddof=1) / math.sqrt(chains)))

@@ -10,10 +10,16 @@ from tests.helpers import z_scores
 from theory import strong_collapse, verification
 
 VERIFICATION_CASES = [
-    dict(verifier="oracle", keep_correct=0.9, keep_wrong=0.3, label_noise=0.6, verified_budget="prune", samples=200,
-         dim=20),
-    dict(verifier="oracle", keep_correct=1.0, keep_wrong=0.2, label_noise=0.3, real_fraction=0.25, samples=100,
-         dim=20),
+    dict(
+        verifier="oracle",
+        keep_correct=0.9,
+        keep_wrong=0.3,
+        label_noise=0.6,
+        verified_budget="prune",
+        samples=200,
+        dim=20,
+    ),
+    dict(verifier="oracle", keep_correct=1.0, keep_wrong=0.2, label_noise=0.3, real_fraction=0.25, samples=100, dim=20),
     dict(verifier="oracle", keep_correct=1.0, keep_wrong=0.0, label_noise=0.45, best_of=3, samples=100, dim=20),
     dict(label_noise=0.2, samples=60, dim=30),
     dict(generator="fitted", generations=1, samples=40, dim=20),
@@ -41,16 +47,20 @@ def test_verification_comparison_rejects_a_verifier_blind_theory():
     i.e. keep probabilities 1 and 1) is off by many standard errors."""
     config = VERIFICATION_CASES[0]
     entry = simulate("verification", dict(config, chains=3000, seed=11))["metrics"]["accuracy"]
-    blind = verification.accuracy_mean_classifier(dim=20, mean_norm=1.0, samples=200, label_noise=0.6,
-                                                  verified_budget="prune")
+    blind = verification.accuracy_mean_classifier(
+        dim=20, mean_norm=1.0, samples=200, label_noise=0.6, verified_budget="prune"
+    )
     z = (entry["mean"][2] - float(blind)) / entry["se"][2]
     assert abs(z) > 5
 
 
-@pytest.mark.parametrize("config", [
-    dict(dim=10, samples=40, synthetic_fraction=0.3, noise_var=0.0, chains=20_000),
-    dict(dim=20, samples=60, synthetic_fraction=0.5, model="projection:5", noise_var=0.5, shift=2.0),
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        dict(dim=10, samples=40, synthetic_fraction=0.3, noise_var=0.0, chains=20_000),
+        dict(dim=20, samples=60, synthetic_fraction=0.5, model="projection:5", noise_var=0.5, shift=2.0),
+    ],
+)
 def test_mixture_matches_the_exact_theory(config):
     entry = simulate("mixture", dict(dict(chains=4000, seed=5), **config))["metrics"]["test_error"]
     assert entry["theory_kind"] == "exact", entry["theory_note"]
@@ -71,8 +81,9 @@ def test_ridge_mixture_converges_to_its_infinite_data_limit():
     standard errors at N = 100 and shrinks about like 1/N."""
     gaps = {}
     for n in (100, 1000):
-        entry = simulate("mixture", dict(dim=10, samples=n, synthetic_fraction=0.3, model="ridge:0.5", chains=2000,
-                                         seed=2))["metrics"]["test_error"]
+        entry = simulate(
+            "mixture", dict(dim=10, samples=n, synthetic_fraction=0.3, model="ridge:0.5", chains=2000, seed=2)
+        )["metrics"]["test_error"]
         assert entry["theory_kind"] == "asymptotic"
         gaps[n] = (entry["mean"][2] - entry["theory"][2], entry["se"][2])
     assert gaps[100][0] > 5 * gaps[100][1]

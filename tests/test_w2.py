@@ -24,9 +24,21 @@ def _reference_w2(points, ddof, mean0, cov0):
     return np.sum((mean - mean0) ** 2) + np.sum(root**2) + np.trace(cov0) - 2.0 * nuclear
 
 
-@pytest.mark.parametrize("shape,rank,spread", [((100, 100), 100, 0), ((100, 100), 99, 0), ((100, 10), 9, 0),
-                                               ((10, 100), 10, 3), ((10, 10), 10, 6), ((3, 3), 2, 0),
-                                               ((2, 2), 1, 0), ((2, 2), 2, 3), ((7, 1), 1, 0), ((5, 5), 5, 12)])
+@pytest.mark.parametrize(
+    "shape,rank,spread",
+    [
+        ((100, 100), 100, 0),
+        ((100, 100), 99, 0),
+        ((100, 10), 9, 0),
+        ((10, 100), 10, 3),
+        ((10, 10), 10, 6),
+        ((3, 3), 2, 0),
+        ((2, 2), 1, 0),
+        ((2, 2), 2, 3),
+        ((7, 1), 1, 0),
+        ((5, 5), 5, 12),
+    ],
+)
 def test_sum_singular_values_matches_svd(shape, rank, spread):
     """Relative error at float32 rounding, whatever the rank, scale and spread of the singular values
     (those below 1e-5 of the largest are short by at most 6e-7 of it each)."""

@@ -7,6 +7,7 @@ names) and returns arrays over generations, so that a shared bug cannot make bot
 from theory import discrete, gaussian, mixtures, neural, regression, strong_collapse, tails, verification
 from theory.common import NoTheory, Prediction, checkable
 
+
 def _first_fit_on_samples(predict):
     """Every prediction assumes model 1 is fitted on M = `samples` real points: a different
     `first_samples` (M_1) gets NoTheory."""
@@ -33,4 +34,17 @@ _PREDICTORS = {
 }
 PREDICTORS = {name: _first_fit_on_samples(predict) for name, predict in _PREDICTORS.items()}
 
-__all__ = ["discrete", "gaussian", "mixtures", "neural", "regression", "strong_collapse", "tails", "verification", "NoTheory", "Prediction", "checkable", "PREDICTORS"]
+__all__ = [
+    "discrete",
+    "gaussian",
+    "mixtures",
+    "neural",
+    "regression",
+    "strong_collapse",
+    "tails",
+    "verification",
+    "NoTheory",
+    "Prediction",
+    "checkable",
+    "PREDICTORS",
+]

@@ -37,8 +37,16 @@ import numpy as np
 from theory.common import NoTheory, Prediction, real_count
 from theory.special import gammaln, xlog1py, xlogy
 
-METRICS = ("support_size", "lost_mass", "tail_mass", "entropy", "gini_simpson", "tv_distance",
-           "kl_to_original", "l2_risk")
+METRICS = (
+    "support_size",
+    "lost_mass",
+    "tail_mass",
+    "entropy",
+    "gini_simpson",
+    "tv_distance",
+    "kl_to_original",
+    "l2_risk",
+)
 NO_CLOSED_FORM = ("entropy", "tv_distance", "kl_to_original")
 POLICIES = ("replace", "accumulate", "accumulate-subsample")
 _CHUNK_ELEMENTS = 1 << 22  # floats per (categories x states) block: 32 MB in float64
@@ -57,7 +65,7 @@ def parse_law(text: str, categories: int):
         return np.full(categories, 1.0 / categories)
     if text.startswith("zipf:"):
         try:
-            beta = float(text[len("zipf:"):])
+            beta = float(text[len("zipf:") :])
         except ValueError:
             raise ValueError(f"law must be zipf:BETA, uniform or file:PATH; got {text!r}") from None
         if not (math.isfinite(beta) and beta > 0):
@@ -65,8 +73,12 @@ def parse_law(text: str, categories: int):
         weights = np.arange(1, categories + 1, dtype=np.float64) ** -beta
         return weights / weights.sum()
     if text.startswith("file:"):
-        path = text[len("file:"):]
-        values = np.load(path) if path.endswith(".npy") else np.loadtxt(path, delimiter="," if path.endswith(".csv") else None)
+        path = text[len("file:") :]
+        values = (
+            np.load(path)
+            if path.endswith(".npy")
+            else np.loadtxt(path, delimiter="," if path.endswith(".csv") else None)
+        )
         values = np.asarray(values, np.float64).reshape(-1)
         if values.shape != (categories,):
             raise ValueError(f"law: the file must hold {categories} numbers (categories), got {values.size}")
@@ -85,7 +97,9 @@ def parse_groups(text: str, categories: int):
             raise ValueError(f"groups must be NAME:FIRST-LAST[,NAME:FIRST-LAST...]; got {part!r}")
         name, first, last = match.group(1), int(match.group(2)), int(match.group(3))
         if not 1 <= first <= last <= categories:
-            raise ValueError(f"groups: {name} needs 1 <= FIRST <= LAST <= categories = {categories}, got {first}-{last}")
+            raise ValueError(
+                f"groups: {name} needs 1 <= FIRST <= LAST <= categories = {categories}, got {first}-{last}"
+            )
         groups.append((name, first, last))
     return tuple(groups)
 
@@ -137,8 +151,10 @@ def transition_matrix(samples: int):
     _check_samples(samples)
     states = (samples + 1) ** 2
     if states > WRIGHT_FISHER_BUDGET:
-        raise ValueError(f"samples: the (samples+1)^2 = {states:.3g} Wright-Fisher matrix exceeds "
-                         f"WRIGHT_FISHER_BUDGET = {WRIGHT_FISHER_BUDGET:.3g} (samples <= {int(WRIGHT_FISHER_BUDGET ** 0.5) - 1})")
+        raise ValueError(
+            f"samples: the (samples+1)^2 = {states:.3g} Wright-Fisher matrix exceeds "
+            f"WRIGHT_FISHER_BUDGET = {WRIGHT_FISHER_BUDGET:.3g} (samples <= {int(WRIGHT_FISHER_BUDGET**0.5) - 1})"
+        )
     return binomial_pmf(samples, np.arange(samples + 1, dtype=float) / samples)
 
 
@@ -176,8 +192,8 @@ def wright_fisher_expectation(q, samples: int, values, generations: int, weights
     chunk = max(1, _CHUNK_ELEMENTS // (samples + 1))
     total = np.zeros((summed.shape[0], generations), v.dtype)
     for start in range(0, unique.size, chunk):
-        pmf = binomial_pmf(samples, unique[start:start + chunk])
-        total = total + np.asarray(summed[:, start:start + chunk], v.dtype) @ (pmf @ v)
+        pmf = binomial_pmf(samples, unique[start : start + chunk])
+        total = total + np.asarray(summed[:, start : start + chunk], v.dtype) @ (pmf @ v)
     return total
 
 
@@ -311,8 +327,9 @@ def gini_simpson_replace(norm_sq, samples: int, generations: int):
 # ------------------------------------------------------------------ accumulate: support never changes
 
 
-def accumulate_zero_probability(q, samples: int, generations: int, *, real_fraction=0.0, real_draw="fixed",
-                                real_source="fresh"):
+def accumulate_zero_probability(
+    q, samples: int, generations: int, *, real_fraction=0.0, real_draw="fixed", real_source="fresh"
+):
     """P(pool count of a category (or group) of p-mass q is 0) at n = 0..G under accumulate, smoothing 0
     [EXACT]: a seen category keeps a positive count forever, and an unseen one is only ever drawn from p:
     (1-q)^M (no real data, or real points from the generation-1 sample), (1-q)^{M + r(n-1)} (fixed fresh
@@ -358,7 +375,7 @@ def replace_zero_probability(q, samples: int, generations: int, *, real_fraction
     synthetic = binomial_pmf(m - r, states) if not mixture else None  # (M+1, M-r+1)
     rows = []
     for start in range(0, unique.size, chunk):
-        qc = np.asarray(unique[start:start + chunk], dtype=float)
+        qc = np.asarray(unique[start : start + chunk], dtype=float)
         dist = binomial_pmf(m, qc)
         zeros = [dist[:, 0]]
         if mixture:
@@ -373,7 +390,7 @@ def replace_zero_probability(q, samples: int, generations: int, *, real_fraction
                 part = dist @ synthetic  # (c, M-r+1)
                 new = np.zeros_like(dist)
                 for b in range(r + 1):
-                    new[:, b:b + m - r + 1] += part * real[:, b:b + 1]
+                    new[:, b : b + m - r + 1] += part * real[:, b : b + 1]
                 dist = new
             zeros.append(dist[:, 0])
         rows.append(np.stack(zeros, axis=1))
@@ -434,8 +451,12 @@ def l2_risk(norm_sq, samples: int, generations: int, *, policy="replace", real_f
         else:
             new = pool + m
             if mixture:
-                a_next = (pool**2 * a + 2 * pool * m * (1 - alpha) * a + m**2 * (1 - alpha) ** 2 * b
-                          + m * (v - (1 - alpha) ** 2 * b)) / new**2
+                a_next = (
+                    pool**2 * a
+                    + 2 * pool * m * (1 - alpha) * a
+                    + m**2 * (1 - alpha) ** 2 * b
+                    + m * (v - (1 - alpha) ** 2 * b)
+                ) / new**2
             else:
                 a_next = (pool**2 * a + 2 * pool * n_s * a + n_s**2 * b + n_s * (v - b) + r * v) / new**2
             pool, a = new, a_next
@@ -482,8 +503,17 @@ def replace_l2_fixed_point(norm_sq, samples: int, real_fraction: float, real_dra
 # ------------------------------------------------------- moment recursion with smoothing (any policy)
 
 
-def moment_recursion(p, samples: int, generations: int, *, policy="replace", real_fraction=0.0, real_draw="fixed",
-                     smoothing=0.0, functionals=()):
+def moment_recursion(
+    p,
+    samples: int,
+    generations: int,
+    *,
+    policy="replace",
+    real_fraction=0.0,
+    real_draw="fixed",
+    smoothing=0.0,
+    functionals=(),
+):
     """Exact E||p_hat_k - p||^2, E||p_hat_k||^2 and E <p_hat_k, w> (each w in `functionals`) for k = 0..G,
     with add-s smoothing, fresh real points, any policy [EXACT, DERIVED].
 
@@ -558,12 +588,16 @@ def moment_recursion(p, samples: int, generations: int, *, policy="replace", rea
         sq.append(norm)
         for row, value in zip(fun, dot_w):
             row.append(value)
-    return {"l2_risk": np.asarray(l2), "norm_sq": np.asarray(sq),
-            "functional": np.asarray(fun).reshape(len(ws), generations + 1)}
+    return {
+        "l2_risk": np.asarray(l2),
+        "norm_sq": np.asarray(sq),
+        "functional": np.asarray(fun).reshape(len(ws), generations + 1),
+    }
 
 
-def expected_mass(p, mask, samples: int, generations: int, *, policy="replace", real_fraction=0.0,
-                  real_draw="fixed", smoothing=0.0):
+def expected_mass(
+    p, mask, samples: int, generations: int, *, policy="replace", real_fraction=0.0, real_draw="fixed", smoothing=0.0
+):
     """E p_hat_k(A) for a set A of categories (`mask` `(K,)`), k = 0..G [EXACT]. With smoothing 0 it is
     p(A) at every generation (unbiasedness, any policy, fixed or mixture, fresh or original real points);
     with smoothing s > 0 it follows the affine recursion of `moment_recursion` (first moments only, which
@@ -571,8 +605,16 @@ def expected_mass(p, mask, samples: int, generations: int, *, policy="replace", 
     w = np.asarray(mask, np.float64)
     if smoothing == 0:
         return np.full((generations + 1,), float(np.asarray(p, np.float64) @ w))
-    return moment_recursion(p, samples, generations, policy=policy, real_fraction=real_fraction, real_draw=real_draw,
-                            smoothing=smoothing, functionals=(w,))["functional"][0]
+    return moment_recursion(
+        p,
+        samples,
+        generations,
+        policy=policy,
+        real_fraction=real_fraction,
+        real_draw=real_draw,
+        smoothing=smoothing,
+        functionals=(w,),
+    )["functional"][0]
 
 
 # ------------------------------------------------------------------------------------------- predict
@@ -631,8 +673,10 @@ def predict(
     if sample_growth:
         return NoTheory("growing sample size: not derived")
     if metric in NO_CLOSED_FORM:
-        return NoTheory(f"E {metric} of a multinomial/Wright-Fisher law: no closed form (a nonlinear function of "
-                        "all counts); simulation only")
+        return NoTheory(
+            f"E {metric} of a multinomial/Wright-Fisher law: no closed form (a nonlinear function of "
+            "all counts); simulation only"
+        )
     p = parse_law(law, categories)
     mixture = real_draw == "mixture" and real_fraction > 0
     has_real = mixture or real_count(samples, real_fraction) > 0
@@ -643,7 +687,7 @@ def predict(
         if base == "group_mass":
             _, first, last = group_names[metric.split(".", 1)[1]]
             mask = np.zeros(categories)
-            mask[first - 1:last] = 1.0
+            mask[first - 1 : last] = 1.0
         else:
             if tail_rank is None:
                 tail_rank = max(1, min(10, categories - 1))  # the simulation's default
@@ -651,14 +695,18 @@ def predict(
                 raise ValueError(f"tail_rank must be in [1, categories - 1 = {categories - 1}], got {tail_rank}")
             mask = tail_mask(p, tail_rank).astype(float)
         mean = expected_mass(p, mask, samples, generations, smoothing=smoothing, **common)
-        note = ("exact: the fit is unbiased, so E p_hat_k(A) = p(A) at every generation" if smoothing == 0 else
-                "exact affine recursion of E p_hat_k under add-s smoothing (derived)")
+        note = (
+            "exact: the fit is unbiased, so E p_hat_k(A) = p(A) at every generation"
+            if smoothing == 0
+            else "exact affine recursion of E p_hat_k under add-s smoothing (derived)"
+        )
         return Prediction(mean, "exact", note=note)
 
     if metric in ("l2_risk", "gini_simpson"):
         if reused:
-            return NoTheory("real points reused from the generation-1 sample correlate generations: second moments "
-                            "not derived")
+            return NoTheory(
+                "real points reused from the generation-1 sample correlate generations: second moments not derived"
+            )
         if smoothing == 0:
             e = l2_risk(float(p @ p), samples, generations, **common)
             mean = e if metric == "l2_risk" else 1.0 - float(p @ p) - e
@@ -673,7 +721,7 @@ def predict(
     # support_size, lost_mass, group_extinct.*
     if base == "group_extinct":
         _, first, last = group_names[metric.split(".", 1)[1]]
-        q = np.asarray([p[first - 1:last].sum()])
+        q = np.asarray([p[first - 1 : last].sum()])
     else:
         q = p
     if smoothing > 0:
@@ -686,8 +734,9 @@ def predict(
             mean = np.where(k == 0, float(q[0] == 0), 0.0)
         return Prediction(np.asarray(mean, float), "exact", note="exact: add-s smoothing gives every category mass")
     if policy == "accumulate":
-        zero = accumulate_zero_probability(q, samples, generations, real_source=real_source, **{
-            k: v for k, v in common.items() if k != "policy"})
+        zero = accumulate_zero_probability(
+            q, samples, generations, real_source=real_source, **{k: v for k, v in common.items() if k != "policy"}
+        )
         note = "exact: under accumulate a seen category is never lost; unseen ones appear only from real draws"
     elif policy == "replace" and not has_real:
         f = (np.arange(samples + 1) == 0).astype(float)
@@ -697,8 +746,10 @@ def predict(
         except ValueError as error:
             return NoTheory(f"exact Wright-Fisher chain too costly: {error}")
         if base == "group_extinct":
-            return _indicator(np.concatenate([np.asarray([float(q[0] == 0)]), rows[0]]),
-                              "exact: the group's count is Wright-Fisher (lumping); backward equation")
+            return _indicator(
+                np.concatenate([np.asarray([float(q[0] == 0)]), rows[0]]),
+                "exact: the group's count is Wright-Fisher (lumping); backward equation",
+            )
         if metric == "support_size":
             mean = np.concatenate([np.asarray([float(np.sum(p > 0))]), categories - rows[0]])
         else:
@@ -713,8 +764,9 @@ def predict(
     elif reused:
         return NoTheory(f"{metric} with real points reused from the generation-1 sample under {policy}: not derived")
     else:
-        return NoTheory(f"{metric} under accumulate-subsample (support of a subsample of the pool): not derived "
-                        "(simulation only)")
+        return NoTheory(
+            f"{metric} under accumulate-subsample (support of a subsample of the pool): not derived (simulation only)"
+        )
     if base == "group_extinct":
         return _indicator(zero[0], note)
     if metric == "support_size":

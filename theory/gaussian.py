@@ -98,7 +98,9 @@ def replace_closed_form(*, samples, ddof, num_generations, trace0=1.0):
     ratio = (samples - 1) / (samples - ddof)
     k = np.arange(num_generations + 1, dtype=float)
     s = trace0 * ratio**k
-    e = np.where(ratio == 1.0, trace0 * k / samples, trace0 / samples * (1 - ratio**k) / (1 - np.where(ratio == 1.0, 0.5, ratio)))
+    e = np.where(
+        ratio == 1.0, trace0 * k / samples, trace0 / samples * (1 - ratio**k) / (1 - np.where(ratio == 1.0, 0.5, ratio))
+    )
     return e, s
 
 

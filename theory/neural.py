@@ -24,29 +24,49 @@ def predict(metric: str, *, task: str, policy: str, generations: int, samples: i
     """
     if task == "regression" and metric == "test_mse":
         if config.get("depth") != 0 or config.get("teacher_depth") != 0:
-            return NoTheory("a non-linear (MLP) teacher or student: no closed form; the linear theory applies to "
-                            "depth = teacher_depth = 0 only")
+            return NoTheory(
+                "a non-linear (MLP) teacher or student: no closed form; the linear theory applies to "
+                "depth = teacher_depth = 0 only"
+            )
         if config.get("batch_size", 0) != 0:
-            return NoTheory("minibatch training stops at a noisy point near the least-squares fit: the OLS "
-                            "theory assumes full-batch training to convergence (batch_size = 0)")
+            return NoTheory(
+                "minibatch training stops at a noisy point near the least-squares fit: the OLS "
+                "theory assumes full-batch training to convergence (batch_size = 0)"
+            )
         dim = config["dim"]
         if samples < dim + 2:
-            return NoTheory("fewer than d + 2 points: gradient descent from a random start does not reach the "
-                            "minimum-norm solution the theory describes")
-        result = regression.predict("excess_risk", dim=dim, samples=samples, noise_var=config["noise_var"],
-                                    policy=policy, generations=generations, design="fresh",
-                                    real_fraction=config.get("real_fraction", 0.0))
+            return NoTheory(
+                "fewer than d + 2 points: gradient descent from a random start does not reach the "
+                "minimum-norm solution the theory describes"
+            )
+        result = regression.predict(
+            "excess_risk",
+            dim=dim,
+            samples=samples,
+            noise_var=config["noise_var"],
+            policy=policy,
+            generations=generations,
+            design="fresh",
+            real_fraction=config.get("real_fraction", 0.0),
+        )
         if isinstance(result, Prediction):
-            return result._replace(note="least-squares chain, fresh isotropic inputs (assumes training "
-                                   "converged): " + result.note)
+            return result._replace(
+                note="least-squares chain, fresh isotropic inputs (assumes training converged): " + result.note
+            )
         return result
     if task == "lm" and metric == "first_token_support" and config.get("model") == "bigram":
         if config.get("verifier", "none") != "none":
             return NoTheory("a verifier: not derived")
-        return discrete.predict("support_size", categories=config["vocab"], samples=samples, policy=policy,
-                                generations=generations, law=f"zipf:{config['zipf']}",
-                                real_fraction=config.get("real_fraction", 0.0),
-                                real_draw=config.get("real_draw", "fixed"),
-                                real_source=config.get("real_source", "fresh"),
-                                shared_real_data=config.get("shared_real_data", False))
+        return discrete.predict(
+            "support_size",
+            categories=config["vocab"],
+            samples=samples,
+            policy=policy,
+            generations=generations,
+            law=f"zipf:{config['zipf']}",
+            real_fraction=config.get("real_fraction", 0.0),
+            real_draw=config.get("real_draw", "fixed"),
+            real_source=config.get("real_source", "fresh"),
+            shared_real_data=config.get("shared_real_data", False),
+        )
     return NoTheory(f"{metric} of a trained network ({task}): no closed form; simulation only")

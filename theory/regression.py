@@ -28,8 +28,10 @@ EDGE = 6  # means are compared only for |T - d| >= EDGE: the (inverse-)Wishart t
 
 def _require_ols(dim: int, samples: int) -> None:
     if samples < dim + 2:
-        raise ValueError(f"samples must be >= dim + 2 = {dim + 2} for a finite OLS excess risk "
-                         f"(E (X^T X)^-1 exists only for T > d + 1), got samples={samples}")
+        raise ValueError(
+            f"samples must be >= dim + 2 = {dim + 2} for a finite OLS excess risk "
+            f"(E (X^T X)^-1 exists only for T > d + 1), got samples={samples}"
+        )
 
 
 def ols_replace(*, dim: int, samples: int, noise_var, generations: int):
@@ -75,8 +77,8 @@ def _spectrum(text: str, dim: int):
     if text == "isotropic":
         return np.ones(dim), None
     if text.startswith("power:"):
-        return np.arange(1, dim + 1, dtype=float) ** -float(text[len("power:"):]), None
-    path = text[len("file:"):]
+        return np.arange(1, dim + 1, dtype=float) ** -float(text[len("power:") :]), None
+    path = text[len("file:") :]
     values = np.load(path) if path.endswith(".npy") else np.loadtxt(path, ndmin=1)
     if values.ndim == 1:
         return values, None
@@ -88,10 +90,10 @@ def _weight_moments(text: str, spectrum: str, dim: int, basis):
     if text == "random":
         return np.full(dim, 1.0 / dim)  # w* ~ N(0, I/d): E w* w*^T = I/d in every basis
     if text.startswith("source:"):
-        beta, source = float(spectrum[len("power:"):]), float(text[len("source:"):])
+        beta, source = float(spectrum[len("power:") :]), float(text[len("source:") :])
         c2 = np.arange(1, dim + 1, dtype=float) ** (beta - 1 - 2 * source * beta)
         return c2 / c2.sum()
-    path = text[len("file:"):]
+    path = text[len("file:") :]
     w = np.load(path) if path.endswith(".npy") else np.loadtxt(path, ndmin=1)
     return (w if basis is None else basis.T @ w) ** 2
 
@@ -107,18 +109,25 @@ def _chain_risk(*, dim, samples, noise_var, policy, generations, design):
             return risk, zeros, risk, "exact", "exact: k sigma^2 d/(T-d-1) (E (X^T X)^-1 = Sigma^-1/(T-d-1))"
         if policy == "accumulate":
             risk = ols_accumulate(design=design, **args)
-            note = ("exact: sigma^2 d/(T-d-1) sum 1/i^2 <= pi^2/6 (fixed design)" if design == "fixed"
-                    else "exact: sigma^2 sum d/(i(iT-d-1)) (fresh design)")
+            note = (
+                "exact: sigma^2 d/(T-d-1) sum 1/i^2 <= pi^2/6 (fixed design)"
+                if design == "fixed"
+                else "exact: sigma^2 sum d/(i(iT-d-1)) (fresh design)"
+            )
             return risk, zeros, risk, "exact", note
         risk = ols_subsample(**args)
         return risk, zeros, risk, "asymptotic", "large-T limit V_k sigma^2 d/(T-d-1), V_k -> pi^2/2 - 2"
     if samples <= dim - 2:
         if policy != "replace":
             return f"min-norm chain under {policy}: not derived"
-        parts = ridge_theory.minimum_norm_replace(dim=dim, samples=samples, noise_var=noise_var,
-                                                  generations=generations, design=design)
-        note = ("exact: (1 - r^k) + v (1 - r^k)/(1 - r), r = T/d, v = sigma^2 T/(d-T-1)" if design == "fresh"
-                else "exact: (1 - r) + k v, r = T/d, v = sigma^2 T/(d-T-1) (fixed design)")
+        parts = ridge_theory.minimum_norm_replace(
+            dim=dim, samples=samples, noise_var=noise_var, generations=generations, design=design
+        )
+        note = (
+            "exact: (1 - r^k) + v (1 - r^k)/(1 - r), r = T/d, v = sigma^2 T/(d-T-1)"
+            if design == "fresh"
+            else "exact: (1 - r) + k v, r = T/d, v = sigma^2 T/(d-T-1) (fixed design)"
+        )
         return parts["total"], parts["bias"], parts["variance"], "exact", note
     return "d - 1 <= T <= d + 1: the expected excess risk is infinite"
 
@@ -151,7 +160,7 @@ def residual_verifier_unbiased(*, dim: int, samples: int, noise_var, tolerance, 
     values = [0.0, noise_var * dim / (samples - dim - 1)]
     for _ in range(generations - 1):
         values.append(rho * rho * values[-1] + step)
-    return np.asarray(values[:generations + 1])
+    return np.asarray(values[: generations + 1])
 
 
 def predict(
@@ -181,16 +190,29 @@ def predict(
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     if verifier != "none":
-        simple = (verifier_bias == 0 and policy == "replace" and design == "fresh" and ridge == 0
-                  and real_fraction == 0 and spectrum == "isotropic" and samples >= dim + 2)
+        simple = (
+            verifier_bias == 0
+            and policy == "replace"
+            and design == "fresh"
+            and ridge == 0
+            and real_fraction == 0
+            and spectrum == "isotropic"
+            and samples >= dim + 2
+        )
         if metric != "excess_risk" or not simple:
-            return NoTheory("a residual verifier (Yi et al. 2025) keeps rows depending on x and y: the chain "
-                            "contracts towards the verifier's centre w_v; only the unbiased (w_v = w*) replace OLS "
-                            "chain with a fresh isotropic design has a (linearised) prediction")
-        return Prediction(residual_verifier_unbiased(dim=dim, samples=samples, noise_var=noise_var,
-                                                     tolerance=verifier_tolerance, generations=generations),
-                          "asymptotic", note="linearised around w_v = w* (Yi et al. 2025 setting; derived, "
-                          "reconstruction): E_k+1 = rho^2 E_k + d sigma^2 rho/(T - d - 1)")
+            return NoTheory(
+                "a residual verifier (Yi et al. 2025) keeps rows depending on x and y: the chain "
+                "contracts towards the verifier's centre w_v; only the unbiased (w_v = w*) replace OLS "
+                "chain with a fresh isotropic design has a (linearised) prediction"
+            )
+        return Prediction(
+            residual_verifier_unbiased(
+                dim=dim, samples=samples, noise_var=noise_var, tolerance=verifier_tolerance, generations=generations
+            ),
+            "asymptotic",
+            note="linearised around w_v = w* (Yi et al. 2025 setting; derived, "
+            "reconstruction): E_k+1 = rho^2 E_k + d sigma^2 rho/(T - d - 1)",
+        )
     if shared_design:
         return NoTheory("with a shared design and w* the chain mean is conditional on them; theory is unconditional")
     if ridge != 0:
@@ -201,8 +223,9 @@ def predict(
     isotropic = bool(np.all(eigenvalues == eigenvalues[0]))
     if samples <= dim - 2 and not isotropic:
         return NoTheory("min-norm chain with an anisotropic Sigma: not derived (B.6 is isotropic)")
-    chain = _chain_risk(dim=dim, samples=samples, noise_var=noise_var, policy=policy, generations=generations,
-                        design=design)
+    chain = _chain_risk(
+        dim=dim, samples=samples, noise_var=noise_var, policy=policy, generations=generations, design=design
+    )
     if isinstance(chain, str):
         return NoTheory(chain)
     risk, bias, variance, kind, note = chain
@@ -217,31 +240,49 @@ def predict(
         mean = {"excess_risk": risk, "excess_bias": bias, "excess_variance": variance}[metric]
         return Prediction(mean, kind, heavy, note=note + edge_note)
     if samples <= dim - 2:
-        return NoTheory("downstream of a min-norm chain: its deviation covariance is not proportional to "
-                        "Sigma^-1 (not derived)")
-    down = _downstream(risk, eigenvalues, _weight_moments(true_weights, spectrum, dim, basis), dim=dim,
-                       samples=downstream_samples, ridge=downstream_ridge, noise_var=downstream_noise_var)
+        return NoTheory(
+            "downstream of a min-norm chain: its deviation covariance is not proportional to Sigma^-1 (not derived)"
+        )
+    down = _downstream(
+        risk,
+        eigenvalues,
+        _weight_moments(true_weights, spectrum, dim, basis),
+        dim=dim,
+        samples=downstream_samples,
+        ridge=downstream_ridge,
+        noise_var=downstream_noise_var,
+    )
     if isinstance(down, NoTheory):
         return down
     parts, down_kind, down_note = down
-    name = metric[len("downstream_"):]
+    name = metric[len("downstream_") :]
     mean = parts["total" if name == "excess_risk" else name]
     down_finite = downstream_ridge > 0 or abs(downstream_samples - dim) >= EDGE
     heavy = np.where(finite and down_finite, 0.0, np.inf) * np.ones(generations + 1)
     kind = "exact" if kind == "exact" and down_kind == "exact" else "asymptotic"
-    return Prediction(np.asarray(mean) * np.ones(generations + 1), kind, heavy,
-                      note=f"chain {note}; downstream {down_note}{edge_note}")
+    return Prediction(
+        np.asarray(mean) * np.ones(generations + 1),
+        kind,
+        heavy,
+        note=f"chain {note}; downstream {down_note}{edge_note}",
+    )
 
 
 def _downstream(chain_risk, eigenvalues, weight_moments, *, dim, samples, ridge, noise_var):
     """(parts, kind, note) of the downstream model trained on labels of the chain's model, or NoTheory."""
     if ridge == 0 and samples >= dim + 2:
-        parts = ridge_theory.ols_two_stage(dim=dim, downstream_samples=samples, downstream_noise_var=noise_var,
-                                           chain_excess_risk=chain_risk)
+        parts = ridge_theory.ols_two_stage(
+            dim=dim, downstream_samples=samples, downstream_noise_var=noise_var, chain_excess_risk=chain_risk
+        )
         return parts, "exact", "OLS: sigma'^2 d/(T'-d-1) + chain risk (exact, theory.md B.2)"
     if ridge == 0 and samples > dim - 2:
         return NoTheory("downstream OLS with d - 1 <= T' <= d + 1: infinite expected risk")
     parts = ridge_theory.ridge_two_stage(
-        eigenvalues=np.asarray(eigenvalues), weight_coefficients_sq=np.asarray(weight_moments), ridge=ridge,
-        downstream_samples=samples, downstream_noise_var=noise_var, chain_excess_risk=np.asarray(chain_risk))
+        eigenvalues=np.asarray(eigenvalues),
+        weight_coefficients_sq=np.asarray(weight_moments),
+        ridge=ridge,
+        downstream_samples=samples,
+        downstream_noise_var=noise_var,
+        chain_excess_risk=np.asarray(chain_risk),
+    )
     return parts, "asymptotic", "ridge deterministic equivalents (kappa, df1, df2; theory.md B.4, O(1/d) error)"

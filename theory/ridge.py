@@ -250,8 +250,13 @@ def optimal_ridge(
     else:
         start = jnp.broadcast_to(jnp.log(jnp.asarray(initial, dtype)), chain.shape)
     lam, best = _optimal_ridge(
-        eigenvalues, coefficients, jnp.asarray(downstream_samples, dtype), jnp.asarray(downstream_noise_var, dtype),
-        chain.reshape(-1), start.reshape(-1), steps=int(steps),
+        eigenvalues,
+        coefficients,
+        jnp.asarray(downstream_samples, dtype),
+        jnp.asarray(downstream_noise_var, dtype),
+        chain.reshape(-1),
+        start.reshape(-1),
+        steps=int(steps),
     )
     return lam.reshape(chain.shape), best.reshape(chain.shape)
 

@@ -39,8 +39,9 @@ def _ols_args(dim, samples, synthetic_count):
     dim = integer_at_least(dim, "dim", 1)
     samples = integer_at_least(samples, "samples", 1)
     if samples < dim + 2:
-        raise ValueError(f"samples must be >= dim + 2 = {dim + 2} (E (X^T X)^-1 is finite only for N > d + 1), "
-                         f"got samples={samples}")
+        raise ValueError(
+            f"samples must be >= dim + 2 = {dim + 2} (E (X^T X)^-1 is finite only for N > d + 1), got samples={samples}"
+        )
     n2 = integer_at_least(synthetic_count, "synthetic_count", 0)
     if n2 > samples:
         raise ValueError(f"synthetic_count must be <= samples = {samples}, got {n2}")
@@ -149,8 +150,9 @@ def projection_limit(dim: int, width: int, synthetic_fraction, shift, weight_nor
     return (1 - m / dim) * w * w + p * p * (m / dim) * c * c
 
 
-def projection_mixture_error(dim: int, width: int, samples: int, synthetic_count: int, noise_var, shift,
-                             weight_norm=1.0) -> float:
+def projection_mixture_error(
+    dim: int, width: int, samples: int, synthetic_count: int, noise_var, shift, weight_norm=1.0
+) -> float:
     """E ||S v_hat - w1||^2 at finite N for the random-projection model (v_hat: least squares of y on S^T x),
     k = min(m, d), N >= k + 2 [EXACT, derived for collapse-jax]:
 
@@ -171,8 +173,11 @@ def projection_mixture_error(dim: int, width: int, samples: int, synthetic_count
     s2 = nonnegative(noise_var, "noise_var")
     keep, p = k / dim, n2 / samples
     residual = (1 - keep) * (w * w + p * c * c)
-    return ((1 - keep) * w * w + keep * c * c * ols_synthetic_factor(k, samples, n2)
-            + k / (samples - k - 1) * (s2 + residual))
+    return (
+        (1 - keep) * w * w
+        + keep * c * c * ols_synthetic_factor(k, samples, n2)
+        + k / (samples - k - 1) * (s2 + residual)
+    )
 
 
 # --------------------------------------------------------------------------------------- predict
@@ -184,13 +189,13 @@ def parse_model(text: str):
         return "ols", None
     if text.startswith("ridge:"):
         try:
-            lam = float(text[len("ridge:"):])
+            lam = float(text[len("ridge:") :])
         except ValueError:
             raise ValueError(f"model must be 'ridge:LAMBDA' with a number, got {text!r}") from None
         return "ridge", nonnegative(lam, "ridge lambda")
     if text.startswith("projection:"):
         try:
-            width = int(text[len("projection:"):])
+            width = int(text[len("projection:") :])
         except ValueError:
             raise ValueError(f"model must be 'projection:M' with an integer M, got {text!r}") from None
         return "projection", integer_at_least(width, "projection width", 1)
@@ -224,27 +229,32 @@ def predict(
     c = nonnegative(shift, "shift")
     name, value = parse_model(model)
     if synthetic_law != "shifted":
-        return NoTheory(f"synthetic_law {synthetic_law!r}: only the shifted linear generator w2 = w1 + Delta "
-                        "is derived")
+        return NoTheory(
+            f"synthetic_law {synthetic_law!r}: only the shifted linear generator w2 = w1 + Delta is derived"
+        )
     if policy != "replace":
         return NoTheory(f"policy {policy!r}: only 'replace' is derived")
     if generations >= 3:
         return NoTheory("from generation 3 the previous fit generates the labels; no closed form")
     n2 = samples - real_count(samples, 1 - q)
-    mean = [0.0, c * c, math.nan][:generations + 1]
-    std = [0.0, 0.0, math.nan][:generations + 1]
+    mean = [0.0, c * c, math.nan][: generations + 1]
+    std = [0.0, 0.0, math.nan][: generations + 1]
     kind, note = "exact", SOURCE + "; generation 0: the truth, 1: the generator w2 (c^2)"
     if generations >= 2:
         if name == "ridge" and value > 0:
             mean[2] = ridge_mixture_limit(value, n2 / samples, c)
             kind = "asymptotic"
-            note += ("; generation 2: ridge N -> infinity limit (lambda^2 + p^2 c^2)/(1 + lambda)^2; holds as "
-                     "N -> infinity (O(d/N) deviation expected at finite N)")
+            note += (
+                "; generation 2: ridge N -> infinity limit (lambda^2 + p^2 c^2)/(1 + lambda)^2; holds as "
+                "N -> infinity (O(d/N) deviation expected at finite N)"
+            )
         else:
             k = dim if name != "projection" else min(value, dim)
             if samples < k + 2:
-                return NoTheory(f"N = {samples} < {k + 2}: the least-squares fit's expected error is infinite or "
-                                "the fit interpolates (no finite-N formula derived)")
+                return NoTheory(
+                    f"N = {samples} < {k + 2}: the least-squares fit's expected error is infinite or "
+                    "the fit interpolates (no finite-N formula derived)"
+                )
             if name == "projection":
                 mean[2] = projection_mixture_error(dim, value, samples, n2, s2, c)
                 note += "; generation 2: exact finite-N random projection (limit (1-m/d) + p^2 (m/d) c^2)"

@@ -213,8 +213,7 @@ def _unseen_values(samples, p_i, train_size, real_fraction, fixed_synthetic, dty
     return np.exp(xlog1py(float(train_size), -x) + xlog1py(float(fixed_synthetic), -j)[None, :])
 
 
-def chain_expectations(p, first_law, samples: int, steps: int, train_sizes=(), *, real_fraction=0.0,
-                       fixed_synthetic=0):
+def chain_expectations(p, first_law, samples: int, steps: int, train_sizes=(), *, real_fraction=0.0, fixed_synthetic=0):
     """Exact expectations over the empirical chain started from the law `first_law` [EXACT].
 
     The count of item i after n = 1..`steps` empirical refits is K_1 ~ Bin(T0, first_law_i), then
@@ -233,15 +232,16 @@ def chain_expectations(p, first_law, samples: int, steps: int, train_sizes=(), *
     zero = (np.arange(samples + 1) == 0).astype(float)
     if real_fraction == 0 or not sizes:
         columns = [zero] + [
-            np.exp(xlog1py(float(t + fixed_synthetic), -np.arange(samples + 1, dtype=float) / samples)) for t in sizes]
+            np.exp(xlog1py(float(t + fixed_synthetic), -np.arange(samples + 1, dtype=float) / samples)) for t in sizes
+        ]
         values = np.stack(columns, axis=1)  # (T0+1, m)
         v = discrete.backward_values(samples, values, steps - 1)  # (T0+1, m, steps)
         unique, summed = discrete._unique_with_weights(first, [p])
         chunk = max(1, _CHUNK_ELEMENTS // (samples + 1))
         total = np.zeros((values.shape[1], steps), v.dtype)
         for start in range(0, unique.size, chunk):
-            pmf = discrete.binomial_pmf(samples, unique[start:start + chunk])
-            weights = np.asarray(summed[0, start:start + chunk], v.dtype)
+            pmf = discrete.binomial_pmf(samples, unique[start : start + chunk])
+            weights = np.asarray(summed[0, start : start + chunk], v.dtype)
             total = total + np.tensordot(weights @ pmf, v, axes=1)
         out["lost_mass"] = total[0]
         for t, row in zip(sizes, total[1:]):
@@ -249,15 +249,17 @@ def chain_expectations(p, first_law, samples: int, steps: int, train_sizes=(), *
         return out
     cost = p.size * (samples + 1) ** 2 * steps
     if cost > FORWARD_BUDGET:
-        raise ValueError(f"categories x (samples+1)^2 x generations = {cost:.3g} exceeds FORWARD_BUDGET = "
-                         f"{FORWARD_BUDGET:.3g} (forward propagation needed with real_fraction > 0)")
+        raise ValueError(
+            f"categories x (samples+1)^2 x generations = {cost:.3g} exceeds FORWARD_BUDGET = "
+            f"{FORWARD_BUDGET:.3g} (forward propagation needed with real_fraction > 0)"
+        )
     matrix = discrete.transition_matrix(samples)
     chunk = max(1, _CHUNK_ELEMENTS // (samples + 1))
     lost = np.zeros((steps,), matrix.dtype)
     errors = {t: np.zeros((steps,), matrix.dtype) for t in sizes}
     for start in range(0, p.size, chunk):
-        pc = np.asarray(p[start:start + chunk], matrix.dtype)
-        dist = discrete.binomial_pmf(samples, first[start:start + chunk])
+        pc = np.asarray(p[start : start + chunk], matrix.dtype)
+        dist = discrete.binomial_pmf(samples, first[start : start + chunk])
         fs = {t: _unseen_values(samples, pc, t, real_fraction, fixed_synthetic, matrix.dtype) for t in sizes}
         for n in range(steps):
             if n:
@@ -277,7 +279,7 @@ def parse_generator(text: str, categories: int, beta: float):
         return "empirical", None
     if text.startswith("cut:"):
         try:
-            rank = int(text[len("cut:"):])
+            rank = int(text[len("cut:") :])
         except ValueError:
             raise ValueError(f"generator must be empirical, cut:K or narrow:BETA2; got {text!r}") from None
         if not 1 <= rank < categories:
@@ -285,7 +287,7 @@ def parse_generator(text: str, categories: int, beta: float):
         return "cut", cut_law(zipf_law(beta, categories), rank)
     if text.startswith("narrow:"):
         try:
-            beta2 = float(text[len("narrow:"):])
+            beta2 = float(text[len("narrow:") :])
         except ValueError:
             raise ValueError(f"generator must be empirical, cut:K or narrow:BETA2; got {text!r}") from None
         if not beta2 > beta:
@@ -319,25 +321,27 @@ def predict(
     """
     if isinstance(train_sizes, str):
         train_sizes = [t for t in train_sizes.split(",") if t.strip()]
-    if metric != "lost_mass" and not (metric.startswith("test_error.") and metric[len("test_error."):].isdigit()):
+    if metric != "lost_mass" and not (metric.startswith("test_error.") and metric[len("test_error.") :].isdigit()):
         raise ValueError(f"metric must be test_error.T or lost_mass, got {metric!r}")
     if not law.startswith("zipf:"):
         raise ValueError(f"law must be zipf:BETA for the tails setting, got {law!r}")
-    beta = float(law[len("zipf:"):])
+    beta = float(law[len("zipf:") :])
     _require_beta(beta, "law's BETA")
     discrete._check_generations(generations)
     if shared_real_data:
         return NoTheory("with a shared real sample the chain mean is conditional on it; theory is unconditional")
     if chain == "shrinking":
-        return NoTheory("support-shrinking chain: survivals are dependent through the renormalisation; only the "
-                        "approximation shrinking_chain_lost_mass is known")
+        return NoTheory(
+            "support-shrinking chain: survivals are dependent through the renormalisation; only the "
+            "approximation shrinking_chain_lost_mass is known"
+        )
     if policy != "replace":
         return NoTheory(f"tails chain under {policy}: the pooled count is not Wright-Fisher; not derived")
     if real_fraction > 0:
         return NoTheory("tails chain with real data in the generator's batches: not derived")
     p = zipf_law(beta, categories)
     kind, q1 = parse_generator(generator, categories, beta)
-    t = int(metric[len("test_error."):]) if metric != "lost_mass" else None
+    t = int(metric[len("test_error.") :]) if metric != "lost_mass" else None
     pi, n_fixed = float(train_real_fraction), int(fixed_synthetic)
 
     def deterministic(q):
@@ -355,13 +359,19 @@ def predict(
         head_std.append(std_bound(q1))
         start, steps = q1, generations - 1
     try:
-        chain = chain_expectations(p, start, samples, steps, () if t is None else (t,), real_fraction=pi,
-                                   fixed_synthetic=n_fixed)
+        chain = chain_expectations(
+            p, start, samples, steps, () if t is None else (t,), real_fraction=pi, fixed_synthetic=n_fixed
+        )
     except ValueError as error:
         return NoTheory(f"exact expectation too costly: {error}")
     tail = chain[metric]
     mean = np.concatenate([np.asarray(head, dtype=tail.dtype), tail])
     std = np.full(mean.shape[0], np.nan)  # bounds for the fixed laws (random models: the chains' own SE)
-    std[:len(head_std)] = head_std
-    return Prediction(mean, "exact", note="exact: memoriser sum for a fixed law; Wright-Fisher expectation "
-                                          "(backward/forward equation) for the empirical chain", std=np.asarray(std))
+    std[: len(head_std)] = head_std
+    return Prediction(
+        mean,
+        "exact",
+        note="exact: memoriser sum for a fixed law; Wright-Fisher expectation "
+        "(backward/forward equation) for the empirical chain",
+        std=np.asarray(std),
+    )

@@ -74,7 +74,7 @@ def parse_verifier(text: str):
     if text == "none":
         return "none", 1.0, 1.0
     if text.startswith("oracle:"):
-        parts = text[len("oracle:"):].split(",")
+        parts = text[len("oracle:") :].split(",")
         if len(parts) != 2:
             raise ValueError(f"verifier must be 'oracle:PHI,RHO', got {text!r}")
         try:
@@ -123,8 +123,10 @@ def p_star(label_noise, phi, rho, best_of: int = 1) -> float:
         return 1.0 - eps
     alpha = phi * (1 - eps) + rho * eps
     if alpha <= 0:
-        raise ValueError(f"phi (1 - label_noise) + rho label_noise must be > 0 for p* to exist "
-                         f"(phi={phi}, rho={rho}, label_noise={eps})")
+        raise ValueError(
+            f"phi (1 - label_noise) + rho label_noise must be > 0 for p* to exist "
+            f"(phi={phi}, rho={rho}, label_noise={eps})"
+        )
     return phi * (1 - eps) / alpha
 
 
@@ -150,7 +152,7 @@ def _negative_binomial_failures(successes: int, alpha: float, tol: float = _TAIL
     f_max = int(m * q / alpha + 40.0 * math.sqrt(m * q) / alpha + 64)
     while True:
         f = np.arange(f_max + 1, dtype=np.float64)
-        logpmf = (m * math.log(alpha) + _lgamma(m + f) - math.lgamma(m) - _lgamma(f + 1) + f * math.log(q))
+        logpmf = m * math.log(alpha) + _lgamma(m + f) - math.lgamma(m) - _lgamma(f + 1) + f * math.log(q)
         pmf = np.exp(logpmf)
         ratio = (m + f_max) * q / (f_max + 1)
         if ratio < 1.0 and pmf[-1] * ratio / (1.0 - ratio) < tol:
@@ -158,8 +160,16 @@ def _negative_binomial_failures(successes: int, alpha: float, tol: float = _TAIL
         f_max *= 2
 
 
-def kept_fraction(label_noise, phi, rho, *, verified_budget: str = "prune", synthetic_count: int = 1,
-                  best_of: int = 1, return_std: bool = False):
+def kept_fraction(
+    label_noise,
+    phi,
+    rho,
+    *,
+    verified_budget: str = "prune",
+    synthetic_count: int = 1,
+    best_of: int = 1,
+    return_std: bool = False,
+):
     """E (kept synthetic points / proposed synthetic points) at a verified generation, and with
     return_std=True the per-chain standard deviation as well: (mean, std).
 
@@ -190,8 +200,9 @@ def kept_fraction(label_noise, phi, rho, *, verified_budget: str = "prune", synt
     return (mean, std) if return_std else mean
 
 
-def p_star_metric(label_noise, phi, rho, *, verified_budget: str = "refill", synthetic_count: int = 1,
-                  best_of: int = 1):
+def p_star_metric(
+    label_noise, phi, rho, *, verified_budget: str = "refill", synthetic_count: int = 1, best_of: int = 1
+):
     """(mean, per-chain std) of the simulated p_star: the share of correct labels among the kept synthetic
     points of one generation [EXACT].
 
@@ -268,11 +279,10 @@ def _angle_moments(dim: int, mean_norm: float, delta, chunk: int = 16):
         return hi * up + lo * (1 - up), hi**2 * up + lo**2 * (1 - up), np.ones_like(delta)
     nu = dim - 1
     rho_lo, rho_hi = max(0.0, math.sqrt(nu) - 1.0 - _BOX), math.sqrt(nu) + _BOX
-    log_const = (math.log(2.0) + 0.5 * nu * math.log(math.pi) - math.lgamma(0.5 * nu)
-                 - 0.5 * dim * math.log(2 * math.pi))
+    log_const = math.log(2.0) + 0.5 * nu * math.log(math.pi) - math.lgamma(0.5 * nu) - 0.5 * dim * math.log(2 * math.pi)
     first, second, mass = (np.empty_like(delta) for _ in range(3))
     for start in range(0, delta.size, chunk):
-        d = delta[start:start + chunk]
+        d = delta[start : start + chunk]
         t_lo, t_hi = d - _BOX, d + _BOX
         r_lo = np.sqrt(np.maximum(t_lo, 0.0) ** 2 + rho_lo**2)
         r_hi = np.sqrt(t_hi**2 + rho_hi**2)
@@ -284,13 +294,17 @@ def _angle_moments(dim: int, mean_norm: float, delta, chunk: int = 16):
         cos, sin = np.cos(angle), np.sin(angle)
         along = radius[:, :, None] * cos[:, None, :] - d[:, None, None]
         across = radius[:, :, None] * sin[:, None, :]
-        log_density = (log_const + nu * np.log(radius)[:, :, None] + (dim - 2) * np.log(sin)[:, None, :]
-                       - 0.5 * (along**2 + across**2))
+        log_density = (
+            log_const
+            + nu * np.log(radius)[:, :, None]
+            + (dim - 2) * np.log(sin)[:, None, :]
+            - 0.5 * (along**2 + across**2)
+        )
         angular = np.einsum("crs,cr->cs", np.exp(log_density), w_radius) * w_angle  # (c, nA)
         phi = _ndtr(m * cos)
-        mass[start:start + chunk] = angular.sum(1)
-        first[start:start + chunk] = (angular * phi).sum(1)
-        second[start:start + chunk] = (angular * phi**2).sum(1)
+        mass[start : start + chunk] = angular.sum(1)
+        first[start : start + chunk] = (angular * phi).sum(1)
+        second[start : start + chunk] = (angular * phi**2).sum(1)
     return first / mass, second / mass, mass
 
 
@@ -312,15 +326,15 @@ def _piecewise_moments(dim, mean_norm, points):
     panel = np.clip(((points - lo) / width).astype(np.int64), 0, panels - 1)
     out1, out2 = np.empty_like(points), np.empty_like(points)
     for start in range(0, points.size, 1 << 16):
-        x, k = points[start:start + (1 << 16)], panel[start:start + (1 << 16)]
+        x, k = points[start : start + (1 << 16)], panel[start : start + (1 << 16)]
         diff = x[:, None] - nodes[k]
         exact = diff == 0
         diff[exact] = 1.0
         ratio = bary[None, :] / diff
         ratio[exact.any(1)] = exact[exact.any(1)]  # a point on a node takes that node's value
         norm = ratio.sum(1)
-        out1[start:start + x.size] = (ratio * f1[k]).sum(1) / norm
-        out2[start:start + x.size] = (ratio * f2[k]).sum(1) / norm
+        out1[start : start + x.size] = (ratio * f1[k]).sum(1) / norm
+        out2[start : start + x.size] = (ratio * f2[k]).sum(1) / norm
     return out1, out2
 
 
@@ -360,8 +374,9 @@ def accuracy_given_counts(dim: int, mean_norm, kept, correct, *, second_moment: 
     return (f1, f2) if second_moment else f1
 
 
-def training_law(samples: int, real_count: int, label_noise, phi=1.0, rho=1.0, *, verified_budget="refill",
-                 best_of: int = 1):
+def training_law(
+    samples: int, real_count: int, label_noise, phi=1.0, rho=1.0, *, verified_budget="refill", best_of: int = 1
+):
     """(n, C, weight): the exact joint law of the training-set size n and its number C of correct labels at
     a verified generation whose generator knows the true labels (the oracle model 1).
 
@@ -393,17 +408,28 @@ def training_law(samples: int, real_count: int, label_noise, phi=1.0, rho=1.0, *
     return np.concatenate(sizes), np.concatenate(goods), np.concatenate(weights)
 
 
-def accuracy_mean_classifier(*, dim: int, mean_norm, samples: int, label_noise=0.0, phi=1.0, rho=1.0,
-                             real_count: int = 0, verified_budget: str = "refill", best_of: int = 1,
-                             return_std: bool = False):
+def accuracy_mean_classifier(
+    *,
+    dim: int,
+    mean_norm,
+    samples: int,
+    label_noise=0.0,
+    phi=1.0,
+    rho=1.0,
+    real_count: int = 0,
+    verified_budget: str = "refill",
+    best_of: int = 1,
+    return_std: bool = False,
+):
     """E accuracy of the mean-difference classifier trained on one verified generation [EXACT up to
     quadrature]: `accuracy_given_counts` summed over `training_law` (refill, prune with the binomial
     number kept and the w = 0 term when nothing is kept and r = 0, or best-of-K). With label_noise = 0 and
     real_count = samples it is the accuracy of the classifier fitted on N real points (the fitted model 1).
     With return_std=True returns (mean, per-chain std of the accuracy). Source: derived for collapse-jax in
     the setting of theory.md E (reconstruction of Feng et al. 2024, arXiv 2406.07515)."""
-    size, good, weight = training_law(samples, real_count, label_noise, phi, rho,
-                                      verified_budget=verified_budget, best_of=best_of)
+    size, good, weight = training_law(
+        samples, real_count, label_noise, phi, rho, verified_budget=verified_budget, best_of=best_of
+    )
     first, second = accuracy_given_counts(dim, mean_norm, size, good, second_moment=True)
     total = float(weight.sum())
     mean = float(weight @ first) / total
@@ -480,17 +506,25 @@ def predict(
     if policy != "replace":
         return NoTheory(f"policy {policy!r}: only 'replace' is derived")
     if classifier != "mean":
-        return NoTheory(f"classifier {classifier!r}: no closed form for its accuracy (only the mean-difference "
-                        "classifier is derived)")
+        return NoTheory(
+            f"classifier {classifier!r}: no closed form for its accuracy (only the mean-difference "
+            "classifier is derived)"
+        )
     if kind_of_verifier == "linear":
-        return NoTheory("a linear verifier's decision depends on x: the kept points are not a label-only "
-                        "selection and no closed form is derived")
+        return NoTheory(
+            "a linear verifier's decision depends on x: the kept points are not a label-only "
+            "selection and no closed form is derived"
+        )
     if generator == "fitted" and generations >= 2:
-        return NoTheory("fitted generator: from generation 2 the synthetic labels come from a fitted classifier "
-                        "whose errors depend on x; no closed form")
+        return NoTheory(
+            "fitted generator: from generation 2 the synthetic labels come from a fitted classifier "
+            "whose errors depend on x; no closed form"
+        )
     if generator == "oracle" and generations >= 3:
-        return NoTheory("from generation 3 the labels come from the fitted model 2, whose errors depend on x; "
-                        "no closed form (exact only for generations <= 2 with the oracle generator)")
+        return NoTheory(
+            "from generation 3 the labels come from the fitted model 2, whose errors depend on x; "
+            "no closed form (exact only for generations <= 2 with the oracle generator)"
+        )
 
     mean = [1.0] * (generations + 1)
     std = [0.0] * (generations + 1)
@@ -498,17 +532,30 @@ def predict(
     if metric == "accuracy":
         mean[0] = bayes_accuracy(mean_norm)
         if generations >= 1 and generator == "fitted":
-            mean[1], std[1] = accuracy_mean_classifier(dim=dim, mean_norm=mean_norm, samples=samples,
-                                                       real_count=samples, return_std=True)
+            mean[1], std[1] = accuracy_mean_classifier(
+                dim=dim, mean_norm=mean_norm, samples=samples, real_count=samples, return_std=True
+            )
         if generations >= 2:
             alpha = phi * (1 - eps) + rho * eps
             if real == 0 and best_of == 1 and verified_budget == "refill" and alpha == 0:
                 return NoTheory("refill with keep probability 0: the generator never fills the budget")
             mean[2], std[2] = accuracy_mean_classifier(
-                dim=dim, mean_norm=mean_norm, samples=samples, label_noise=eps, phi=phi, rho=rho, real_count=real,
-                verified_budget=verified_budget, best_of=best_of, return_std=True)
-        note += ("; exact: Bayes Phi(||mu||) at 0, " + ("1 (oracle labels)" if generator == "oracle" else
-                 "mean classifier on N real points") + " at 1, polar quadrature over the exact (n, S) law at 2")
+                dim=dim,
+                mean_norm=mean_norm,
+                samples=samples,
+                label_noise=eps,
+                phi=phi,
+                rho=rho,
+                real_count=real,
+                verified_budget=verified_budget,
+                best_of=best_of,
+                return_std=True,
+            )
+        note += (
+            "; exact: Bayes Phi(||mu||) at 0, "
+            + ("1 (oracle labels)" if generator == "oracle" else "mean classifier on N real points")
+            + " at 1, polar quadrature over the exact (n, S) law at 2"
+        )
     elif generations >= 2:
         synthetic = samples - real
         if synthetic == 0:
@@ -518,17 +565,22 @@ def predict(
             if verified_budget == "refill" and best_of == 1 and phi * (1 - eps) + rho * eps == 0:
                 return NoTheory("refill with keep probability 0: the generator never fills the budget")
             mean[2], std[2] = kept_fraction(eps, phi, rho, return_std=True, **args)
-            note += ("; exact: 1/K (best of K)" if best_of > 1
-                     else "; exact: alpha (prune)" if verified_budget == "prune"
-                     else "; exact: E[m/T], T negative binomial, series truncated below 1e-12 (refill)")
+            note += (
+                "; exact: 1/K (best of K)"
+                if best_of > 1
+                else "; exact: alpha (prune)"
+                if verified_budget == "prune"
+                else "; exact: E[m/T], T negative binomial, series truncated below 1e-12 (refill)"
+            )
         else:
             mean[2], std[2] = p_star_metric(eps, phi, rho, **args)
             note += "; exact: p* = phi(1-eps)/(phi(1-eps)+rho eps) (best of K: 1-eps^K, 1-eps or (1-eps)^K)"
     return Prediction(np.asarray(mean), "exact", note=note, std=np.asarray(std))
 
 
-def predict_setting(metric: str, *, verifier: str = "none", keep_correct: float = 1.0, keep_wrong: float = 0.0,
-                    **config) -> Prediction | NoTheory:
+def predict_setting(
+    metric: str, *, verifier: str = "none", keep_correct: float = 1.0, keep_wrong: float = 0.0, **config
+) -> Prediction | NoTheory:
     """`predict` under the simulation's own parameter names: `verifier` none | oracle | linear with the
     keep probabilities `keep_correct` (phi) and `keep_wrong` (rho) as separate parameters."""
     if config.get("verified_budget") == "weight" and config.get("best_of", 1) == 1 and verifier != "none":

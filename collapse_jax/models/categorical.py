@@ -144,7 +144,9 @@ def make_categorical(num_categories: int, *, smoothing: float = 0.0, base=None) 
     def fit(key, data, weights):
         del key
         counts = statistics(data, weights)
-        return CategoricalParams(counts, data.astype(jnp.int32), jnp.cumsum(weights.astype(jnp.int32)), share_of(counts))
+        return CategoricalParams(
+            counts, data.astype(jnp.int32), jnp.cumsum(weights.astype(jnp.int32)), share_of(counts)
+        )
 
     def sample(key, params, n):
         key_counts, key_base, key_choice = jax.random.split(key, 3)
@@ -182,7 +184,7 @@ def true_law(probabilities, *, tail_rank: int, groups=()) -> TrueLaw:
     rank[order] = np.arange(1, p.size + 1)
     masks = np.zeros((len(groups), p.size), np.float32)
     for g, (first, last) in enumerate(groups):
-        masks[g, first - 1:last] = 1.0
+        masks[g, first - 1 : last] = 1.0
     return TrueLaw(jnp.asarray(p, jnp.float32), jnp.asarray(rank > tail_rank, jnp.float32), jnp.asarray(masks))
 
 

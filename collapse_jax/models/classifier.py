@@ -70,8 +70,15 @@ def _fit_logistic(x, label, weights, steps: int, learning_rate: float, penalty: 
     return w
 
 
-def make_mixture_classifier(mean: jax.Array, *, label_noise, classifier: str = "mean", logistic_steps: int = 200,
-                            logistic_rate: float = 0.05, logistic_penalty: float = 1e-3) -> Estimator:
+def make_mixture_classifier(
+    mean: jax.Array,
+    *,
+    label_noise,
+    classifier: str = "mean",
+    logistic_steps: int = 200,
+    logistic_rate: float = 0.05,
+    logistic_penalty: float = 1e-3,
+) -> Estimator:
     """Estimator of a linear classifier on `[x, label, y]` rows; its samples are fresh real-law points
     labelled by the model and flipped with probability `label_noise` (may be traced)."""
     dim = mean.shape[0]
@@ -103,7 +110,7 @@ def make_mixture_classifier(mean: jax.Array, *, label_noise, classifier: str = "
 
 def accuracy(params: ClassifierParams, mean: jax.Array) -> jax.Array:
     """Exact accuracy on the real law: Phi(w . mu / ||w||), 1/2 for w = 0, 1 for the oracle."""
-    norm = jnp.sqrt(jnp.sum(params.weights ** 2))
+    norm = jnp.sqrt(jnp.sum(params.weights**2))
     margin = jnp.where(norm > 0, params.weights @ mean / jnp.where(norm > 0, norm, 1.0), 0.0)
     return jnp.where(params.oracle > 0, 1.0, ndtr(margin))
 

@@ -87,8 +87,10 @@ def normalised_root(root: jax.Array, log_scale) -> tuple[jax.Array, jax.Array]:
     """`(root / ||root||_F, log_scale + log ||root||_F)`; a zero root keeps its zeros and gets log-scale -inf."""
     norm = robust_norm(root.reshape(-1))
     nonzero = norm > 0
-    return (jnp.where(nonzero, root / jnp.where(nonzero, norm, 1.0), root),
-            log_scale + jnp.where(nonzero, jnp.log(jnp.where(nonzero, norm, 1.0)), -jnp.inf))
+    return (
+        jnp.where(nonzero, root / jnp.where(nonzero, norm, 1.0), root),
+        log_scale + jnp.where(nonzero, jnp.log(jnp.where(nonzero, norm, 1.0)), -jnp.inf),
+    )
 
 
 def _times(matrix, vector):
@@ -174,8 +176,9 @@ def make_gaussian(*, ddof: int = 0, full_rank: bool = True, well_conditioned: bo
         top = jnp.maximum(jnp.maximum(a.log_scale, b.log_scale), shift_log)
         top = jnp.where(jnp.isfinite(top), top, 0.0)
         shift = delta / jnp.where(delta_norm > 0, delta_norm, 1.0) * jnp.exp(shift_log - top)
-        rows = jnp.concatenate([a.root.T * jnp.exp(a.log_scale - top), b.root.T * jnp.exp(b.log_scale - top),
-                                shift[None, :]])
+        rows = jnp.concatenate(
+            [a.root.T * jnp.exp(a.log_scale - top), b.root.T * jnp.exp(b.log_scale - top), shift[None, :]]
+        )
         if well_conditioned:
             return GaussianStats(count, mean, *root_of_scatter(rows.T @ rows, top))
         return GaussianStats(count, mean, *root_of_rows(rows, top))
@@ -184,8 +187,9 @@ def make_gaussian(*, ddof: int = 0, full_rank: bool = True, well_conditioned: bo
         del key
         dim = stats.mean.shape[-1]
         log_divisor = jnp.log(stats.count - ddof)
-        return GaussianParams(stats.mean, stats.root, stats.log_scale - 0.5 * log_divisor,
-                              stats.log_det - dim * log_divisor)
+        return GaussianParams(
+            stats.mean, stats.root, stats.log_scale - 0.5 * log_divisor, stats.log_det - dim * log_divisor
+        )
 
     def fit(key, data, weights) -> GaussianParams:
         return fit_statistics(key, statistics(data, weights))
@@ -248,8 +252,9 @@ def make_gaussian(*, ddof: int = 0, full_rank: bool = True, well_conditioned: bo
     )
 
 
-def gaussian_metrics(params: GaussianParams, true: GaussianParams, names: tuple[str, ...], *,
-                     columns: int | None = None) -> dict:
+def gaussian_metrics(
+    params: GaussianParams, true: GaussianParams, names: tuple[str, ...], *, columns: int | None = None
+) -> dict:
     """Per-generation distances of a fitted Gaussian to the true one (scalars).
 
     mean_error_sq: `||mu_k - mu_0||^2`; trace_ratio: `tr Sigma_k / tr Sigma_0` (from the log-scales:

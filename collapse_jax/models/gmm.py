@@ -179,8 +179,11 @@ def make_gmm(num_components: int, *, em_steps: int = 50, reg_covar: float = 1e-6
         seeds = _seed_means(key, data, weights, num_components)
         nearest = jnp.argmin(jnp.sum((data[:, None, :] - seeds[None]) ** 2, axis=-1), axis=1)
         resp = jax.nn.one_hot(nearest, num_components, dtype=data.dtype) * weights[:, None]
-        start = GMMParams(jnp.full((num_components,), 1.0 / num_components, data.dtype), seeds,
-                          jnp.broadcast_to(reg * jnp.eye(dim, dtype=data.dtype), (num_components, dim, dim)))
+        start = GMMParams(
+            jnp.full((num_components,), 1.0 / num_components, data.dtype),
+            seeds,
+            jnp.broadcast_to(reg * jnp.eye(dim, dtype=data.dtype), (num_components, dim, dim)),
+        )
         params = _m_step(data, resp, start, reg)
 
         def step(_, params: GMMParams) -> GMMParams:
@@ -209,8 +212,10 @@ def check_gmm_config(num_components: int, samples: int) -> None:
     if isinstance(num_components, bool) or not isinstance(num_components, int) or num_components < 1:
         raise ValueError(f"num_components must be an integer >= 1, got {num_components!r}")
     if num_components > samples:
-        raise ValueError(f"num_components ({num_components}) must not exceed samples ({samples}): "
-                         "a component needs at least one point")
+        raise ValueError(
+            f"num_components ({num_components}) must not exceed samples ({samples}): "
+            "a component needs at least one point"
+        )
 
 
 def gmm_l2_distance_sq(params_a: GMMParams, params_b: GMMParams) -> jax.Array:

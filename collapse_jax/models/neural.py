@@ -71,8 +71,7 @@ def minibatch_indices(key: jax.Array, cumulative_weights: jax.Array, size: int) 
     return jnp.minimum(index, cumulative_weights.shape[0] - 1)
 
 
-def train(key: jax.Array, state, data: jax.Array, weights: jax.Array, *, graphdef, loss: Callable,
-          training: Training):
+def train(key: jax.Array, state, data: jax.Array, weights: jax.Array, *, graphdef, loss: Callable, training: Training):
     """Train the network `(graphdef, state)` on weighted rows; returns the new state.
 
     loss(model, rows) -> `(b,)` per-row losses. The objective of a step is the weighted mean over its
@@ -123,8 +122,14 @@ def network(make_module: Callable[[nnx.Rngs], nnx.Module]) -> Network:
     return Network(graphdef, init, apply)
 
 
-def network_estimator(name: str, net: Network, loss: Callable, sample: Callable, training: Training,
-                      sample_candidates: Callable | None = None) -> Estimator:
+def network_estimator(
+    name: str,
+    net: Network,
+    loss: Callable,
+    sample: Callable,
+    training: Training,
+    sample_candidates: Callable | None = None,
+) -> Estimator:
     """An `Estimator` whose fit trains `net` (fresh each generation, or warm-started: `refit`)."""
 
     def fit_from(key, state, data, weights):
@@ -137,8 +142,13 @@ def network_estimator(name: str, net: Network, loss: Callable, sample: Callable,
     def refit(key, previous, data, weights):
         return fit_from(jax.random.split(key)[1], previous, data, weights)
 
-    return Estimator(name=name, fit=fit, sample=sample, refit=refit if training.warm_start else None,
-                     sample_candidates=sample_candidates)
+    return Estimator(
+        name=name,
+        fit=fit,
+        sample=sample,
+        refit=refit if training.warm_start else None,
+        sample_candidates=sample_candidates,
+    )
 
 
 # ----------------------------------------------------------------------------- modules
@@ -147,8 +157,7 @@ def network_estimator(name: str, net: Network, loss: Callable, sample: Callable,
 class MLP(nnx.Module):
     """`depth` hidden layers of `width` units (tanh or gelu); depth 0 is a linear map without bias."""
 
-    def __init__(self, inputs: int, width: int, depth: int, outputs: int, *, rngs: nnx.Rngs,
-                 activation: str = "tanh"):
+    def __init__(self, inputs: int, width: int, depth: int, outputs: int, *, rngs: nnx.Rngs, activation: str = "tanh"):
         sizes = [inputs] + [width] * depth + [outputs]
         self.layers = nnx.List([nnx.Linear(a, b, use_bias=depth > 0, rngs=rngs) for a, b in zip(sizes, sizes[1:])])
         self.activation = activation
@@ -165,8 +174,9 @@ class Block(nnx.Module):
 
     def __init__(self, width: int, heads: int, *, rngs: nnx.Rngs):
         self.norm_attention = nnx.LayerNorm(width, rngs=rngs)
-        self.attention = nnx.MultiHeadAttention(num_heads=heads, in_features=width, qkv_features=width,
-                                                decode=False, keep_rngs=False, rngs=rngs)
+        self.attention = nnx.MultiHeadAttention(
+            num_heads=heads, in_features=width, qkv_features=width, decode=False, keep_rngs=False, rngs=rngs
+        )
         self.norm_mlp = nnx.LayerNorm(width, rngs=rngs)
         self.up = nnx.Linear(width, 4 * width, rngs=rngs)
         self.down = nnx.Linear(4 * width, width, rngs=rngs)
@@ -208,8 +218,17 @@ class RegressionTruth(NamedTuple):
     teacher: Any
 
 
-def make_regression_task(*, dim: int, width: int, depth: int, teacher_width: int, teacher_depth: int,
-                         noise_var, test_size: int, training: Training):
+def make_regression_task(
+    *,
+    dim: int,
+    width: int,
+    depth: int,
+    teacher_width: int,
+    teacher_depth: int,
+    noise_var,
+    test_size: int,
+    training: Training,
+):
     """Teacher-student regression. Returns `(teacher Network, estimator factory, metrics, sample_real factory)`.
 
     Rows `[x (d), y]`, x ~ N(0, I_d), y = f(x) + sqrt(noise_var) eps. A model's samples label fresh
@@ -231,15 +250,16 @@ def make_regression_task(*, dim: int, width: int, depth: int, teacher_width: int
         return (model(rows[:, :dim])[:, 0] - rows[:, dim]) ** 2
 
     def estimator():
-        return network_estimator("neural-regression", student, loss,
-                                 lambda key, state, n: labelled(key, student.apply, state, n), training)
+        return network_estimator(
+            "neural-regression", student, loss, lambda key, state, n: labelled(key, student.apply, state, n), training
+        )
 
     def metrics(key, params, truth):
         if isinstance(params, RegressionTruth):
             return {"test_mse": jnp.zeros(())}
         x = jax.random.normal(key, (test_size, dim))
         error = student.apply(params, x)[:, 0] - teacher.apply(truth.teacher, x)[:, 0]
-        return {"test_mse": jnp.mean(error ** 2)}
+        return {"test_mse": jnp.mean(error**2)}
 
     def sample_real(truth):
         return lambda key, n: labelled(key, teacher.apply, truth.teacher, n)
@@ -279,8 +299,9 @@ class EigenTruth(NamedTuple):
     placeholder: Any
 
 
-def make_eigen_task(*, size: int, width: int, depth: int, tolerance: float, verifier_noise, test_size: int,
-                    training: Training):
+def make_eigen_task(
+    *, size: int, width: int, depth: int, tolerance: float, verifier_noise, test_size: int, training: Training
+):
     """Eigenvalue regression with a mean-and-variance MLP.
 
     Rows `[upper triangle (t), label (size), true eigenvalues (size), oracle reading (size)]`,
@@ -330,7 +351,7 @@ def make_eigen_task(*, size: int, width: int, depth: int, tolerance: float, veri
     def loss(model, rows_):
         out = model(rows_[:, :t])
         mean, log_var = out[:, :size], jnp.clip(out[:, size:], -12.0, 6.0)
-        squared = (rows_[:, t:t + size] - mean) ** 2
+        squared = (rows_[:, t : t + size] - mean) ** 2
         nll = 0.5 * (log_var + jax.lax.stop_gradient(squared) * jnp.exp(-log_var))
         return jnp.sum(squared + nll, -1)
 
@@ -343,8 +364,11 @@ def make_eigen_task(*, size: int, width: int, depth: int, tolerance: float, veri
         predicted = truth if isinstance(params, EigenTruth) else moments(params, triangles)[0]
         error = relative_l1_error(predicted, truth)
         each = jnp.all(jnp.abs(predicted - truth) <= tolerance * jnp.abs(truth), -1)
-        return {"accuracy": jnp.mean(error <= tolerance), "accuracy_each": jnp.mean(each),
-                "relative_error": jnp.mean(error)}
+        return {
+            "accuracy": jnp.mean(error <= tolerance),
+            "accuracy_each": jnp.mean(each),
+            "relative_error": jnp.mean(error),
+        }
 
     return net, estimator, metrics, sample_real
 
@@ -356,7 +380,7 @@ def eigen_oracle_verifier(size: int, tolerance, accuracy_tolerance: float = 0.05
     t = size * (size + 1) // 2
 
     def parts(points):
-        return points[:, t:t + size], points[:, t + size:t + 2 * size], points[:, t + 2 * size:]
+        return points[:, t : t + size], points[:, t + size : t + 2 * size], points[:, t + 2 * size :]
 
     def score(points):
         label, _, reading = parts(points)
@@ -477,8 +501,19 @@ def _normalised_log(counts, smoothing):
     return jnp.where(total > 0, jnp.log(counts) - jnp.log(jnp.where(total > 0, total, 1.0)), uniform)
 
 
-def make_lm_task(*, model: str, vocab: int, length: int, width: int, depth: int, heads: int, smoothing: float,
-                 temperature, test_size: int, training: Training):
+def make_lm_task(
+    *,
+    model: str,
+    vocab: int,
+    length: int,
+    width: int,
+    depth: int,
+    heads: int,
+    smoothing: float,
+    temperature,
+    test_size: int,
+    training: Training,
+):
     """The tiny language model task. Returns `(estimator factory, metrics, sample_real factory)`.
 
     transformer: next-token cross-entropy training; samples are drawn autoregressively at `temperature`
@@ -527,25 +562,41 @@ def make_lm_task(*, model: str, vocab: int, length: int, width: int, depth: int,
         return tokens.astype(jnp.float32)
 
     def bigram_sample_from(key, params, n):
-        return bigram_sample(key, _normalised_log(params.initial_counts, 0.0),
-                             _normalised_log(params.transition_counts, 0.0), n, length, temperature)
+        return bigram_sample(
+            key,
+            _normalised_log(params.initial_counts, 0.0),
+            _normalised_log(params.transition_counts, 0.0),
+            n,
+            length,
+            temperature,
+        )
 
     def bigram_log_probs(params, tokens):
-        return table_log_probs(_normalised_log(params.initial_counts, smoothing),
-                               _normalised_log(params.transition_counts, smoothing), tokens)
+        return table_log_probs(
+            _normalised_log(params.initial_counts, smoothing),
+            _normalised_log(params.transition_counts, smoothing),
+            tokens,
+        )
 
     def estimator():
         if model == "transformer":
             return network_estimator("neural-lm", net, loss, transformer_sample, training)
         counts = lambda data, weights: bigram_counts(data, weights, vocab)  # noqa: E731
-        return Estimator(name="bigram-counts", fit=lambda key, data, weights: counts(data, weights),
-                         sample=bigram_sample_from, statistics=counts, merge=lambda a, b: jax.tree.map(jnp.add, a, b),
-                         fit_statistics=lambda key, stats: stats)
+        return Estimator(
+            name="bigram-counts",
+            fit=lambda key, data, weights: counts(data, weights),
+            sample=bigram_sample_from,
+            statistics=counts,
+            merge=lambda a, b: jax.tree.map(jnp.add, a, b),
+            fit_statistics=lambda key, stats: stats,
+        )
 
     def text_statistics(language, tokens):
         t = tokens.astype(jnp.int32)
-        return {"rare_token_mass": jnp.mean(language.rare_tokens[t]),
-                "rare_transition_mass": jnp.mean(language.rare_transitions[t[:, :-1], t[:, 1:]])}
+        return {
+            "rare_token_mass": jnp.mean(language.rare_tokens[t]),
+            "rare_transition_mass": jnp.mean(language.rare_transitions[t[:, :-1], t[:, 1:]]),
+        }
 
     def metrics(key, params, language):
         key_real, key_model = jax.random.split(key)
@@ -558,8 +609,11 @@ def make_lm_task(*, model: str, vocab: int, length: int, width: int, depth: int,
             model_logp, own = transformer_log_probs(params, real), transformer_sample(key_model, params, test_size)
         else:
             model_logp, own = bigram_log_probs(params, real), bigram_sample_from(key_model, params, test_size)
-        out = {"cross_entropy": -jnp.mean(model_logp), "kl_to_true": jnp.mean(true_logp - model_logp),
-               **text_statistics(language, own)}
+        out = {
+            "cross_entropy": -jnp.mean(model_logp),
+            "kl_to_true": jnp.mean(true_logp - model_logp),
+            **text_statistics(language, own),
+        }
         if model == "bigram":
             first = language.initial if truth else params.initial_counts
             out["first_token_support"] = jnp.sum(first > 0).astype(jnp.float32)

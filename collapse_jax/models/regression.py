@@ -41,7 +41,12 @@ from collapse_jax.estimator import Estimator
 from collapse_jax.linalg import bartlett_factor, pivoted_root, spd_factor, spd_factor_solve
 
 from collapse_jax.options import (  # noqa: F401 (re-exported)
-    CHAIN_METRICS, DESIGNS, DOWNSTREAM_METRICS, REGRESSION_METRICS)
+    CHAIN_METRICS,
+    DESIGNS,
+    DOWNSTREAM_METRICS,
+    REGRESSION_METRICS,
+)
+
 MEAN_TRACKING_METRICS = ("excess_bias", "excess_variance")
 
 
@@ -100,10 +105,19 @@ def wishart_root(key: jax.Array, samples, dim: int, covariance_root, dtype) -> j
     return root if covariance_root is None else covariance_root @ root
 
 
-def make_linear_regression(dim: int, *, ridge, noise_std, covariance_root: jax.Array | None = None,
-                           design: jax.Array | None = None, design_root: jax.Array | None = None,
-                           full_rank: bool = False, labels: int = 1, design_rows=None,
-                           fixed_design_fits: bool = False) -> Estimator:
+def make_linear_regression(
+    dim: int,
+    *,
+    ridge,
+    noise_std,
+    covariance_root: jax.Array | None = None,
+    design: jax.Array | None = None,
+    design_root: jax.Array | None = None,
+    full_rank: bool = False,
+    labels: int = 1,
+    design_rows=None,
+    fixed_design_fits: bool = False,
+) -> Estimator:
     """A linear-regression estimator for data rows `(n, dim + labels)` and weights `(dim, labels)`.
 
     Args:
@@ -124,7 +138,7 @@ def make_linear_regression(dim: int, *, ridge, noise_std, covariance_root: jax.A
         two triangular solves. With a fixed `design`, `draw_statistics` also skips the Gram matrix
         (the statistics of relabelled rows are `X^T X w + X^T noise`).
     """
-    noise_column = (jnp.arange(labels) == 0)
+    noise_column = jnp.arange(labels) == 0
     fixed_gram = None
     if design is not None:
         fixed_gram, fixed_rows = design.T @ design, design.shape[0]
@@ -192,8 +206,9 @@ def _sigma_norm_sq(vector: jax.Array, covariance_root) -> jax.Array:
     return jnp.sum(projected * projected)
 
 
-def regression_metrics(weights: jax.Array, true_weights: jax.Array, names=("excess_risk",),
-                       covariance_root=None) -> dict:
+def regression_metrics(
+    weights: jax.Array, true_weights: jax.Array, names=("excess_risk",), covariance_root=None
+) -> dict:
     """Per-chain metrics of weights `(d, L)` against the truth `(d, L)` (every column w*).
 
     excess_risk      (w - w*)^T Sigma (w - w*), the test error against noiseless targets;
@@ -201,15 +216,26 @@ def regression_metrics(weights: jax.Array, true_weights: jax.Array, names=("exce
     excess_variance  (w - m)^T Sigma (w - m); E excess_risk = E excess_bias + E excess_variance.
     """
     target = true_weights[:, 0]
-    values = {"excess_risk": lambda: _sigma_norm_sq(weights[:, 0] - target, covariance_root),
-              "excess_bias": lambda: _sigma_norm_sq(weights[:, -1] - target, covariance_root),
-              "excess_variance": lambda: _sigma_norm_sq(weights[:, 0] - weights[:, -1], covariance_root)}
+    values = {
+        "excess_risk": lambda: _sigma_norm_sq(weights[:, 0] - target, covariance_root),
+        "excess_bias": lambda: _sigma_norm_sq(weights[:, -1] - target, covariance_root),
+        "excess_variance": lambda: _sigma_norm_sq(weights[:, 0] - weights[:, -1], covariance_root),
+    }
     return {name: values[name]() for name in names if name in values}
 
 
-def downstream_metrics(key: jax.Array, weights: jax.Array, true_weights: jax.Array, *, samples: int, ridge,
-                       noise_std, covariance_root=None, full_rank: bool = False,
-                       names=DOWNSTREAM_METRICS) -> dict:
+def downstream_metrics(
+    key: jax.Array,
+    weights: jax.Array,
+    true_weights: jax.Array,
+    *,
+    samples: int,
+    ridge,
+    noise_std,
+    covariance_root=None,
+    full_rank: bool = False,
+    names=DOWNSTREAM_METRICS,
+) -> dict:
     """A downstream ridge model fitted on T fresh points labelled by a chain's model (two-stage setting of
     Dohmatob, Feng & Kempe 2024): `x ~ N(0, Sigma)`, `y = <w_k, x> + noise_std z`,
     `v = (X^T X / T + ridge I)^+ X^T y / T`. With `H = (Sigma_hat + ridge)^+ Sigma_hat` and
@@ -268,8 +294,7 @@ def make_projected_regression(projection: jax.Array, *, noise_std, full_rank: bo
     def fit(key, data, weights):
         return fit_statistics(key, base.statistics(data, weights))
 
-    return base._replace(name="projected-regression", fit=fit, fit_statistics=fit_statistics,
-                         sample_statistics=None)
+    return base._replace(name="projected-regression", fit=fit, fit_statistics=fit_statistics, sample_statistics=None)
 
 
 def orthonormal_columns(matrix: jax.Array) -> jax.Array:
