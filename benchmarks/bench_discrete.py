@@ -34,7 +34,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from bench_gaussian import Timer, load_average  # noqa: E402
+from bench_gaussian import Timer, load_average
 
 
 def zipf(categories: int, beta: float) -> np.ndarray:

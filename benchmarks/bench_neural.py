@@ -33,7 +33,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from bench_gaussian import Timer, load_average  # noqa: E402
+from bench_gaussian import Timer, load_average
 
 
 def main(argv=None) -> dict:

@@ -52,7 +52,6 @@ import sys  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
-
 from bench_gaussian import Timer, load_average  # noqa: E402  (this script's directory is on sys.path)
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -480,7 +480,7 @@ def markdown_report(sweep_dir, reference_path, k=5.0, points_reference=None):
         if key in jax_cells:
             g_max = min(cell["generations"], len(jax_cells[key][METRICS[0]]["mean"]) - 1)
             gens = sorted({g for g in (1, 10, 50, 100, g_max) if g <= g_max})
-            for name, r in compare_cell(jax_cells[key], cell, gens, k).items():
+            for r in compare_cell(jax_cells[key], cell, gens, k).values():
                 zs += [row["z"] for row in r["rows"] if np.isfinite(row["z"])]
                 zmeds += [row["median_z"] for row in r["rows"] if np.isfinite(row["median_z"])]
     zs, zmeds = np.asarray(zs), np.asarray(zmeds)
@@ -562,7 +562,7 @@ def markdown_report(sweep_dir, reference_path, k=5.0, points_reference=None):
     lines += ["## Non-finite chains", ""]
     if not result["nonfinite"]:
         lines.append("None on either side.")
-    for key, name, r, singular in result["nonfinite"]:
+    for key, name, _r, singular in result["nonfinite"]:
         summary_entry = jax_cells[key]["_summary"]["metrics"][name]["nonfinite"]
         jax_kinds = {kind: max(v) for kind, v in summary_entry.items() if max(v)}
         ref_cell = next(c for c in ref["cells"] if (c["dim"], c["samples"], c["policy"]) == key)

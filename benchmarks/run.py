@@ -32,7 +32,6 @@ import argparse
 import dataclasses
 import datetime
 import json
-import math
 import os
 import platform
 import statistics
@@ -40,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Callable
+from collections.abc import Callable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -115,7 +114,7 @@ def floor_program(workload: str, config: dict, chunk: int):
 
     G, M, d = config["generations"], config["samples"], config.get("dim", 1)
     if workload.startswith("gaussian") and config["method"] == "samples":
-        draw = lambda key: jax.random.normal(key, (M, d))  # noqa: E731
+        draw = lambda key: jax.random.normal(key, (M, d))
     elif workload.startswith("gaussian"):  # sufficient: the mean's normals and a Bartlett factor's chi-squares
 
         def draw(key):
@@ -124,7 +123,7 @@ def floor_program(workload: str, config: dict, chunk: int):
                 bartlett_factor(key_scatter, M - 1.0, d, jnp.float32)
             )
     elif config["design"] == "fixed" and config["method"] == "samples":  # the labels' noise only
-        draw = lambda key: jax.random.normal(jax.random.split(key)[1], (M, 1))  # noqa: E731
+        draw = lambda key: jax.random.normal(jax.random.split(key)[1], (M, 1))
     elif config["method"] == "samples":  # fresh rows and their noise
 
         def draw(key):

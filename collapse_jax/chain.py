@@ -32,14 +32,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from collapse_jax.estimator import Estimator
 from collapse_jax.keys import Purpose, chain_key, generation_key, shared_key
-
 from collapse_jax.options import (  # noqa: F401 (re-exported)
     METHODS,
     POLICIES,
@@ -48,7 +48,6 @@ from collapse_jax.options import (  # noqa: F401 (re-exported)
     VERIFICATION_METRICS,
     VERIFIED_BUDGETS,
 )
-
 
 _GENERATION_LISTENERS: list[Callable[[int], None]] = []
 
@@ -120,7 +119,7 @@ class Setting(NamedTuple):
     estimator: Estimator
     true_params: Any
     metrics: Callable[[Any, Any], dict]
-    per_chain: Callable[[jax.Array, jax.Array], "Setting"] | None = None
+    per_chain: Callable[[jax.Array, jax.Array], Setting] | None = None
     sample_size: Any = None
     random_metrics: bool = False
     sample_real: Callable[[jax.Array, int], Any] | None = None

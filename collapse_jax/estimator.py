@@ -9,7 +9,8 @@ empty slots, so variable-size pools keep a static shape.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 Params = Any  # a pytree of arrays
 Stats = Any  # a pytree of arrays (mergeable sufficient statistics)

@@ -137,7 +137,7 @@ class CompilationCounter:
         if name is not None:
             setattr(self, name, getattr(self, name) + 1)
 
-    def __enter__(self) -> "CompilationCounter":
+    def __enter__(self) -> CompilationCounter:
         jax.monitoring.register_event_listener(self._listen)
         return self
 

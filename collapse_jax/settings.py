@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -988,7 +989,6 @@ TAIL_DRAW_BYTES = 100  # measured memory per such draw (the alias sampler's temp
 def parse_generator(text: str, categories: int, beta: float):
     """`(kind, law)` of a tails `--generator` string: ("empirical", None), ("cut", p restricted to ranks
     <= k, renormalised) or ("narrow", Zipf(BETA2) over the same categories, BETA2 > beta)."""
-    import numpy as np
 
     where = "generator (--generator)"
     forms = "empirical, cut:K or narrow:BETA2"
@@ -1072,15 +1072,15 @@ def _tails_definition() -> SettingDefinition:
         from collapse_jax.chain import Setting
         from collapse_jax.models.categorical import (
             CategoricalParams,
+            SupportParams,
             alias_table,
             categorical_metrics,
             given_law,
             make_categorical,
+            make_support_restriction,
             sample_alias,
             true_law,
         )
-
-        from collapse_jax.models.categorical import SupportParams, make_support_restriction
 
         k = config["categories"]
         law = parse_law(config["law"], k)
@@ -1595,12 +1595,15 @@ def _mixture_definition() -> SettingDefinition:
     def complete(config, overrides):
         if "generations" not in overrides:
             config = {**config, "generations": 2 if config["synthetic_law"] == "shifted" else 20}
-        if "synthetic_fraction" in overrides and "real_fraction" in overrides:
-            if abs(config["synthetic_fraction"] + config["real_fraction"] - 1) > 1e-12:
-                raise ValueError(
-                    "synthetic_fraction (--synthetic-fraction) and real_fraction (--real-fraction) "
-                    "are the two shares of one training set: they must add up to 1; give one of them"
-                )
+        if (
+            "synthetic_fraction" in overrides
+            and "real_fraction" in overrides
+            and (abs(config["synthetic_fraction"] + config["real_fraction"] - 1) > 1e-12)
+        ):
+            raise ValueError(
+                "synthetic_fraction (--synthetic-fraction) and real_fraction (--real-fraction) "
+                "are the two shares of one training set: they must add up to 1; give one of them"
+            )
         if "real_fraction" in overrides and "synthetic_fraction" not in overrides:
             return {**config, "synthetic_fraction": 1.0 - config["real_fraction"]}
         return {**config, "real_fraction": 1.0 - config["synthetic_fraction"]}

@@ -106,9 +106,8 @@ def finish(
     setting: str, config: dict, prepared, *, out: str | None = None, save_chains: bool = False, progress: bool = False
 ) -> dict:
     """Execute a prepared run, attach theory, write `out/summary.json` (and `chains.npz`); return the summary."""
-    from collapse_jax.runner import execute
-
     from collapse_jax.chain import listen_to_generations
+    from collapse_jax.runner import execute
 
     callback, close = (
         rich_progress(f"{setting} {config['policy']}") if progress and sys.stderr.isatty() else (None, None)

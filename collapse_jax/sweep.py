@@ -50,12 +50,11 @@ import os
 import socket
 import sys
 import time
-import tomllib
-from typing import Any
 
 import numpy as np
+import tomllib
 
-from collapse_jax.settings import RUN_PARAMETERS, get_setting, SETTINGS
+from collapse_jax.settings import RUN_PARAMETERS, SETTINGS, get_setting
 
 SWEEP_SCHEMA = "collapse-jax/sweep/1"
 SPEC_KEYS = ("setting", "name", "description", "save_chains", "fixed", "axes")
@@ -307,7 +306,7 @@ class _SweepLock:
         self.path, self.fd = path, fd
 
     @classmethod
-    def acquire(cls, out: str) -> "_SweepLock":
+    def acquire(cls, out: str) -> _SweepLock:
         path = os.path.join(out, LOCK_NAME)
         if os.path.exists(out) and not os.path.isdir(out):
             raise ValueError(f"out: {out} is not a directory")
@@ -318,7 +317,7 @@ class _SweepLock:
             raise ValueError(f"out: cannot lock {path}: {error.strerror or error}") from None
 
     @classmethod
-    def _acquire(cls, out: str, path: str) -> "_SweepLock":
+    def _acquire(cls, out: str, path: str) -> _SweepLock:
         me = json.dumps(
             {
                 "pid": os.getpid(),

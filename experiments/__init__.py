@@ -12,10 +12,10 @@ import dataclasses
 import importlib
 import os
 import time
-from typing import Callable
+from collections.abc import Callable
 
-from experiments.common import report_markdown
 from collapse_jax.summary import DEFAULT_K
+from experiments.common import report_markdown
 
 
 @dataclasses.dataclass(frozen=True)

@@ -160,7 +160,7 @@ def report_markdown(curves: list[Curve], figures: dict[str, list[str]], out_dir:
     lines = [
         "# collapse-jax reproduction report",
         "",
-        f"Each curve's chain mean is compared with theory at every checkable generation; the largest",
+        "Each curve's chain mean is compared with theory at every checkable generation; the largest",
         f"|simulation - theory| is given in standard errors of the chain mean (pass: <= {k:g} SE).",
         "'not checkable by simulation': the metric is a heavy-tailed product of chi-squares there, so a",
         "sample mean over the chains does not estimate its expectation (see README, 'Heavy tails').",

@@ -362,7 +362,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         )
     ax.plot(g, adaptive_theory, color="#2ca02c", lw=1.0, linestyle="-.", label=r"theory at adaptive $\lambda_n$")
     points = [(0, summaries["iso", "fixed"])] + [(n, summaries["iso", ("adaptive", n)]) for n in adaptive_n]
-    for n, summary in points[1:]:
+    for _n, summary in points[1:]:
         entry = summary["metrics"]["downstream_excess_risk"]
         ax.plot(g, np.array(entry["mean"], float), color="#2ca02c", lw=0.6, alpha=0.35)
     mean = np.array([s["metrics"]["downstream_excess_risk"]["mean"][n] for n, s in points])

@@ -89,7 +89,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     fig, axes = plt.subplots(1, 3, figsize=(16, 5))
     fine = np.linspace(0.0, 1.0, 41)
     for n, style in zip(m["sizes"], ("o", "s")):
-        for (label, (kind, phi, rho)), color in zip(VERIFIERS.items(), COLORS):
+        for (label, (_kind, phi, rho)), color in zip(VERIFIERS.items(), COLORS):
             points = [(eps, summaries["sweep", n, label, float(eps)]) for eps in m["noise"]]
             for eps, summary in points:
                 curves += curves_from_summary(NAME, f"N={n} {label} eps={eps:.2f}", summary, ("accuracy", "p_star"))
@@ -116,7 +116,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
             measured = [s["metrics"]["p_star"]["mean"][2] for _, s in points]
             predicted = [theory.p_star(e, phi, rho) for e in m["noise"]]
             axes[1].plot(predicted, measured, style, ms=4, color=color, label=f"N={n}, {label}")
-    for (label, (kind, phi, rho)), color in zip(VERIFIERS.items(), COLORS):
+    for (_label, (_kind, phi, rho)), color in zip(VERIFIERS.items(), COLORS):
         step = [theory.accuracy_asymptotic(theory.p_star(e, phi, rho), dim=DIM, mean_norm=MEAN_NORM) for e in fine]
         axes[0].plot(fine, step, color=color, lw=0.6, alpha=0.5)
     axes[1].plot([0, 1], [0, 1], color="black", lw=0.8, linestyle="--")

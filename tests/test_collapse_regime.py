@@ -149,8 +149,9 @@ def test_draw_statistics_equal_statistics_of_the_draws():
         np.testing.assert_allclose(np.asarray(a.covariance), np.asarray(b.covariance), rtol=1e-4, atol=1e-5)
         assert (
             float(a.log_det) == pytest.approx(float(b.log_det), abs=1e-4)
-            or np.isneginf(float(a.log_det)) == np.isneginf(float(b.log_det)) == True
-        )  # noqa: E712
+            or np.isneginf(float(a.log_det))
+            and np.isneginf(float(b.log_det))
+        )
 
 
 def test_merged_pool_root_matches_float64_scatter():

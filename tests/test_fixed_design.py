@@ -7,12 +7,12 @@ import pytest
 
 from collapse_jax.models.regression import make_linear_regression
 
-ONES = lambda n: jnp.ones((n,), jnp.float32)  # noqa: E731
+ONES = lambda n: jnp.ones((n,), jnp.float32)
 
 
 def _estimators(dim, rows, ridge, full_rank, labels=1):
     design = jax.random.normal(jax.random.key(1), (rows, dim))
-    make = lambda fixed: make_linear_regression(  # noqa: E731
+    make = lambda fixed: make_linear_regression(
         dim, ridge=ridge, noise_std=0.7, design=design, full_rank=full_rank, labels=labels, fixed_design_fits=fixed
     )
     return design, make(False), make(True)

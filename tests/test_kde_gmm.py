@@ -47,7 +47,7 @@ kde_density = jax.jit(kde_log_density, static_argnames="batch_size")
 # ----------------------------------------------------------------------------------------------- datasets
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def density_grid(name):
     """(points (g, 2), density (g,), cell area) on a grid of spacing noise / 2 covering the law."""
     dataset = DATASETS[name]

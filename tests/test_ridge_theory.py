@@ -114,7 +114,7 @@ def test_vmap_over_scalar_parameters():
         chain_excess_risk=jnp.array(0.3),
     )
     ridges, samples = jnp.array([0.0, 0.01, 0.5]), jnp.array([120.0, 160.0, 400.0])
-    total = lambda lam, t: tr.ridge_two_stage(ridge=lam, downstream_samples=t, **common)["total"]  # noqa: E731
+    total = lambda lam, t: tr.ridge_two_stage(ridge=lam, downstream_samples=t, **common)["total"]
     batched = jax.vmap(total)(ridges, samples)
     looped = [float(total(float(a), float(b))) for a, b in zip(ridges, samples)]
     np.testing.assert_allclose(batched, looped, rtol=1e-12)

@@ -8,7 +8,7 @@ import pytest
 import theory
 from collapse_jax.simulate import simulate
 from collapse_jax.summary import compare
-from tests.helpers import build, z_scores
+from tests.helpers import build
 
 pytestmark = pytest.mark.statistical
 K = 5.0

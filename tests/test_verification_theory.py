@@ -65,7 +65,7 @@ def simulate_verified(*, dim, mean_norm, samples, real, eps, phi, rho, budget="r
     if best_of > 1:
         x, label, correct, keep_prob = candidates((chains, m, best_of))
         pick = np.argmax(keep_prob, axis=2)  # the first among ties
-        take = lambda a: np.take_along_axis(a, pick[..., None], axis=2)[..., 0]  # noqa: E731
+        take = lambda a: np.take_along_axis(a, pick[..., None], axis=2)[..., 0]
         xs = np.take_along_axis(x, pick[..., None, None], axis=2)[:, :, 0, :]
         total += np.einsum("rn,rnd->rd", take(label), xs)
         kept[:], good[:], proposed[:] = m, take(correct).sum(1), m * best_of

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import re
+
 import numpy as np
 
 from theory.common import NoTheory, Prediction, real_count
@@ -563,6 +564,7 @@ def moment_recursion(
         dot_c = lam * tc / n + (1 - lam) * pool / k
         return norm, dot_p, dot_w, dot_c
 
+    state = None  # the previous generation's model moments
     for gen in range(1, generations + 1):
         if gen > 1:
             norm, dot_p, dot_w, dot_c = state

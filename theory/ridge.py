@@ -26,7 +26,6 @@ Also here: the over-parameterised min-norm chain (theory.md B.6), the power-law 
 
 from __future__ import annotations
 
-import math
 from functools import partial
 
 import jax

@@ -27,7 +27,6 @@ from jax.scipy.special import ndtr
 from collapse_jax.chain import Verifier
 from collapse_jax.estimator import Estimator
 from collapse_jax.linalg import spd_solve
-
 from collapse_jax.options import CLASSIFIERS  # noqa: F401 (re-exported)
 
 

@@ -41,7 +41,6 @@ from collapse_jax.estimator import Estimator
 from collapse_jax.linalg import bartlett_factor, cholesky_root, qr_root, robust_norm, spd_solve, sum_singular_values
 from collapse_jax.options import EXTRA_GAUSSIAN_METRICS, GAUSSIAN_METRICS  # noqa: F401 (re-exported)
 
-
 _SMALL_DIM = 4  # up to this dimension, products are written as sums (faster under vmap on CPU)
 _WELL_CONDITIONED = 4  # a fit on n >= 4d points (standardised draws, or data of a well-conditioned chain):
 # its scatter is far from singular, and its Cholesky factor as accurate as the QR

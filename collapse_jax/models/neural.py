@@ -19,8 +19,8 @@ Three tasks (rows are float arrays; see each builder):
 from __future__ import annotations
 
 import dataclasses
-import math
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -30,9 +30,7 @@ from flax import nnx
 from collapse_jax.chain import Verifier
 from collapse_jax.estimator import Estimator
 from collapse_jax.linalg import symmetric_eigenvalues
-
 from collapse_jax.options import LM_MODELS, OPTIMIZERS, TASKS  # noqa: F401 (re-exported)
-
 
 # ----------------------------------------------------------------------------- training
 
@@ -342,7 +340,7 @@ def make_eigen_task(
         mean, log_var = moments(state, triangles)
         labels = mean[:, None, :] + jnp.exp(0.5 * log_var)[:, None, :] * jax.random.normal(key_eps, (n, k, size))
         reading = truth + verifier_noise * jax.random.normal(key_r, truth.shape)
-        repeat = lambda a: jnp.repeat(a, k, axis=0)  # noqa: E731
+        repeat = lambda a: jnp.repeat(a, k, axis=0)
         return jnp.concatenate([repeat(triangles), labels.reshape(n * k, size), repeat(truth), repeat(reading)], 1)
 
     def sample(key, state, n):
@@ -456,7 +454,7 @@ def inverse_cdf_draw(key: jax.Array, cumulative: jax.Array) -> jax.Array:
 def bigram_sample(key: jax.Array, initial_logits, transition_logits, n: int, length: int, temperature=1.0):
     """`(n, L)` float token ids from a first-order table of logits (`(V,)`, `(V, V)`), at a temperature."""
     keys = jax.random.split(key, length)
-    tempered = lambda logits: jnp.cumsum(jax.nn.softmax(logits / temperature, axis=-1), axis=-1)  # noqa: E731
+    tempered = lambda logits: jnp.cumsum(jax.nn.softmax(logits / temperature, axis=-1), axis=-1)
     initial, transition = tempered(initial_logits), tempered(transition_logits)
     first = inverse_cdf_draw(keys[0], jnp.broadcast_to(initial, (n, initial.shape[0])))
 
@@ -581,7 +579,7 @@ def make_lm_task(
     def estimator():
         if model == "transformer":
             return network_estimator("neural-lm", net, loss, transformer_sample, training)
-        counts = lambda data, weights: bigram_counts(data, weights, vocab)  # noqa: E731
+        counts = lambda data, weights: bigram_counts(data, weights, vocab)
         return Estimator(
             name="bigram-counts",
             fit=lambda key, data, weights: counts(data, weights),

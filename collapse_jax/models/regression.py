@@ -39,7 +39,6 @@ import jax.numpy as jnp
 
 from collapse_jax.estimator import Estimator
 from collapse_jax.linalg import bartlett_factor, pivoted_root, spd_factor, spd_factor_solve
-
 from collapse_jax.options import (  # noqa: F401 (re-exported)
     CHAIN_METRICS,
     DESIGNS,
