@@ -83,4 +83,6 @@ def test_special_functions_match_scipy():
     for order in (1, 2, 3):
         np.testing.assert_allclose(special.polygamma(order, x), scipy.special.polygamma(order, x), rtol=1e-13)
     np.testing.assert_allclose(special.gammaln(x), scipy.special.gammaln(x), rtol=1e-14, atol=1e-14)
+    for s in (1.001, 1.1, 1.5, 2.0, 3.0, 7.5, 40.0):
+        assert abs(special.zeta(s) / scipy.special.zeta(s, 1) - 1) < 1e-14
     assert abs(special.normal_quantile(0.95) - np.sqrt(2) * scipy.special.erfinv(0.9)) < 1e-14

@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from theory import discrete
+from theory import discrete, special
 from theory.common import NoTheory, Prediction
 from theory.special import xlog1py
 
@@ -47,9 +47,7 @@ def zeta_normaliser(beta: float, categories: int | None = None):
     """A = 1 / zeta(beta), or 1 / sum_{i<=K} i^-beta for a finite support K (beta > 1 for K = None)."""
     if categories is None:
         _require_beta(beta)
-        from scipy.special import zeta
-
-        return 1.0 / float(zeta(beta, 1))
+        return 1.0 / special.zeta(beta)
     return 1.0 / float(np.sum(np.arange(1, categories + 1, dtype=np.float64) ** -beta))
 
 
