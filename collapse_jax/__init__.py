@@ -7,6 +7,7 @@ Public surface:
   run_chains, RunResult          many chains, sharded over devices, chunked, streamed
   simulate                       validated entry point that writes summary.json
   run_sweep, load_sweep, plot_sweep   grids of runs (resumable), read back by axes, plotted
+  load_run                       one `simulate` output read back (both loaders have `.to_xarray()`)
   Cells, prepare_program, execute_cells   one compiled program over a table of cells (traced values)
   make_gaussian, gaussian_params the Gaussian estimator
 """
@@ -25,6 +26,7 @@ _HOMES = {  # public name -> the module that defines it, imported on first acces
     "make_gaussian": "collapse_jax.models.gaussian",
     "make_linear_regression": "collapse_jax.models.regression",
     "regression_metrics": "collapse_jax.models.regression",
+    "load_run": "collapse_jax.results",
     "load_sweep": "collapse_jax.results",
     "plot_sweep": "collapse_jax.results",
     "Cells": "collapse_jax.runner",
@@ -53,6 +55,7 @@ __all__ = [
     "Cells",
     "ChainSpec",
     "execute_cells",
+    "load_run",
     "load_sweep",
     "make_linear_regression",
     "plot_sweep",

@@ -1,4 +1,6 @@
-"""Reading sweeps back: NumPy arrays indexed by the sweep's axes, and a plotting helper.
+"""Reading results back: sweeps as NumPy arrays indexed by the sweep's axes, single runs (`simulate`'s
+`summary.json`), a plotting helper, and both as labelled `xarray.Dataset`s (`to_xarray`, see
+`collapse_jax.labelled`).
 
 Files are read with `json` and `np.load(..., allow_pickle=False)`: nothing in a results file is
 ever executed.
@@ -60,6 +62,14 @@ class SweepResults:
             raise ValueError(f"where: {sorted(unknown)} are not axes of this sweep ({', '.join(self.axes)})")
         return array[tuple(index)]
 
+    def to_xarray(self):
+        """The sweep as an `xarray.Dataset`: dimensions the axes (spec order) then `generation`; variables
+        `<metric>`, `<metric>_se`, `<metric>_q5`, `<metric>_theory`, ... (see
+        `collapse_jax.labelled.sweep_to_xarray`). Needs xarray (`pip install "collapse-jax[xarray]"`)."""
+        from collapse_jax.labelled import sweep_to_xarray
+
+        return sweep_to_xarray(self)
+
 
 def load_sweep(out: str) -> SweepResults:
     """Load every finished cell of the sweep in `out` (unfinished cells are NaN, `finished` False)."""
@@ -93,6 +103,77 @@ def load_sweep(out: str) -> SweepResults:
             target = arrays.setdefault((metric, statistic), np.full(shape + (length,), np.nan))
             target[index + (slice(0, len(values)),)] = values
     return SweepResults(out, manifest["spec"]["setting"], axes, np.arange(length), finished, arrays, summaries)
+
+
+@dataclasses.dataclass
+class RunResults:
+    """One run read back from the folder `simulate` wrote (`summary.json`, and `chains.npz` if the run
+    saved its chains).
+
+    generations: `(G + 1,)`, 0..G. arrays: {(metric, statistic): array of shape `(G + 1,)`}, with the
+    statistics of a sweep cell's NPZ ("mean", "se", "std", "finite_chains", "nonfinite_chains", "theory",
+    "q0.05", "q0.5", "q0.95"), NaN where the summary has null. chains: {metric: `(num_chains, G + 1)`}
+    or None. summary: the whole `summary.json`; config: its resolved parameters.
+    """
+
+    out: str
+    setting: str
+    config: dict
+    generations: np.ndarray
+    arrays: dict  # (metric, statistic) -> array
+    summary: dict
+    chains: dict | None = None
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(self.summary["metrics"])
+
+    def get(self, metric: str, statistic: str = "mean") -> np.ndarray:
+        """One statistic over generations, shape `(G + 1,)`: `get("trace_ratio", "se")`."""
+        if (metric, statistic) not in self.arrays:
+            raise ValueError(f"metric/statistic must be one of {sorted(self.arrays)}; got {(metric, statistic)!r}")
+        return self.arrays[(metric, statistic)]
+
+    def to_xarray(self, *, chains: bool = True):
+        """The run as an `xarray.Dataset` over `generation`, named as for a sweep (`<metric>`,
+        `<metric>_se`, `<metric>_theory`, ...; with `chains`, `<metric>_chains` over `(chain, generation)`);
+        see `collapse_jax.labelled.run_to_xarray`. Needs xarray (`pip install "collapse-jax[xarray]"`)."""
+        from collapse_jax.labelled import run_to_xarray
+
+        return run_to_xarray(self, chains=chains)
+
+
+def _floats(values) -> np.ndarray:
+    return np.asarray([np.nan if v is None else v for v in values], np.float64)
+
+
+def load_run(out: str) -> RunResults:
+    """Load the results of one run: the folder given to `simulate(..., out=out)` or `collapse-jax simulate
+    ... --out DIR` (or the path of its `summary.json`). Reads `summary.json` and, if there, `chains.npz`.
+    Raises ValueError if there is no run there (naming `load_sweep` for a sweep's folder)."""
+    from collapse_jax.summary import load_summary
+
+    path = os.fspath(out)
+    folder = os.path.dirname(path) if os.path.basename(path) == "summary.json" else path
+    summary_path = os.path.join(folder, "summary.json")
+    if not os.path.exists(summary_path):
+        if os.path.exists(os.path.join(folder, "manifest.json")):
+            raise ValueError(f"out: {folder} holds a sweep (manifest.json), not a run: use load_sweep")
+        raise ValueError(f"out: no summary.json in {folder}; not the output folder of a run")
+    summary = load_summary(summary_path)
+    arrays = {}
+    for metric, entry in summary["metrics"].items():
+        for statistic in ("mean", "se", "std", "finite_chains", "nonfinite_chains", "theory"):
+            arrays[(metric, statistic)] = _floats(entry[statistic])
+        for level, values in (entry.get("quantiles") or {}).items():
+            arrays[(metric, f"q{level}")] = _floats(values)
+    chains = None
+    chains_path = os.path.join(folder, "chains.npz")
+    if os.path.exists(chains_path):
+        with np.load(chains_path, allow_pickle=False) as data:
+            chains = {key: data[key] for key in data.files if key != "generations"}
+    generations = np.asarray(summary["generations"], np.int64)
+    return RunResults(folder, summary["setting"], summary["config"], generations, arrays, summary, chains)
 
 
 def plot_sweep(
