@@ -1,32 +1,37 @@
 """Labelled results: a sweep or a run as an `xarray.Dataset`.
 
-`load_sweep(out).to_xarray()` and `load_run(out).to_xarray()` call the functions here. xarray is an
-optional dependency (`pip install "collapse-jax[xarray]"`); it is imported when a dataset is built,
-never when `collapse_jax` is imported.
+`load_sweep(out).to_xarray()` and `load_run(out).to_xarray()` call `sweep_to_xarray` and
+`run_to_xarray`. xarray is an optional dependency (`pip install "collapse-jax[xarray]"`); it is imported
+when a dataset is built, never when `collapse_jax` is imported.
 
-Layout of a dataset (the same for sweeps and runs; a run has no sweep axes):
+A dataset has the same layout for a sweep and a run (a run has no sweep axes):
 
-  dimensions     the sweep's axes in the spec's order, then `generation` (0..G_max)
-  coordinates    one per axis (its values), `generation`; for a sweep also `cell_id` over the axes
-  variables      per metric `m` and generation, shape `axes + (G_max + 1,)`:
-                   m                  chain mean (over the finite chains)
-                   m_se, m_std        standard error of the mean, standard deviation over chains
-                   m_q5, m_q50, m_q95 quantiles over chains (level 0.05 -> q5; 0.025 -> q2p5)
-                   m_finite_chains, m_nonfinite_chains
-                   m_nan_chains, m_posinf_chains, m_neginf_chains   non-finite chains by kind
-                   m_theory           closed-form prediction of the mean (NaN where none; +-inf where
-                                      the prediction is infinite)
-                   m_theory_std, m_theory_q5, ...   where some prediction gives them
-                 per metric and cell, shape `axes`:
-                   m_theory_kind      "exact", "asymptotic", ... ("" where no prediction)
-                   m_verdict          simulation-vs-theory status ("pass", "fail", "no theory", ...)
-                   m_max_z            largest |mean - theory| in standard errors (NaN if none compared)
-                 a sweep also has `finished` (bool, shape `axes`); a run saved with chains has
-                 `m_chains`, shape `(chain, generation)`
-  attributes     str or numbers only (netCDF-safe); dicts and lists as JSON strings (`config`, ...)
+- dimensions: the sweep's axes in the spec's order, then `generation` (0..G_max);
+- coordinates: one per axis (its values), `generation`, and for a sweep `cell_id` over the axes;
+- attributes: `str` or numbers only, so that `to_netcdf` writes them; dicts and lists are JSON text
+  (`config`, `spec`, `metrics`, `missing_cells`, ...).
 
-Every per-generation value is float64, counts included, so that a cell that is missing or has fewer
-generations than the longest is NaN there.
+Variables of a metric `m` (e.g. `m = "trace_ratio"`); `axes` is the sweep's shape, `()` for a run:
+
+| variable | shape | value |
+|---|---|---|
+| `m` | `axes + (G_max + 1,)` | chain mean (over the chains whose value is finite) |
+| `m_se`, `m_std` | same | standard error of the mean, standard deviation over chains |
+| `m_q5`, `m_q50`, `m_q95` | same | quantiles over chains (level 0.05 -> `q5`, 0.025 -> `q2p5`) |
+| `m_finite_chains`, `m_nonfinite_chains` | same | chains whose value is finite / not |
+| `m_nan_chains`, `m_posinf_chains`, `m_neginf_chains` | same | non-finite chains by kind |
+| `m_theory` | same | closed-form prediction of the mean: NaN where none, +-inf where infinite |
+| `m_theory_std`, `m_theory_q5`, ... | same | where some prediction gives them |
+| `m_theory_kind` | `axes` | "exact", "asymptotic", ...; "" where no prediction |
+| `m_verdict` | `axes` | simulation against theory: "pass", "fail", "no theory", ... |
+| `m_max_z` | `axes` | largest abs(mean - theory) in standard errors; NaN if none compared |
+| `m_chains` | `(chain, generation)` | a run saved with chains: every chain's value |
+| `finished` | `axes` | a sweep: whether the cell is finished |
+
+Every variable carries the attributes `metric`, `statistic` (as in `SweepResults.get`: "mean", "se",
+"q0.05", "theory", ...) and `long_name`; quantiles also `quantile` (the level). Per-generation values are
+float64, counts included, so that a cell that is missing, or has fewer generations than the longest, is
+NaN there.
 """
 
 from __future__ import annotations
@@ -247,27 +252,37 @@ def _check_names(coords: dict, variables: dict) -> None:
 
 
 def sweep_to_xarray(results):
-    """A loaded sweep (`collapse_jax.results.SweepResults`) as an `xarray.Dataset`.
+    """A loaded sweep as an `xarray.Dataset` (what `load_sweep(out).to_xarray()` returns).
 
-    Dimensions: the spec's axes in the spec's order, then `generation` (0..G_max, the longest cell's
-    G). Per-generation variables have shape `results.shape + (G_max + 1,)`; per-cell variables
-    (`<metric>_theory_kind`, `<metric>_verdict`, `<metric>_max_z`, `finished`) have shape
-    `results.shape`. Values are the cells' files' values: the NPZ arrays (`<metric>`, `_se`, `_std`,
-    `_q*`, `_finite_chains`, `_nonfinite_chains`, `_theory`, exactly as stored except that an infinite
-    prediction is +-inf, not NaN) and, from each cell's JSON, the non-finite counts by kind, the
-    prediction's standard deviation and quantiles where it gives them, and the verdict.
+    Dimensions: the spec's axes in the spec's order, then `generation` (0..G_max, the longest cell's G).
+    Per-generation variables have shape `results.shape + (G_max + 1,)`; per-cell variables
+    (`<metric>_theory_kind`, `<metric>_verdict`, `<metric>_max_z`, `finished`) have shape `results.shape`
+    (naming: see the module docstring). Values are the cells' files': the NPZ arrays (`<metric>`,
+    `_se`, `_std`, `_q*`, `_finite_chains`, `_nonfinite_chains`, `_theory`) exactly as stored, except
+    that an infinite prediction is +-inf rather than NaN; and from each cell's JSON the non-finite counts
+    by kind, the prediction's standard deviation and quantiles where it gives them, and the verdict.
 
-    A partial sweep is not an error: unfinished cells are NaN (and "" in the text variables), `finished`
-    is False there, and the attributes `cells_finished`, `cells_total` and `missing_cells` (a JSON list of
-    {"id", "values"}) say which. `ds.finished.all()` tells whether the sweep is complete. A cell with fewer
-    generations than the longest is NaN past its own G.
+    A partial sweep is not an error: an unfinished cell is NaN ("" in the text variables), `finished` is
+    False there, and the attributes `cells_finished`, `cells_total` and `missing_cells` (JSON: a list of
+    `{"id", "values"}`) say which; `bool(ds.finished.all())` tells whether the sweep is complete. A cell
+    with fewer generations than the longest is NaN past its own G.
+
+    Axis coordinates are bool, int64, float64 (an axis mixing ints and floats) or str; a list-valued axis
+    (such as `metrics`) is comma-separated text (`axis_coordinate`).
 
     Attributes: `schema`, `path`, `setting`, `sweep_name`, `description`, `spec` (JSON), `config` (JSON:
-    the parameters every finished cell shares, defaults included; axes excluded), `metrics` (JSON list),
+    the parameters every finished cell shares, defaults included, axes left out), `metrics` (JSON list),
     `jax_version`, `git_commit`, `device` (the value every cell shares, or the distinct values joined by
-    ", "), `cells_total`, `cells_finished`, `missing_cells`. Per-cell ids are the coordinate `cell_id`.
+    ", "; "" where unknown), `cells_total`, `cells_finished`, `missing_cells`.
 
-    Raises ImportError (with the install command) when xarray is not installed.
+    Args:
+      results: a `collapse_jax.results.SweepResults`, from `load_sweep(out)`.
+
+    Returns:
+      An `xarray.Dataset`.
+
+    Raises:
+      ImportError: xarray is not installed (the message gives the install command).
     """
     xr = require_xarray()
     with open(os.path.join(results.out, "manifest.json")) as stream:
@@ -328,19 +343,27 @@ def sweep_to_xarray(results):
 
 
 def run_to_xarray(run, *, chains: bool = True):
-    """A loaded run (`collapse_jax.results.RunResults`, from `simulate(..., out=...)` or
-    `collapse-jax simulate ... --out DIR`) as an `xarray.Dataset`.
+    """A loaded run as an `xarray.Dataset` (what `load_run(out).to_xarray()` returns).
 
     Dimension `generation` (0..G); per-generation variables have shape `(G + 1,)` and are named as for a
     sweep (`<metric>`, `<metric>_se`, `<metric>_q5`, `<metric>_theory`, ...; see the module docstring);
-    `<metric>_theory_kind`, `<metric>_verdict`, `<metric>_max_z` are 0-d. With `chains` (the default) and
-    a `chains.npz` beside the summary, `<metric>_chains` holds every chain's value, shape
-    `(num_chains, G + 1)`, dimensions `(chain, generation)`.
+    `<metric>_theory_kind`, `<metric>_verdict` and `<metric>_max_z` are 0-d. Values are those of
+    `summary.json` (null as NaN; an infinite prediction as +-inf).
 
-    Attributes: `schema`, `path`, `setting`, `config` (JSON), `metrics` (JSON list), `seed`, `num_chains`,
-    `quantile_chains`, `jax_version`, `git_commit`, `device`, `num_devices`, `created`, `notes` (JSON list).
+    Attributes: `schema`, `path`, `setting`, `config` (JSON), `metrics` (JSON list), `seed`,
+    `num_chains`, `quantile_chains`, `jax_version`, `git_commit`, `device`, `num_devices`, `created`,
+    `notes` (JSON list).
 
-    Raises ImportError (with the install command) when xarray is not installed.
+    Args:
+      run: a `collapse_jax.results.RunResults`, from `load_run(out)`.
+      chains: with a `chains.npz` beside the summary (a run with `save_chains`), add `<metric>_chains`,
+        every chain's value, shape `(num_chains, G + 1)`, dimensions `(chain, generation)`.
+
+    Returns:
+      An `xarray.Dataset`.
+
+    Raises:
+      ImportError: xarray is not installed (the message gives the install command).
     """
     xr = require_xarray()
     summary = run.summary

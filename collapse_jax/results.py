@@ -63,9 +63,13 @@ class SweepResults:
         return array[tuple(index)]
 
     def to_xarray(self):
-        """The sweep as an `xarray.Dataset`: dimensions the axes (spec order) then `generation`; variables
-        `<metric>`, `<metric>_se`, `<metric>_q5`, `<metric>_theory`, ... (see
-        `collapse_jax.labelled.sweep_to_xarray`). Needs xarray (`pip install "collapse-jax[xarray]"`)."""
+        """The sweep as an `xarray.Dataset`: dimensions the axes (spec order) then `generation`, variables
+        `<metric>`, `<metric>_se`, `<metric>_q5`, `<metric>_theory`, ... of shape `shape + (G_max + 1,)`;
+        unfinished cells NaN (see `collapse_jax.labelled.sweep_to_xarray`).
+
+        Raises:
+          ImportError: xarray is not installed (`pip install "collapse-jax[xarray]"`).
+        """
         from collapse_jax.labelled import sweep_to_xarray
 
         return sweep_to_xarray(self)
@@ -136,8 +140,15 @@ class RunResults:
 
     def to_xarray(self, *, chains: bool = True):
         """The run as an `xarray.Dataset` over `generation`, named as for a sweep (`<metric>`,
-        `<metric>_se`, `<metric>_theory`, ...; with `chains`, `<metric>_chains` over `(chain, generation)`);
-        see `collapse_jax.labelled.run_to_xarray`. Needs xarray (`pip install "collapse-jax[xarray]"`)."""
+        `<metric>_se`, `<metric>_theory`, ..., shape `(G + 1,)`); see
+        `collapse_jax.labelled.run_to_xarray`.
+
+        Args:
+          chains: include `<metric>_chains`, shape `(num_chains, G + 1)`, where the run saved its chains.
+
+        Raises:
+          ImportError: xarray is not installed (`pip install "collapse-jax[xarray]"`).
+        """
         from collapse_jax.labelled import run_to_xarray
 
         return run_to_xarray(self, chains=chains)
@@ -148,9 +159,20 @@ def _floats(values) -> np.ndarray:
 
 
 def load_run(out: str) -> RunResults:
-    """Load the results of one run: the folder given to `simulate(..., out=out)` or `collapse-jax simulate
-    ... --out DIR` (or the path of its `summary.json`). Reads `summary.json` and, if there, `chains.npz`.
-    Raises ValueError if there is no run there (naming `load_sweep` for a sweep's folder)."""
+    """Load the results of one run: `summary.json` and, if the run saved its chains, `chains.npz`.
+
+    Args:
+      out: the folder given to `simulate(..., out=out)` or `collapse-jax simulate ... --out DIR`, or the
+        path of its `summary.json`.
+
+    Returns:
+      A `RunResults`: arrays of shape `(G + 1,)` by `(metric, statistic)`, the summary, the config, and
+      `.to_xarray()`.
+
+    Raises:
+      ValueError: there is no `summary.json` there (for a sweep's folder, the message names `load_sweep`),
+        or its schema is not a run summary's.
+    """
     from collapse_jax.summary import load_summary
 
     path = os.fspath(out)
