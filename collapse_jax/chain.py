@@ -1,6 +1,6 @@
 """One recursive chain: fit, sample, refit, for many generations, as a single `lax.scan`.
 
-Conventions (see README): generation 0 is the real distribution; model k >= 1 is fitted at generation k;
+Conventions (see docs/conventions.md): generation 0 is the real distribution; model k >= 1 is fitted at generation k;
 model 1 is fitted on M real points only. Every generation k >= 2 draws a batch of M points: M - r
 synthetic points from model k-1 and r = round(real_fraction * M) real points (fresh draws from the real
 distribution, or draws without replacement from the generation-1 real sample). The pool rule decides

@@ -163,7 +163,7 @@ def report_markdown(curves: list[Curve], figures: dict[str, list[str]], out_dir:
         "Each curve's chain mean is compared with theory at every checkable generation; the largest",
         f"|simulation - theory| is given in standard errors of the chain mean (pass: <= {k:g} SE).",
         "'not checkable by simulation': the metric is a heavy-tailed product of chi-squares there, so a",
-        "sample mean over the chains does not estimate its expectation (see README, 'Heavy tails').",
+        "sample mean over the chains does not estimate its expectation (see docs/theory.md, 'Heavy tails').",
         "Non-finite chains are always counted: a curve whose chains went non-finite (NaN, or an infinity the",
         "theory does not give) at a generation where theory has a value fails ('fail: k of C chains",
         "non-finite from generation g', k the most at any one generation); infinities that are the exact",

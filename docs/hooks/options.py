@@ -1,0 +1,168 @@
+"""MkDocs hook: option, metric and setting tables built from `collapse_jax.settings`, so they cannot drift.
+
+A page asks for a table with an HTML comment on a line of its own:
+
+    <!-- options: gaussian -->      the parameters the gaussian setting adds to the common ones
+    <!-- options: gaussian all -->  every parameter of `collapse-jax simulate gaussian`
+    <!-- options: chain -->         the chain parameters every setting shares
+    <!-- options: run -->           the run parameters every setting shares
+    <!-- metrics: gaussian -->      the metric names of a setting (its `metrics` parameter)
+    <!-- settings -->               the registered settings, each linked to its page
+    <!-- neural-defaults -->        the neural setting's defaults and metrics per task (`NEURAL_DEFAULTS`)
+
+The tables are read from the same `Parameter` objects that build `collapse-jax simulate <setting> --help`
+and validate every entry point. Reading them imports no JAX. An unknown name fails the build.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if _ROOT not in sys.path:  # the repository's own package, also when it is not installed
+    sys.path.insert(0, _ROOT)
+
+from collapse_jax.settings import (  # noqa: E402
+    CHAIN_PARAMETERS,
+    NEURAL_DEFAULTS,
+    NEURAL_METRICS,
+    RUN_PARAMETERS,
+    SETTINGS,
+)
+
+# the page of each registered setting, relative to docs/settings/
+SETTING_PAGES = {
+    "gaussian": "gaussian.md",
+    "regression": "regression.md",
+    "discrete": "discrete.md",
+    "tails": "tails.md",
+    "kde": "kde-gmm.md",
+    "gmm": "kde-gmm.md",
+    "verification": "verification.md",
+    "mixture": "mixture.md",
+    "neural": "neural.md",
+}
+
+_MARKER = re.compile(
+    r"^<!--\s*(options|metrics|settings|neural-defaults)\s*:?\s*([\w-]*)\s*(all)?\s*-->[ \t]*$", re.MULTILINE
+)
+
+_KINDS = {int: "integer", float: "number", str: "text", bool: "flag", "list": "list of names"}
+
+
+def _cell(text: str) -> str:
+    """Plain text safe inside a markdown table cell: no pipes, emphasis or HTML read into it."""
+    text = str(text).replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
+    return text.replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
+
+
+def _code(text: str) -> str:
+    """A code span; a pipe inside one does not split a table cell."""
+    return "`" + str(text) + "`"
+
+
+def _default(parameter) -> str:
+    if parameter.kind is bool:
+        return "off"
+    if parameter.kind == "list":
+        return _code(",".join(parameter.default))
+    if parameter.default == "":
+        return "none"
+    return _code(parameter.default)
+
+
+def _allowed(parameter) -> str:
+    if parameter.choices is not None:
+        return ", ".join(_code(choice) for choice in parameter.choices)
+    return _cell(parameter.allowed())  # the words of `--help`: "in [1, 4096]", "0 or in [0.01, 100]"
+
+
+def options_table(parameters) -> str:
+    """A markdown table of parameters: the name used in Python and sweep specs, the command-line flag,
+    type, default, allowed values, whether a sweep over it shares one compiled program, and the help."""
+    lines = [
+        "| parameter | flag | type | default | allowed | traced | description |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for p in parameters:
+        kind = "choice" if p.kind is str and p.choices is not None else _KINDS[p.kind]
+        lines.append(
+            f"| {_code(p.name)} | {_code(p.flag)} | {kind} | {_default(p)} | {_allowed(p)} "
+            f"| {'yes' if p.traced else ''} | {_cell(p.help)} |"
+        )
+    return "\n".join(lines)
+
+
+def parameters_of(name: str, everything: bool = False):
+    """The parameters a marker names: "chain", "run", or a setting (its own, or with `everything` all)."""
+    if name == "chain":
+        return CHAIN_PARAMETERS
+    if name == "run":
+        return RUN_PARAMETERS
+    if name not in SETTINGS:
+        raise ValueError(f"unknown setting {name!r} in an options marker; one of chain, run, {', '.join(SETTINGS)}")
+    definition = SETTINGS[name]
+    return definition.all_parameters if everything else definition.parameters
+
+
+def metrics_list(name: str) -> str:
+    """The metric names of a setting, from its `metrics` parameter: defaults, and those on request."""
+    if name not in SETTINGS:
+        raise ValueError(f"unknown setting {name!r} in a metrics marker; one of {', '.join(SETTINGS)}")
+    parameter = SETTINGS[name].parameter("metrics")
+    default = list(parameter.default)
+    extra = [m for m in parameter.choices or () if m not in default]
+    lines = [f"- **Recorded by default:** {', '.join(_code(m) for m in default)}"]
+    if extra:
+        lines.append(f"- **Also available** (`--metrics`): {', '.join(_code(m) for m in extra)}")
+    lines.append(f"- `--metrics`: {_cell(parameter.help)}")
+    return "\n".join(lines)
+
+
+def settings_table() -> str:
+    """The registered settings, each linked to its page (a page of docs/settings/)."""
+    missing = [name for name in SETTINGS if name not in SETTING_PAGES]
+    if missing:
+        raise ValueError(f"setting(s) without a documentation page: {', '.join(missing)} (docs/hooks/options.py)")
+    lines = ["| setting | page | description |", "|---|---|---|"]
+    for name, definition in SETTINGS.items():
+        page = SETTING_PAGES[name]
+        title = page[: -len(".md")]
+        lines.append(f"| {_code(name)} | [{title}]({page}) | {_cell(definition.description)} |")
+    return "\n".join(lines)
+
+
+def neural_defaults_table() -> str:
+    """The neural setting's per-task defaults (they replace the parameter defaults where a run does not
+    set them) and each task's metrics."""
+    tasks = list(NEURAL_DEFAULTS)
+    names = list(dict.fromkeys(name for task in tasks for name in NEURAL_DEFAULTS[task]))
+    lines = ["| parameter | " + " | ".join(_code(task) for task in tasks) + " |", "|---" * (len(tasks) + 1) + "|"]
+    for name in names:
+        cells = [_code(NEURAL_DEFAULTS[task][name]) if name in NEURAL_DEFAULTS[task] else "" for task in tasks]
+        lines.append(f"| {_code(name)} | " + " | ".join(cells) + " |")
+    metrics = [", ".join(_code(m) for m in NEURAL_METRICS[task]) for task in tasks]
+    lines.append("| metrics | " + " | ".join(metrics) + " |")
+    return "\n".join(lines)
+
+
+def render(markdown: str) -> str:
+    """The page with every marker replaced by its table."""
+
+    def replace(match: re.Match) -> str:
+        kind, name, everything = match.group(1), match.group(2), bool(match.group(3))
+        if kind == "options":
+            return options_table(parameters_of(name, everything))
+        if kind == "metrics":
+            return metrics_list(name)
+        if kind == "neural-defaults":
+            return neural_defaults_table()
+        return settings_table()
+
+    return _MARKER.sub(replace, markdown)
+
+
+def on_page_markdown(markdown: str, **kwargs) -> str:
+    return render(markdown)
