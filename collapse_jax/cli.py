@@ -57,6 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--resume", action="store_true", help="continue the sweep in --out, skipping finished cells")
     sweep.add_argument("--quiet", action="store_true", help="no progress output (for logs)")
     sweep.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="run the I-th of N disjoint parts of the cells (0-based: 0 <= I < N; whole program groups), as one "
+        "of N independent processes filling --out (e.g. --shard $SLURM_ARRAY_TASK_ID/N with --array=0-(N-1)); "
+        "shards join the folder's manifest (same spec) and skip finished cells",
+    )
+    sweep.add_argument(
+        "--status",
+        action="store_true",
+        help="print the finished and missing cells of --out (per shard with --shard N or I/N, or where the "
+        "cells record it) and exit; runs and compiles nothing",
+    )
+    sweep.add_argument(
         "--distributed",
         action="store_true",
         help="join a multi-host run (jax.distributed; COLLAPSE_JAX_COORDINATOR, "
@@ -121,7 +134,12 @@ def cpu_compile_flags() -> None:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     cpu_compile_flags()  # before the first computation initialises the backend
-    if args.command in ("simulate", "sweep", "reproduce") and not os.environ.get("COLLAPSE_JAX_NO_CACHE"):
+    status_only = args.command == "sweep" and args.status
+    if (
+        args.command in ("simulate", "sweep", "reproduce")
+        and not status_only
+        and not os.environ.get("COLLAPSE_JAX_NO_CACHE")
+    ):
         from collapse_jax.parallel import enable_compilation_cache
 
         enable_compilation_cache()
@@ -145,16 +163,24 @@ def main(argv=None) -> int:
             _print_simulation(summary, args.out)
             return 0
         if args.command == "sweep":
-            from collapse_jax.sweep import run_sweep
+            from collapse_jax.sweep import parse_shard, run_sweep, sweep_status
 
+            if args.status:
+                print("\n".join(sweep_status(args.spec, args.out, shard=args.shard).lines()))
+                return 0
+            parse_shard(args.shard)  # a bad value is refused before anything starts
             if args.distributed:
                 from collapse_jax.parallel import initialize_distributed
 
                 initialize_distributed(auto=not os.environ.get("COLLAPSE_JAX_COORDINATOR"))
-            report = run_sweep(args.spec, args.out, resume=args.resume, progress=False if args.quiet else "auto")
+            report = run_sweep(
+                args.spec, args.out, resume=args.resume, progress=False if args.quiet else "auto", shard=args.shard
+            )
             verdicts = ", ".join(f"{n} {status}" for status, n in sorted(report.comparisons.items())) or "none"
+            part = f" shard {report.shard} ({report.cells} of {report.sweep_cells} cells)" if report.shard else ""
+            busy = f", {report.busy_programs} programs left to other runs" if report.busy_programs else ""
             print(
-                f"sweep {report.out}: {report.ran} cells run, {report.skipped} already finished, "
+                f"sweep {report.out}{part}: {report.ran} cells run, {report.skipped} already finished{busy}, "
                 f"{report.programs} programs ({_cache_note(report)}{report.compile_seconds:.1f} s preparing them, "
                 f"overlapping the runs), {report.seconds:.1f} s; theory comparisons (cell x metric): {verdicts}"
             )

@@ -24,18 +24,35 @@ and run as lanes of one vmapped batch; every other axis (d, M, T, policy, ...) s
 Every chain i of a cell uses the key of (seed, chain i), whatever the cell's traced values: common
 random numbers along a curve.
 
-On disk (`out/`): `manifest.json` (the spec and every cell with a stable id, the hash of its
-setting and full config), and per finished cell `cells/<id>.npz` (arrays) then `cells/<id>.json` (the
-cell's summary: config, seed, chain range, JAX version, devices, git commit, theory, and the size and
-SHA-256 of its NPZ), each written through a temporary file and an atomic rename. The JSON is the
-completion mark: a re-run with `resume=True` skips every cell whose JSON is there and whose NPZ matches
-it, so a sweep killed at any point loses no finished cell; a damaged cell is run again (and said so).
+On disk (`out/`): `manifest.json` (the spec and every cell with its stable id), and per finished cell
+`cells/<id>.npz` (arrays) then `cells/<id>.json` (the cell's summary: config, seed, chain range, JAX
+version, devices, git commit, theory, the shard that wrote it, and the size and SHA-256 of its NPZ),
+each written through a temporary file and an atomic rename. The JSON is the completion mark: a re-run
+with `resume=True` skips every cell whose JSON is there and whose NPZ matches it, so a sweep killed at
+any point loses no finished cell; a damaged cell is run again (and said so).
 
-One run at a time per folder: the writing process holds `sweep.lock` (its pid, host, start time and
-command line) under an exclusive `flock` for the whole run; a second run into the folder is refused,
-naming the holder. The kernel drops the `flock` when its holder dies (even by SIGKILL), so the lock of a
-run that is gone is taken over, with a message. Where the file system has no `flock`, the lock file is
-created exclusively (O_CREAT | O_EXCL) and one left by a dead pid on this host is taken over.
+A cell's id hashes the setting's name, an id schema (`ID_SCHEMA`) and only the values of its resolved
+config that differ from the parameters' declared defaults (never `chunk_size`, which changes no
+result): a parameter added later with a default that keeps today's behaviour leaves every id as it
+was. Folders written under the previous rule (a hash of the whole config; manifest schema
+`collapse-jax/sweep/1`) are migrated when a run joins them: each finished cell whose recorded config
+is this cell's is renamed to its new id, then the manifest is rewritten.
+
+Shards: `shard=(i, N)` (`--shard i/N`, 0-based) runs the i-th of N disjoint parts of the cells, so N
+independent processes fill one folder. A part is a set of whole program groups (no two shards compile
+the same program), chosen from the spec alone (`assign_shards`), so every process agrees without
+talking to the others. The first process to arrive creates the manifest (a hard link of a complete
+temporary file: never half-written, never replaced); the others join it when their spec is the same
+and stop with an error naming the difference otherwise.
+
+Locks: an unsharded run holds `sweep.lock`, shard i of N holds `sweep.shard-i-of-N.lock` (its pid, host,
+start time and command line) under an exclusive `flock` for the whole run; a second run of the same
+shard (or a second unsharded run) is refused, naming the holder. Each program group is run under its
+own lock, `locks/<group id>.lock`, so runs with different shard counts (or an unsharded run beside
+shards) never write one cell twice: a group another process is running is left to it. The kernel drops
+a `flock` when its holder dies (even by SIGKILL), so the lock of a run that is gone is taken over, with
+a message. Where the file system has no `flock`, lock files are created exclusively (O_CREAT | O_EXCL)
+and one left by a dead pid on this host is taken over.
 """
 
 from __future__ import annotations
@@ -47,6 +64,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -56,7 +74,9 @@ import tomllib
 
 from collapse_jax.settings import RUN_PARAMETERS, SETTINGS, get_setting
 
-SWEEP_SCHEMA = "collapse-jax/sweep/1"
+SWEEP_SCHEMA = "collapse-jax/sweep/2"  # /2: cell ids by `cell_id` (ID_SCHEMA); /1: ids of the whole config
+LEGACY_SCHEMAS = ("collapse-jax/sweep/1",)  # read, and migrated when a run joins the folder
+ID_SCHEMA = "collapse-jax/cell-id/2"
 SPEC_KEYS = ("setting", "name", "description", "save_chains", "fixed", "axes")
 NOT_AN_AXIS = tuple(p.name for p in RUN_PARAMETERS)
 _NPZ_FIELDS = ("mean", "se", "std", "finite_chains", "nonfinite_chains")
@@ -219,8 +239,34 @@ def _plain(value):
     return list(value) if isinstance(value, tuple) else value
 
 
+def _declared_defaults(setting: str) -> dict:
+    """Each parameter's declared default, normalised as a resolved config holds it."""
+    defaults = {}
+    for parameter in get_setting(setting).all_parameters:
+        try:
+            defaults[parameter.name] = _plain(parameter.check(parameter.default))
+        except ValueError:  # a default outside the checked range (e.g. a sentinel): compared as written
+            defaults[parameter.name] = _plain(parameter.default)
+    return defaults
+
+
 def cell_id(setting: str, config: dict) -> str:
-    """Stable id: a hash of the setting and the full config (chunk size excluded: it changes no result)."""
+    """Stable id of a resolved config: a hash of the setting's name, `ID_SCHEMA` and the values that
+    differ from the parameters' declared defaults (`chunk_size` never counts: it changes no result).
+
+    A parameter added later with a default leaves every existing id unchanged; writing a default out
+    (`ddof = 0` in [fixed]) gives the id of leaving it out. Changing a declared default changes what
+    the ids of cells at the old and new default mean: `ID_SCHEMA` must then change too."""
+    defaults = _declared_defaults(setting)
+    identity = {
+        k: _plain(v) for k, v in config.items() if k != "chunk_size" and (k not in defaults or _plain(v) != defaults[k])
+    }
+    text = json.dumps({"ids": ID_SCHEMA, "setting": setting, "config": identity}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def legacy_cell_id(setting: str, config: dict) -> str:
+    """The id of manifest schema `collapse-jax/sweep/1`: a hash of the setting and the whole config."""
     identity = {k: _plain(v) for k, v in config.items() if k != "chunk_size"}
     text = json.dumps({"setting": setting, "config": identity}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -249,6 +295,73 @@ def group_cells(spec: SweepSpec, cells: list[Cell]) -> list[list[Cell]]:
     for cell in cells:
         groups.setdefault(definition.program_key(cell.config), []).append(cell)
     return list(groups.values())
+
+
+# ---------------------------------------------------------------------------------------------- shards
+
+MAX_SHARDS = 1_000_000
+
+
+def parse_shard(shard) -> tuple[int, int] | None:
+    """`"i/N"` (or `(i, N)`) -> `(i, N)`: the i-th of N shards, 0-based (0 <= i < N), so that
+    `--shard $SLURM_ARRAY_TASK_ID/N` fits `#SBATCH --array=0-(N-1)`. None stays None (no sharding)."""
+    if shard is None:
+        return None
+    text = shard if isinstance(shard, str) else "/".join(map(str, shard)) if isinstance(shard, tuple) else None
+    allowed = "I/N with integers 0 <= I < N (0-based: --shard 0/4, 1/4, 2/4, 3/4)"
+    parts = text.strip().split("/") if text is not None else []
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        index, count = (int(part.strip()) for part in parts)
+    except ValueError:
+        raise ValueError(f"shard (--shard): must be {allowed}, got {shard!r}") from None
+    if not 1 <= count <= MAX_SHARDS:
+        raise ValueError(f"shard (--shard): the count N must be in [1, {MAX_SHARDS}], got {shard!r}")
+    if not 0 <= index < count:
+        hint = f"; for #SBATCH --array=1-{count} pass $((SLURM_ARRAY_TASK_ID - 1))/{count}" if index == count else ""
+        raise ValueError(f"shard (--shard): I must be in [0, {count}) for N = {count} (0-based), got {shard!r}{hint}")
+    return index, count
+
+
+def group_id(group: list[Cell]) -> str:
+    """Stable identity of a program group: a hash of its cells' sorted ids."""
+    return hashlib.sha256("\n".join(sorted(c.id for c in group)).encode()).hexdigest()[:16]
+
+
+def _group_work(group: list[Cell]) -> int:
+    """What balancing weighs: chain-generations, summed over the group's cells."""
+    return sum(int(c.config["chains"]) * int(c.config["generations"]) for c in group)
+
+
+def assign_shards(groups: list[list[Cell]], count: int) -> list[int]:
+    """The shard (0..count-1) of each group: balanced by work (chain-generations), from the spec alone.
+
+    Groups are taken heaviest first (ties in order of `group_id`) and each goes to the shard with the
+    least work so far (ties: the lowest shard index), the longest-processing-time rule. It reads nothing
+    but the groups' configs and ids, never which cells are finished, so every process computes the same
+    assignment, whenever it starts."""
+    order = sorted(range(len(groups)), key=lambda g: (-_group_work(groups[g]), group_id(groups[g])))
+    load, shard_of = [0] * count, [0] * len(groups)
+    for g in order:
+        target = min(range(count), key=lambda s: (load[s], s))
+        shard_of[g] = target
+        load[target] += _group_work(groups[g])
+    return shard_of
+
+
+def shard_groups(spec: SweepSpec, cells: list[Cell], shard) -> list[list[Cell]]:
+    """The program groups of one shard (`(i, N)`, `"i/N"` or None for all), in the sweep's order."""
+    shard = parse_shard(shard)
+    groups = group_cells(spec, cells)
+    if shard is None:
+        return groups
+    owners = assign_shards(groups, shard[1])
+    return [g for g, owner in zip(groups, owners) if owner == shard[0]]
+
+
+def _shard_text(shard: tuple[int, int] | None) -> str | None:
+    return None if shard is None else f"{shard[0]}/{shard[1]}"
 
 
 # ----------------------------------------------------------------------------------------------- files
@@ -298,26 +411,37 @@ def _pid_alive(pid) -> bool:
     return True
 
 
+def _lock_name(shard: tuple[int, int] | None) -> str:
+    """The lock file of a run: `sweep.lock` unsharded, `sweep.shard-i-of-N.lock` for shard i of N."""
+    return LOCK_NAME if shard is None else f"sweep.shard-{shard[0]}-of-{shard[1]}.lock"
+
+
 class _SweepLock:
-    """The exclusive lock of a sweep folder: `out/sweep.lock`, held for a whole run (see the module
-    docstring). `acquire` raises `SweepBusy` naming the folder and the holder."""
+    """An exclusive lock in a sweep folder (see the module docstring): `out/sweep.lock` by default, held
+    for a whole run. `acquire` raises `SweepBusy` naming the folder (`subject`) and the holder."""
 
     def __init__(self, path: str, fd: int | None):
         self.path, self.fd = path, fd
 
     @classmethod
-    def acquire(cls, out: str) -> _SweepLock:
-        path = os.path.join(out, LOCK_NAME)
+    def acquire(
+        cls,
+        out: str,
+        name: str = LOCK_NAME,
+        subject: str | None = None,
+        advice: str = "two runs must not write one folder: wait for it to finish or choose another --out",
+    ) -> _SweepLock:
+        path = os.path.join(out, name)
         if os.path.exists(out) and not os.path.isdir(out):
             raise ValueError(f"out: {out} is not a directory")
         try:
-            os.makedirs(out, exist_ok=True)
-            return cls._acquire(out, path)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            return cls._acquire(out, path, subject or out, advice)
         except OSError as error:
             raise ValueError(f"out: cannot lock {path}: {error.strerror or error}") from None
 
     @classmethod
-    def _acquire(cls, out: str, path: str) -> _SweepLock:
+    def _acquire(cls, out: str, path: str, subject: str, advice: str) -> _SweepLock:
         me = json.dumps(
             {
                 "pid": os.getpid(),
@@ -338,8 +462,7 @@ class _SweepLock:
                     holder = _parse_holder(os.pread(fd, 1 << 16, 0))
                     os.close(fd)
                     raise SweepBusy(
-                        f"out: {out} is in use by another sweep run ({_holder(holder)}); two runs "
-                        "must not write one folder: wait for it to finish or choose another --out"
+                        f"out: {subject} is in use by another sweep run ({_holder(holder)}); {advice}"
                     ) from None
                 except OSError as error:
                     os.close(fd)
@@ -385,9 +508,8 @@ class _SweepLock:
                         pass
                     continue
                 raise SweepBusy(
-                    f"out: {out} is in use by another sweep run ({_holder(holder)}); two runs must "
-                    "not write one folder: wait for it to finish or choose another --out (if that run "
-                    f"is gone, remove {path})"
+                    f"out: {subject} is in use by another sweep run ({_holder(holder)}); {advice} (if that "
+                    f"run is gone, remove {path})"
                 ) from None
             try:
                 os.write(fd, me)
@@ -420,11 +542,12 @@ def _file_record(path: str) -> dict:
     return {"bytes": os.path.getsize(path), "sha256": digest.hexdigest()}
 
 
-def check_cell(out: str, cell: Cell) -> str | None:
+def check_cell(out: str, cell: Cell, checksum: bool = True, record: dict | None = None) -> str | None:
     """Whether a cell's files are whole. Returns "finished"; None where the cell has no JSON mark (not
     run, or killed before its end); else why the cell is damaged. The JSON must parse and name the cell;
     the NPZ must have the size and SHA-256 the JSON records (cells written before those were recorded:
-    the NPZ must load, with every array of every metric)."""
+    the NPZ must load, with every array of every metric). `checksum=False` (for `sweep_status`) stops
+    after the size: no NPZ is read. A dict passed as `record` receives the JSON's `cell` entry."""
     npz, js = _cell_paths(out, cell)
     if not os.path.exists(js):
         return None
@@ -440,6 +563,8 @@ def check_cell(out: str, cell: Cell) -> str | None:
         or summary["cell"].get("id") != cell.id
     ):
         return f"{name}.json is not this cell's record"
+    if record is not None:
+        record.update(summary["cell"])
     if not os.path.exists(npz):
         return f"{name}.npz is missing"
     record = summary["cell"].get("npz")
@@ -447,8 +572,10 @@ def check_cell(out: str, cell: Cell) -> str | None:
         size = os.path.getsize(npz)
         if size != record.get("bytes"):
             return f"{name}.npz has {size} bytes, {record.get('bytes')} recorded"
-        if _file_record(npz)["sha256"] != record.get("sha256"):
+        if checksum and _file_record(npz)["sha256"] != record.get("sha256"):
             return f"{name}.npz does not match the SHA-256 in its record"
+        return "finished"
+    if not checksum:
         return "finished"
     try:
         with np.load(npz, allow_pickle=False) as data:
@@ -490,8 +617,13 @@ def _read_manifest(path: str) -> dict:
         raise ValueError(
             f"out: {path} is not a sweep manifest: a JSON object was expected, got {type(manifest).__name__}"
         )
-    if manifest.get("schema") != SWEEP_SCHEMA or not isinstance(manifest.get("spec"), dict):
+    if manifest.get("schema") not in (SWEEP_SCHEMA, *LEGACY_SCHEMAS) or not isinstance(manifest.get("spec"), dict):
         raise ValueError(f"out: {path} is not a sweep manifest (schema {SWEEP_SCHEMA} with a spec)")
+    cells = manifest.get("cells")
+    if not isinstance(cells, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("id"), str) and isinstance(e.get("index"), list) for e in cells
+    ):
+        raise ValueError(f"out: {path} is not a sweep manifest: its cells are not a list of {{id, index, values}}")
     return manifest
 
 
@@ -511,65 +643,217 @@ def _spec_differences(old: dict, new: dict) -> list[str]:
 
 
 def _create_exclusive(path: str, text: str) -> None:
-    """Write a whole file at `path` that must not exist yet (FileExistsError otherwise): a temporary
-    file hard-linked into place, so it never appears half-written and never replaces another."""
+    """Write a whole file at `path` that must not exist yet (FileExistsError otherwise): a complete
+    temporary file hard-linked into place, so it never appears half-written and never replaces another.
+    Where hard links are refused, `path + ".claim"` is created exclusively first and the winner renames
+    its temporary file into place (`_wait_for` is how the others wait for it)."""
+    import tempfile
+
+    directory, base = os.path.split(path)
+    handle, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix="-" + base)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(text.encode())
+            stream.flush()
+            os.fsync(stream.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise
+        except OSError:  # no hard links here: claim the name exclusively, then rename into place
+            if os.path.exists(path):
+                raise FileExistsError(path) from None
+            os.close(os.open(path + ".claim", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _wait_for(path: str, seconds: float = 60.0) -> None:
+    """Wait until `path` exists: a run that claimed it (`path.claim`, no hard links) renames it there."""
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise ValueError(
+                f"out: {path}.claim is there but {os.path.basename(path)} did not appear within {seconds:.0f} s: "
+                f"the run that claimed it is gone; remove {path}.claim and start again"
+            )
+        time.sleep(0.05)
+
+
+def _open_directory(
+    out: str, spec: SweepSpec, cells: list[Cell], resume: bool, writer: bool, shard: tuple[int, int] | None = None
+) -> None:
+    """Check (and make) the sweep folder: create its manifest, or join the one there (resume, or any
+    shard: shards started together join the manifest the first of them created). The writer holds its
+    run's lock; a manifest of an earlier id schema is migrated (`_migrate_ids`)."""
+    path = os.path.join(out, "manifest.json")
+    joining = resume or shard is not None
+    if os.path.exists(path) and not joining:
+        raise ValueError(
+            f"out: {out} already holds a sweep (manifest.json); pass --resume (resume=True) "
+            "to continue it, skipping finished cells, or choose another --out"
+        )
+    if not os.path.exists(path) and not os.path.exists(path + ".claim"):
+        if not writer:
+            return
+        os.makedirs(os.path.join(out, "cells"), exist_ok=True)
+        try:
+            _create_exclusive(path, json.dumps(_manifest(spec, cells), indent=1))
+            if resume:
+                _say(f"{out}: no sweep there yet (no manifest.json): starting a new sweep")
+            return
+        except FileExistsError:
+            if not joining:
+                raise SweepBusy(
+                    f"out: another run created {path} at the same time; two runs must not write one folder"
+                ) from None
+    _wait_for(path)
+    existing = _read_manifest(path)
+    differences = _spec_differences(existing["spec"], json.loads(json.dumps(spec.as_dict())))
+    if differences:
+        raise ValueError(
+            f"out: the sweep in {out} was made from a different spec (name "
+            f"{existing['spec'].get('name')!r}); it differs in {'; '.join(differences[:3])}"
+            f"{'; ...' if len(differences) > 3 else ''}. Resume it with the same spec (every shard "
+            "of a sweep runs one spec) or choose another --out"
+        )
+    if writer:
+        for name in os.listdir(out):  # a manifest's temporary file left by a killed run (a link takes ms)
+            tmp = os.path.join(out, name)
+            if name.startswith(".tmp-") and time.time() - os.path.getmtime(tmp) > 3600:
+                try:
+                    os.unlink(tmp)
+                except FileNotFoundError:
+                    pass
+    if existing["schema"] in LEGACY_SCHEMAS:
+        if writer:
+            _migrate_ids(out, spec, cells)
+        else:  # the writer of this run migrates; cells are read after it has
+            deadline = time.monotonic() + 600
+            while _read_manifest(path)["schema"] != SWEEP_SCHEMA:
+                if time.monotonic() > deadline:
+                    raise ValueError(f"out: {path}: waited 600 s for process 0 to migrate its cell ids")
+                time.sleep(0.5)
+
+
+def _same_config(setting: str, recorded, config: dict) -> bool:
+    """Whether a cell's recorded config (its JSON's `config`) is `config`: equal values, a parameter
+    added since (absent from the record) at its declared default; `chunk_size` is not compared."""
+    if not isinstance(recorded, dict):
+        return False
+    defaults = json.loads(json.dumps(_declared_defaults(setting)))
+    current = json.loads(json.dumps({k: _plain(v) for k, v in config.items()}))
+    for key in (set(recorded) | set(current)) - {"chunk_size"}:
+        if key not in current:
+            return False  # a parameter removed since: what the record means is not known
+        if key in recorded:
+            if recorded[key] != current[key]:
+                return False
+        elif key not in defaults or current[key] != defaults[key]:
+            return False
+    return True
+
+
+def _migrate_cell(out: str, setting: str, cell: Cell, old: str) -> str:
+    """Rename the files of a cell finished under id `old` to `cell.id`: "moved", "none" (nothing usable
+    under `old`) or "differs" (the record is of another config: the cell runs again). The NPZ is moved
+    first, then the JSON mark is written under the new id (its `cell.id` updated; the NPZ's size and
+    SHA-256 still hold) and the old one removed: a migration killed at any point is completed by the next."""
+    from collapse_jax.summary import write_summary
+
+    directory = os.path.join(out, "cells")
+    old_npz, old_json = os.path.join(directory, old + ".npz"), os.path.join(directory, old + ".json")
+    npz, js = _cell_paths(out, cell)
+    if os.path.exists(js):  # moved by a migration killed before it rewrote the manifest
+        for leftover in (old_json, old_npz):
+            if os.path.exists(leftover) and os.path.exists(npz):
+                os.unlink(leftover)
+        return "moved"
+    try:
+        with open(old_json) as stream:
+            summary = json.load(stream)
+    except (OSError, ValueError):
+        return "none"  # not run, or damaged: it runs (again) under its new id
+    if not isinstance(summary, dict) or not isinstance(summary.get("cell"), dict) or summary["cell"].get("id") != old:
+        return "none"
+    if not _same_config(setting, summary.get("config"), cell.config):
+        return "differs"
+    if os.path.exists(old_npz):
+        os.replace(old_npz, npz)
+    elif not os.path.exists(npz):
+        return "none"
+    summary["cell"]["id"] = cell.id
+    summary["cell"]["previous_id"] = old
+    write_summary(summary, js)
+    os.unlink(old_json)
+    return "moved"
+
+
+def _migrate_ids(out: str, spec: SweepSpec, cells: list[Cell]) -> None:
+    """Give the finished cells of a folder written under an earlier id schema their current ids.
+
+    Runs once per folder, under `locks/migrate.lock` (shards that arrive meanwhile wait for it): each
+    cell's old id is the manifest's (the same position on the same axes), its files are renamed when its
+    recorded config is the cell's (`_migrate_cell`), and the manifest is rewritten last, in one atomic
+    rename: until then a killed migration is taken up again by the next run."""
     from collapse_jax.summary import write_atomic
 
-    tmp = os.path.join(os.path.dirname(path), f".tmp-{os.getpid()}-{os.path.basename(path)}")
-    write_atomic(tmp, lambda stream: stream.write(text.encode()))
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise
-    except OSError:  # no hard links here: an exclusive create
-        with open(path, "x") as stream:
-            stream.write(text)
-    finally:
-        os.unlink(tmp)
-
-
-def _open_directory(out: str, spec: SweepSpec, cells: list[Cell], resume: bool, writer: bool) -> None:
-    """Check (and make) the sweep folder; the writer holds its lock."""
     path = os.path.join(out, "manifest.json")
-    if os.path.exists(path):
-        if not resume:
-            raise ValueError(
-                f"out: {out} already holds a sweep (manifest.json); pass --resume (resume=True) "
-                "to continue it, skipping finished cells, or choose another --out"
-            )
-        existing = _read_manifest(path)
-        differences = _spec_differences(existing["spec"], json.loads(json.dumps(spec.as_dict())))
-        if differences:
-            raise ValueError(
-                f"out: the sweep in {out} was made from a different spec (name "
-                f"{existing['spec'].get('name')!r}); it differs in {'; '.join(differences[:3])}"
-                f"{'; ...' if len(differences) > 3 else ''}. Resume it with the same spec or choose "
-                "another --out"
-            )
-        if writer:
-            for directory in (out, os.path.join(out, "cells")):
-                for name in os.listdir(directory) if os.path.isdir(directory) else []:
-                    if name.startswith(".tmp-"):  # left by a killed writer (we hold the lock); never a result
-                        os.unlink(os.path.join(directory, name))
-        return
-    if not writer:
-        return
-    if resume:
-        _say(f"{out}: no sweep there yet (no manifest.json): starting a new sweep")
-    os.makedirs(os.path.join(out, "cells"), exist_ok=True)
+    deadline = time.monotonic() + 600
+    while True:
+        try:
+            lock = _SweepLock.acquire(out, os.path.join("locks", "migrate.lock"), subject=f"the id migration of {out}")
+            break
+        except SweepBusy:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
     try:
-        _create_exclusive(path, json.dumps(_manifest(spec, cells), indent=1))
-    except FileExistsError:
-        raise SweepBusy(
-            f"out: another run created {path} at the same time; two runs must not write one folder"
-        ) from None
+        manifest = _read_manifest(path)
+        if manifest["schema"] == SWEEP_SCHEMA:
+            return  # migrated by another run while this one waited
+        old_ids = {tuple(e["index"]): e["id"] for e in manifest["cells"]}
+        counts = {"moved": 0, "none": 0, "differs": 0}
+        for cell in cells:
+            old = old_ids.get(cell.index)
+            if old is None or old == cell.id or os.path.basename(old) != old or old.startswith("."):
+                continue
+            counts[_migrate_cell(out, spec.setting, cell, old)] += 1
+        previous = manifest["schema"]
+        manifest.update(
+            schema=SWEEP_SCHEMA,
+            cells=[{"id": c.id, "index": list(c.index), "values": c.values} for c in cells],
+            migrated={"from": previous, "ids": ID_SCHEMA},
+        )
+        text = json.dumps(manifest, indent=1)
+        write_atomic(path, lambda stream: stream.write(text.encode()))
+        message = f"{out}: cell ids renamed from manifest schema {previous} to {SWEEP_SCHEMA}: {counts['moved']} finished cells kept"
+        if counts["differs"]:
+            message += (
+                f"; {counts['differs']} cells were written with another config (parameters changed since): "
+                "they run again, their old files stay"
+            )
+        _say(message)
+    finally:
+        lock.release()
 
 
-def _write_cell(out: str, spec: SweepSpec, cell: Cell, result, predictions: dict) -> dict:
+def _write_cell(
+    out: str, spec: SweepSpec, cell: Cell, result, predictions: dict, shard: tuple[int, int] | None = None
+) -> dict:
     from collapse_jax.summary import build_summary, write_atomic, write_summary
 
     summary = build_summary(spec.setting, cell.config, result, predictions)
-    summary["cell"] = {"id": cell.id, "index": list(cell.index), "values": cell.values, "sweep": spec.name}
+    summary["cell"] = {
+        "id": cell.id,
+        "index": list(cell.index),
+        "values": cell.values,
+        "sweep": spec.name,
+        "shard": _shard_text(shard),  # "i/N" of the run that wrote it; None: an unsharded run
+        "host": socket.gethostname(),
+    }
     summary["chain_range"] = [0, result.num_chains]
     arrays = {"generations": np.asarray(result.generations)}
     for name, entry in summary["metrics"].items():
@@ -610,6 +894,10 @@ class SweepReport:
     compile_seconds: float = 0.0  # preparing (tracing and compiling, or loading from the cache) every program
     cache_hits: int = 0  # programs loaded from the persistent compilation cache instead of compiled
     cache_requests: int = 0  # programs looked up in that cache (0 when it is off)
+    shard: str | None = None  # "i/N" of this run; None: every cell (`cells` and `programs` count this shard's)
+    sweep_cells: int = 0  # cells of the whole sweep
+    busy_programs: int = 0  # program groups left to another process that was running them
+    written: list = dataclasses.field(default_factory=list)  # ids of the cells this process wrote, in order
 
 
 class _Progress:
@@ -681,6 +969,7 @@ def run_sweep(
     progress: str | bool = "auto",
     devices=None,
     lookahead: int = 1,
+    shard=None,
 ) -> SweepReport:
     """Run (or resume) a sweep and write its cells under `out`.
 
@@ -691,10 +980,14 @@ def run_sweep(
       progress: "auto" (bars on a terminal, lines otherwise), "bar", "lines", or False/"quiet".
       devices: devices to shard chains over (default: every device of every process).
       lookahead: programs compiled ahead in a background thread while the current one runs.
+      shard: `"i/N"` or `(i, N)`: run only the i-th (0-based) of N disjoint sets of whole program
+        groups (`assign_shards`), as one of N independent processes filling `out`; a shard joins the
+        manifest already there (same spec) as a resume does, and skips finished cells.
 
     Everything is validated before anything compiles. Only process 0 writes (multi-host runs); it
-    holds the folder's lock (`sweep.lock`) for the whole run: a second run into `out` raises `SweepBusy`.
-    A resume checks every finished cell's files and runs a damaged cell again.
+    holds the run's lock (`sweep.lock`, or `sweep.shard-i-of-N.lock`) for the whole run: a second run of
+    the same shard into `out` raises `SweepBusy`. A resume checks every finished cell's files and runs
+    a damaged cell again.
     """
     from collapse_jax import parallel
 
@@ -702,52 +995,92 @@ def run_sweep(
         spec = load_spec(spec)
     elif isinstance(spec, dict):
         spec = parse_spec(spec)
+    shard = parse_shard(shard)
     cells = expand(spec)
     if out is not None and not str(out).strip():
         raise ValueError("out (--out): must name a directory, got an empty path (omit it for sweeps/<name>)")
     out = out or os.path.join("sweeps", spec.name)
     writer = parallel.is_writer()
-    lock = _SweepLock.acquire(out) if writer else None
+    lock = None
+    if writer and shard is None:
+        lock = _SweepLock.acquire(out)
+    elif writer:
+        lock = _SweepLock.acquire(
+            out,
+            _lock_name(shard),
+            subject=f"shard {_shard_text(shard)} of {out}",
+            advice="two runs of one shard must not run at once: wait for it to finish, or run another shard",
+        )
     try:
-        return _run_locked(spec, cells, out, resume, writer, progress, devices, lookahead)
+        return _run_locked(spec, cells, out, resume, writer, progress, devices, lookahead, shard)
     finally:
         if lock is not None:
             lock.release()
 
 
-def _run_locked(spec, cells, out, resume, writer, progress, devices, lookahead) -> SweepReport:
+def _group_lock(out: str, group: list[Cell]) -> _SweepLock | None:
+    """The lock of one program group (`locks/<group id>.lock`), or None when another process holds it."""
+    try:
+        return _SweepLock.acquire(
+            out,
+            os.path.join("locks", group_id(group) + ".lock"),
+            subject=f"program group {group_id(group)} of {out}",
+            advice="its cells are left to that run",
+        )
+    except SweepBusy as busy:
+        _say(str(busy).removeprefix("out: "))
+        return None
+
+
+def _clear_group(out: str, group: list[Cell], todo: list[Cell]) -> None:
+    """Before a group runs (its writer holds the locks): remove what killed or damaged runs left of the
+    cells it will write: temporary files, and the files of cells whose check failed."""
+    directory = os.path.join(out, "cells")
+    ends = tuple(f"{c.id}.{kind}" for c in group for kind in ("npz", "json"))
+    for name in os.listdir(directory) if os.path.isdir(directory) else []:
+        if name.startswith(".tmp-") and name.endswith(ends):
+            os.unlink(os.path.join(directory, name))
+    for cell in todo:
+        for path in _cell_paths(out, cell)[::-1]:  # the JSON mark first
+            if os.path.exists(path):
+                os.unlink(path)
+
+
+def _run_locked(spec, cells, out, resume, writer, progress, devices, lookahead, shard=None) -> SweepReport:
     from concurrent.futures import ThreadPoolExecutor
+
+    import jax
 
     from collapse_jax import parallel
     from collapse_jax.runner import _EAGER_LOCK, Cells, execute_cells, prepare_program
     from collapse_jax.simulate import predictions_for
 
-    _open_directory(out, spec, cells, resume, writer)
+    _open_directory(out, spec, cells, resume, writer, shard)
+    mine = shard_groups(spec, cells, shard)
     finished, damaged = set(), 0
-    for cell in cells:  # a fresh folder has none; a resumed one is checked file by file
+    for cell in (c for g in mine for c in g):  # a fresh folder has none; a resumed one is checked file by file
         state = check_cell(out, cell)
         if state == "finished":
             finished.add(cell.id)
-        elif state is not None:
+        elif state is not None:  # its files are removed when its group runs (under the group's lock)
             damaged += 1
-            if writer:  # unfinished from now on, for `load_sweep` too, until it is run again
-                for path in _cell_paths(out, cell)[::-1]:
-                    if os.path.exists(path):
-                        os.unlink(path)
-                where = ", ".join(f"{k}={v}" for k, v in cell.values.items()) or "the only cell"
-                _say(f"{out}: cell {cell.id} ({where}) is damaged: {state}; running it again")
+            where = ", ".join(f"{k}={v}" for k, v in cell.values.items()) or "the only cell"
+            _say(f"{out}: cell {cell.id} ({where}) is damaged: {state}; running it again")
     if any(cell.config["x64"] for cell in cells):
-        import jax
-
         jax.config.update("jax_enable_x64", True)
-    groups = [g for g in group_cells(spec, cells) if any(c.id not in finished for c in g)]
+    groups = [g for g in mine if any(c.id not in finished for c in g)]
     definition = get_setting(spec.setting)
     mode = {True: "auto", False: "quiet"}.get(progress, progress)
     if mode == "auto":
         mode = "bar" if sys.stderr.isatty() else "lines"
-    bar = _Progress(sum(1 for c in cells if c.id not in finished), mode)
+    bar = _Progress(sum(1 for g in groups for c in g if c.id not in finished), mode)
     comparisons: dict[str, int] = {}
     compile_seconds = 0.0
+    written: list[str] = []
+    ran, busy = 0, 0
+    # Group locks keep runs of different shard counts (or an unsharded run beside shards) off each other's
+    # groups. A multi-process run takes none: its processes must agree on every group they run.
+    group_locks = writer and jax.process_count() == 1
     start = time.perf_counter()
 
     def prepare(group):
@@ -778,42 +1111,247 @@ def _run_locked(spec, cells, out, resume, writer, progress, devices, lookahead) 
                 prepared = pending.pop(0).result()
                 if number + 1 + lookahead < len(groups):
                     pending.append(pool.submit(prepare, groups[number + 1 + lookahead]))
-                label = _label(group, spec)
-                bar.start_program(label, sum(group[i].config["chains"] for i in prepared.selected))
-                group_start = time.perf_counter()
-
-                def on_cell(index, result, group=group):
-                    cell = group[index]
+                group_lock = _group_lock(out, group) if group_locks else None
+                if group_locks and group_lock is None:
+                    busy += 1
+                    continue
+                try:
+                    todo = [c for c in group if c.id not in finished]
+                    # finished since the scan by a run of another shard count (it held this group's lock)
+                    elsewhere = {c.id for c in todo if group_locks and check_cell(out, c) == "finished"}
                     if writer:
-                        with _EAGER_LOCK:
-                            predictions = predictions_for(spec.setting, cell.config)
-                        summary = _write_cell(out, spec, cell, result, predictions)
-                        for entry in summary["metrics"].values():
-                            verdict = entry["comparison"]  # compared once, when the summary was built
-                            comparisons[verdict["status"]] = comparisons.get(verdict["status"], 0) + 1
-                            if verdict["status"] != "fail" and verdict.get("nonfinite_chains_max"):
-                                # chains neither finite nor an exact infinity, where no theory could fail them
-                                comparisons["with non-finite chains"] = comparisons.get("with non-finite chains", 0) + 1
-                    bar.cell_done()
+                        _clear_group(out, group, [c for c in todo if c.id not in elsewhere])
+                    if len(elsewhere) == len(todo):
+                        continue
+                    label = _label(group, spec)
+                    bar.start_program(label, sum(group[i].config["chains"] for i in prepared.selected))
+                    group_start = time.perf_counter()
 
-                execute_cells(prepared, save_chains=spec.save_chains, progress=bar.chains, on_cell=on_cell)
-                compile_seconds += prepared.compile_seconds
-                bar.program_done(
-                    label, len(prepared.selected), time.perf_counter() - group_start, prepared.compile_seconds
-                )
+                    def on_cell(index, result, group=group, elsewhere=elsewhere):
+                        nonlocal ran
+                        cell = group[index]
+                        if cell.id in elsewhere:
+                            return
+                        ran += 1
+                        if writer:
+                            with _EAGER_LOCK:
+                                predictions = predictions_for(spec.setting, cell.config)
+                            summary = _write_cell(out, spec, cell, result, predictions, shard)
+                            written.append(cell.id)
+                            for entry in summary["metrics"].values():
+                                verdict = entry["comparison"]  # compared once, when the summary was built
+                                comparisons[verdict["status"]] = comparisons.get(verdict["status"], 0) + 1
+                                if verdict["status"] != "fail" and verdict.get("nonfinite_chains_max"):
+                                    # chains neither finite nor an exact infinity, where no theory could fail them
+                                    comparisons["with non-finite chains"] = (
+                                        comparisons.get("with non-finite chains", 0) + 1
+                                    )
+                        bar.cell_done()
+
+                    execute_cells(prepared, save_chains=spec.save_chains, progress=bar.chains, on_cell=on_cell)
+                    compile_seconds += prepared.compile_seconds
+                    bar.program_done(
+                        label, len(prepared.selected), time.perf_counter() - group_start, prepared.compile_seconds
+                    )
+                finally:
+                    if group_lock is not None:
+                        group_lock.release()
     finally:
         bar.close()
-    ran = sum(1 for c in cells if c.id not in finished)
     return SweepReport(
         out,
-        len(cells),
+        sum(len(g) for g in mine),
         len(finished),
         ran,
-        len(groups),
+        len(groups) - busy,
         time.perf_counter() - start,
         comparisons,
         damaged,
         compile_seconds,
         counter.cache_hits,
         counter.requests,
+        _shard_text(shard),
+        len(cells),
+        busy,
+        written,
+    )
+
+
+# ----------------------------------------------------------------------------------------------- status
+
+
+def _status_shard(shard) -> tuple[int | None, int] | None:
+    """`--status --shard`: `"N"` (the split into N shards) or `"i/N"` (shard i alone)."""
+    if shard is None:
+        return None
+    text = str(shard).strip()
+    if isinstance(shard, (tuple, list)) or "/" in text:
+        return parse_shard(tuple(shard) if isinstance(shard, list) else shard)
+    try:
+        count = int(text)
+    except ValueError:
+        raise ValueError(f"shard (--shard): with --status, must be N or I/N (0 <= I < N), got {shard!r}") from None
+    if not 1 <= count <= MAX_SHARDS:
+        raise ValueError(f"shard (--shard): the count N must be in [1, {MAX_SHARDS}], got {shard!r}")
+    return None, count
+
+
+def _lock_state(info: dict | None) -> str:
+    """A lock file's holder, in a few words (no command line): whether it runs, where that can be told."""
+    if not info:
+        return "holder unknown"
+    holder = f"pid {info.get('pid')} on host {info.get('host')} since {info.get('started')}"
+    if info.get("host") != socket.gethostname():
+        return holder
+    if _pid_alive(info.get("pid")):
+        return f"running ({holder})"
+    return f"gone ({holder}; the next run takes its lock over)"
+
+
+@dataclasses.dataclass
+class SweepStatus:
+    """Where a sweep folder stands (`sweep_status`); `lines()` is what `--status` prints."""
+
+    out: str
+    name: str
+    started: bool  # manifest.json is there
+    cells: list  # every Cell of the spec, in axis order
+    states: dict  # cell id -> "finished", "missing", or why its files are damaged
+    groups: int  # program groups of the whole sweep
+    count: int | None  # shards the split is shown for (given, or the one count the finished cells record)
+    selected: int | None  # the one shard asked about
+    owner: dict  # cell id -> shard index (when count is known)
+    counts_seen: list  # shard counts recorded by finished cells (0: unsharded runs)
+    previous_ids: int  # finished cells still under ids of an earlier schema (the next run renames them)
+    locks: dict  # lock file name -> its holder and whether it runs
+
+    def _mine(self, cell) -> bool:
+        return self.selected is None or self.owner.get(cell.id) == self.selected
+
+    @property
+    def finished(self) -> list:
+        return [c for c in self.cells if self._mine(c) and self.states[c.id] == "finished"]
+
+    @property
+    def missing(self) -> list:
+        return [c for c in self.cells if self._mine(c) and self.states[c.id] != "finished"]
+
+    def lines(self, limit: int = 20) -> list[str]:
+        """A compact report: counts, per shard where the split is known, lock holders, then the first
+        `limit` missing cells (id, shard, axis values)."""
+        mine = [c for c in self.cells if self._mine(c)]
+        what = f"shard {self.selected}/{self.count} of " if self.selected is not None else ""
+        head = f"sweep {self.out} ({self.name}): {what}"
+        if not self.started:
+            lines = [head + f"{len(mine)} cells, none finished: not started (no manifest.json)"]
+        else:
+            lines = [head + f"{len(self.finished)} of {len(mine)} cells finished, {len(self.missing)} missing"]
+        lines[0] += f" ({self.groups} program groups in the sweep)"
+        if self.previous_ids:
+            lines.append(
+                f"{self.previous_ids} finished cells carry ids of an earlier schema: the next run into the folder "
+                "(--resume or --shard) renames them"
+            )
+        damaged = [c for c in mine if self.states[c.id] not in ("finished", "missing")]
+        if damaged:
+            lines.append(f"{len(damaged)} cells have damaged files: the next run into the folder runs them again")
+        if len(set(self.counts_seen)) > 1:
+            seen = ", ".join("unsharded" if n == 0 else f"{n} shards" for n in sorted(set(self.counts_seen)))
+            lines.append(f"finished cells were written by runs of {seen}")
+        if self.count is not None:
+            for index in range(self.count) if self.selected is None else [self.selected]:
+                part = [c for c in self.cells if self.owner[c.id] == index]
+                done = sum(self.states[c.id] == "finished" for c in part)
+                lock = self.locks.get(_lock_name((index, self.count)))
+                state = "done" if done == len(part) else f"{len(part) - done} missing"
+                lines.append(
+                    f"shard {index}/{self.count}: {done} of {len(part)} cells finished, {state}"
+                    + (f"; lock: {lock}" if lock else "")
+                )
+        for name, lock in self.locks.items():
+            if self.count is None or not name.startswith("sweep.shard-") or not name.endswith(f"-of-{self.count}.lock"):
+                lines.append(f"lock {name}: {lock}")
+        missing = self.missing
+        if missing:
+            lines.append(f"missing ({len(missing)}):")
+            for cell in missing[:limit]:
+                where = " ".join(f"{k}={v}" for k, v in cell.values.items()) or "(the only cell)"
+                shard = f"  shard {self.owner[cell.id]}/{self.count}" if self.count is not None else ""
+                state = self.states[cell.id]
+                lines.append(f"  {cell.id}{shard}  {where}" + ("" if state == "missing" else f"  ({state})"))
+            if len(missing) > limit:
+                lines.append(f"  ... and {len(missing) - limit} more")
+        return lines
+
+
+def sweep_status(spec, out: str | None = None, shard=None) -> SweepStatus:
+    """Which cells of a sweep folder are finished and which are missing, per shard where the split is
+    known (`shard`: N or "i/N"; else the one shard count the finished cells record). Reads the manifest
+    and each cell's JSON (an NPZ only by its size: a resume checks the SHA-256): it runs, compiles and
+    writes nothing."""
+    if isinstance(spec, str):
+        spec = load_spec(spec)
+    elif isinstance(spec, dict):
+        spec = parse_spec(spec)
+    selected = _status_shard(shard)
+    cells = expand(spec)
+    if out is not None and not str(out).strip():
+        raise ValueError("out (--out): must name a directory, got an empty path (omit it for sweeps/<name>)")
+    out = out or os.path.join("sweeps", spec.name)
+    path = os.path.join(out, "manifest.json")
+    started = os.path.exists(path)
+    old_ids = {}
+    if started:
+        manifest = _read_manifest(path)
+        differences = _spec_differences(manifest["spec"], json.loads(json.dumps(spec.as_dict())))
+        if differences:
+            raise ValueError(
+                f"out: the sweep in {out} was made from a different spec; it differs in "
+                f"{'; '.join(differences[:3])}{'; ...' if len(differences) > 3 else ''}"
+            )
+        if manifest["schema"] in LEGACY_SCHEMAS:
+            old_ids = {tuple(e["index"]): e["id"] for e in manifest["cells"]}
+    states, counts_seen, previous = {}, [], 0
+    for cell in cells:
+        record: dict = {}
+        state = check_cell(out, cell, checksum=False, record=record) if started else None
+        old = old_ids.get(cell.index)
+        if state is None and old and old != cell.id and os.path.basename(old) == old:
+            state = check_cell(out, dataclasses.replace(cell, id=old), checksum=False, record=record)
+            previous += state == "finished"
+        states[cell.id] = state or "missing"
+        if state == "finished":
+            text = record.get("shard")
+            counts_seen.append(int(text.split("/")[1]) if isinstance(text, str) and "/" in text else 0)
+    groups = group_cells(spec, cells)
+    count = selected[1] if selected else None
+    locks = {}
+    for name in sorted(os.listdir(out)) if os.path.isdir(out) else []:
+        if name == LOCK_NAME or (name.startswith("sweep.shard-") and name.endswith(".lock")):
+            try:
+                with open(os.path.join(out, name), "rb") as stream:
+                    locks[name] = _lock_state(_parse_holder(stream.read()))
+            except OSError:
+                continue  # released meanwhile
+    if count is None:
+        named = (re.fullmatch(r"sweep\.shard-\d+-of-(\d+)\.lock", name) for name in locks)
+        known = {n for n in counts_seen if n} | {int(m.group(1)) for m in named if m}
+        count = known.pop() if len(known) == 1 else None
+    owner = {}
+    if count is not None:
+        for group, index in zip(groups, assign_shards(groups, count)):
+            owner.update((c.id, index) for c in group)
+    return SweepStatus(
+        out,
+        spec.name,
+        started,
+        cells,
+        states,
+        len(groups),
+        count,
+        selected[0] if selected else None,
+        owner,
+        counts_seen,
+        previous,
+        locks,
     )
