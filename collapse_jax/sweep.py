@@ -1237,16 +1237,17 @@ class SweepStatus:
         return [c for c in self.cells if self._mine(c) and self.states[c.id] != "finished"]
 
     def lines(self, limit: int = 20) -> list[str]:
-        """A compact report: counts, per shard where the split is known, lock holders, then the first
-        `limit` missing cells (id, shard, axis values)."""
+        """A compact report: counts; where the split is known, one line per shard with missing cells or a
+        lock (at most `limit`) and one for the shards done; lock holders; the first `limit` missing
+        cells (id, shard, axis values)."""
         mine = [c for c in self.cells if self._mine(c)]
         what = f"shard {self.selected}/{self.count} of " if self.selected is not None else ""
         head = f"sweep {self.out} ({self.name}): {what}"
         if not self.started:
-            lines = [head + f"{len(mine)} cells, none finished: not started (no manifest.json)"]
+            head += f"not started (no manifest.json); {len(mine)} cells"
         else:
-            lines = [head + f"{len(self.finished)} of {len(mine)} cells finished, {len(self.missing)} missing"]
-        lines[0] += f" ({self.groups} program groups in the sweep)"
+            head += f"{len(self.finished)} of {len(mine)} cells finished, {len(self.missing)} missing"
+        lines = [head + f"; {self.groups} program groups in the sweep"]
         if self.previous_ids:
             lines.append(
                 f"{self.previous_ids} finished cells carry ids of an earlier schema: the next run into the folder "
@@ -1259,19 +1260,33 @@ class SweepStatus:
             seen = ", ".join("unsharded" if n == 0 else f"{n} shards" for n in sorted(set(self.counts_seen)))
             lines.append(f"finished cells were written by runs of {seen}")
         if self.count is not None:
+            done_shards, shown = [], 0
             for index in range(self.count) if self.selected is None else [self.selected]:
                 part = [c for c in self.cells if self.owner[c.id] == index]
                 done = sum(self.states[c.id] == "finished" for c in part)
                 lock = self.locks.get(_lock_name((index, self.count)))
-                state = "done" if done == len(part) else f"{len(part) - done} missing"
+                if done == len(part) and not lock:
+                    done_shards.append(index)
+                    continue
+                shown += 1
+                if shown <= limit:
+                    lines.append(
+                        f"shard {index}/{self.count}: {done} of {len(part)} cells finished"
+                        + (f", {len(part) - done} missing" if done < len(part) else "")
+                        + (f"; lock: {lock}" if lock else "")
+                    )
+            if shown > limit:
+                lines.append(f"... and {shown - limit} more shards with missing cells or a lock")
+            if done_shards:
                 lines.append(
-                    f"shard {index}/{self.count}: {done} of {len(part)} cells finished, {state}"
-                    + (f"; lock: {lock}" if lock else "")
+                    f"shard{'s' * (len(done_shards) > 1)} {_ranges(done_shards)} of {self.count}: every cell finished"
                 )
         for name, lock in self.locks.items():
             if self.count is None or not name.startswith("sweep.shard-") or not name.endswith(f"-of-{self.count}.lock"):
                 lines.append(f"lock {name}: {lock}")
         missing = self.missing
+        if self.count is not None:
+            missing = sorted(missing, key=lambda c: self.owner[c.id])
         if missing:
             lines.append(f"missing ({len(missing)}):")
             for cell in missing[:limit]:
@@ -1282,6 +1297,18 @@ class SweepStatus:
             if len(missing) > limit:
                 lines.append(f"  ... and {len(missing) - limit} more")
         return lines
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[0, 1, 2, 5, 7, 8] -> "0-2, 5, 7-8"."""
+    parts, start = [], None
+    for i, n in enumerate(numbers):
+        if start is None:
+            start = n
+        if i + 1 == len(numbers) or numbers[i + 1] != n + 1:
+            parts.append(str(n) if n == start else f"{start}-{n}")
+            start = None
+    return ", ".join(parts)
 
 
 def sweep_status(spec, out: str | None = None, shard=None) -> SweepStatus:

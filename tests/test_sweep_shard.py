@@ -32,16 +32,17 @@ from collapse_jax.sweep import (
     sweep_status,
 )
 
-# three program groups (dim) of two lanes each (seed): one group per shard with N = 3
+# three program groups (categories) of two lanes each (seed): one group per shard with N = 3. The
+# discrete setting compiles the fewest computations per program of all settings (the cheapest test).
 SPEC = """
-setting = "gaussian"
+setting = "discrete"
 name = "shards"
 [fixed]
 generations = 2
 chains = 4
-samples = 5
+samples = 10
 [axes]
-dim = [1, 2, 3]
+categories = [5, 10, 20]
 seed = [0, 1]
 """
 
@@ -138,7 +139,7 @@ def test_three_shards_started_together_equal_one_process(sharded):
 def test_status_before_and_after(sharded, capsys, monkeypatch):
     before = sharded["before"]
     assert not before.started and len(before.missing) == 6 and before.count is None
-    assert "none finished: not started" in before.lines()[0]
+    assert "not started (no manifest.json); 6 cells; 3 program groups in the sweep" in before.lines()[0]
     _no_compiling(monkeypatch)
     from collapse_jax import cli
 
@@ -146,9 +147,8 @@ def test_status_before_and_after(sharded, capsys, monkeypatch):
     out = sharded["root"] / "sharded"
     assert cli.main(["sweep", str(sharded["spec"]), "--out", str(out), "--status"]) == 0
     text = capsys.readouterr().out
-    assert "6 of 6 cells finished, 0 missing (3 program groups in the sweep)" in text, text
-    for i in range(3):  # the split is known from the cells' records
-        assert f"shard {i}/3: 2 of 2 cells finished, done" in text, text
+    assert "6 of 6 cells finished, 0 missing; 3 program groups in the sweep" in text, text
+    assert "shards 0-2 of 3: every cell finished" in text, text  # the split is known from the cells' records
     # a partial folder: two cells removed, one damaged
     partial = sharded["root"] / "partial"
     shutil.copytree(out, partial)
@@ -162,9 +162,15 @@ def test_status_before_and_after(sharded, capsys, monkeypatch):
     status = sweep_status(str(sharded["spec"]), str(partial), shard="3")
     owner = status.owner
     assert "3 of 6 cells finished, 3 missing" in text and "1 cells have damaged files" in text, text
-    assert "shard 0/2:" in text and "shard 1/2:" in text and "shard 2/2" not in text
+    two = sweep_status(str(sharded["spec"]), str(partial), shard="2")
+    for index in range(2):
+        part = [c for c in cells if two.owner[c.id] == index]
+        missing = sum(c in two.missing for c in part)
+        expected = f"shard {index}/2: {len(part) - missing} of {len(part)} cells finished, {missing} missing"
+        assert (expected if missing else f"shard {index} of 2: every cell finished") in text, text
+    assert "shard 2/2" not in text
     for cell in (cells[0], cells[1], cells[5]):
-        assert cell.id in text and f"dim={cell.values['dim']} seed={cell.values['seed']}" in text
+        assert cell.id in text and f"categories={cell.values['categories']} seed={cell.values['seed']}" in text
     assert [c.id for c in status.missing] == [cells[0].id, cells[1].id, cells[5].id]
     one = sweep_status(str(sharded["spec"]), str(partial), shard=f"{owner[cells[5].id]}/3")
     assert [c.id for c in one.missing] == [cells[5].id]
@@ -226,7 +232,7 @@ def test_folders_of_the_previous_id_rule_are_migrated(sharded, monkeypatch, caps
     # a record of another config (a parameter changed since) is not taken for the cell
     victim = legacy_cell_id(spec.setting, cells[3].config)
     summary = json.loads((copy / "cells" / f"{victim}.json").read_text())
-    summary["config"]["ddof"] = 0
+    summary["config"]["smoothing"] = 0.5
     (copy / "cells" / f"{victim}.json").write_text(json.dumps(summary))
     sweep._open_directory(str(copy), spec, cells, True, True, None)
     assert "5 finished cells kept; 1 cells were written with another config" in capsys.readouterr().err
@@ -393,3 +399,29 @@ def test_the_manifest_is_created_once_by_shards_arriving_together(links, tmp_pat
     other = parse_spec({**spec.as_dict(), "axes": {"dim": [1, 2]}})
     with pytest.raises(ValueError, match=r"different spec.*axes.dim \(\[1, 2, 3\] there, \[1, 2\] here\)"):
         sweep._open_directory(out, other, expand(other), False, True, (0, 2))
+
+
+@pytest.mark.slow  # four processes compiling at once
+def test_runs_of_different_shard_counts_at_once_write_each_cell_once(tmp_path):
+    """Shards of 2, a shard of 3 and an unsharded resume, all started together into one folder: the
+    group locks give every program group to one of them; the cells they ran add up to the sweep's."""
+    spec = tmp_path / "mixed.toml"
+    spec.write_text(SPEC.replace("categories = [5, 10, 20]", "categories = [5, 10, 20, 40]"))
+    env = _environment(tmp_path / "cache")
+    out = tmp_path / "mixed"
+    extras = [["--shard", "0/2"], ["--shard", "1/2"], ["--shard", "2/3"], ["--resume"]]
+    processes = [
+        subprocess.Popen(
+            _command(spec, out, *extra), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for extra in extras
+    ]
+    outputs = [p.communicate(timeout=600) for p in processes]
+    ran = []
+    for process, (stdout, stderr) in zip(processes, outputs):
+        assert process.returncode == 0, stderr
+        ran.append(int(stdout.split(" cells run")[0].rsplit(" ", 1)[1]))
+    assert sum(ran) == 8, (ran, outputs)
+    cells = expand(sweep.load_spec(str(spec)))
+    assert all(check_cell(str(out), cell) == "finished" for cell in cells)
+    assert load_sweep(str(out)).finished.all()
