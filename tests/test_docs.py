@@ -58,6 +58,26 @@ def test_metrics_list_names_the_default_metrics(name):
         assert f"`{metric}`" in text
 
 
+@pytest.mark.parametrize("command", ["sweep", "reproduce"])
+def test_command_tables_list_every_argument(command):
+    import argparse
+
+    from collapse_jax.cli import build_parser
+
+    (commands,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    table = hook.render(f"<!-- command: {command} -->")
+    for action in commands.choices[command]._actions:
+        for flag in action.option_strings:
+            if flag not in ("-h", "--help"):
+                assert f"`{flag}" in table
+
+
+def test_simulate_table_lists_the_arguments_that_are_not_parameters():
+    table = hook.render("<!-- command: simulate -->")
+    assert all(f"`{flag}" in table for flag in ("--out", "--save-chains", "--quiet"))
+    assert "--policy" not in table
+
+
 def test_unknown_marker_name_fails_the_build():
     with pytest.raises(ValueError, match="unknown setting"):
         hook.render("<!-- options: no-such-setting -->")

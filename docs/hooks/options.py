@@ -9,13 +9,17 @@ A page asks for a table with an HTML comment on a line of its own:
     <!-- metrics: gaussian -->      the metric names of a setting (its `metrics` parameter)
     <!-- settings -->               the registered settings, each linked to its page
     <!-- neural-defaults -->        the neural setting's defaults and metrics per task (`NEURAL_DEFAULTS`)
+    <!-- command: sweep -->         the arguments of a subcommand (sweep, reproduce, list), from the parser
+    <!-- command: simulate -->      the arguments every `simulate SETTING` takes besides the parameters
 
 The tables are read from the same `Parameter` objects that build `collapse-jax simulate <setting> --help`
-and validate every entry point. Reading them imports no JAX. An unknown name fails the build.
+and validate every entry point, and from the command line's own parser (`collapse_jax.cli.build_parser`).
+Reading them imports no JAX. An unknown name fails the build.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import sys
@@ -24,6 +28,7 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 if _ROOT not in sys.path:  # the repository's own package, also when it is not installed
     sys.path.insert(0, _ROOT)
 
+from collapse_jax.cli import build_parser  # noqa: E402
 from collapse_jax.settings import (  # noqa: E402
     CHAIN_PARAMETERS,
     NEURAL_DEFAULTS,
@@ -46,7 +51,7 @@ SETTING_PAGES = {
 }
 
 _MARKER = re.compile(
-    r"^<!--\s*(options|metrics|settings|neural-defaults)\s*:?\s*([\w-]*)\s*(all)?\s*-->[ \t]*$", re.MULTILINE
+    r"^<!--\s*(options|metrics|settings|neural-defaults|command)\s*:?\s*([\w-]*)\s*(all)?\s*-->[ \t]*$", re.MULTILINE
 )
 
 _KINDS = {int: "integer", float: "number", str: "text", bool: "flag", "list": "list of names"}
@@ -148,6 +153,41 @@ def neural_defaults_table() -> str:
     return "\n".join(lines)
 
 
+def _subcommand(name: str) -> argparse.ArgumentParser:
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if name not in commands.choices:
+        raise ValueError(f"unknown command {name!r} in a command marker; one of {', '.join(commands.choices)}")
+    return commands.choices[name]
+
+
+def command_table(name: str) -> str:
+    """The arguments of `collapse-jax NAME` as its parser (`--help`) has them. For `simulate`, the arguments
+    every setting's subcommand takes besides the setting's parameters (those are the options tables)."""
+    parser = _subcommand(name)
+    skip = set()
+    if name == "simulate":
+        (settings,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        parser = settings.choices[next(iter(SETTINGS))]
+        skip = {p.name for p in SETTINGS[next(iter(SETTINGS))].all_parameters}
+    lines = ["| argument | description |", "|---|---|"]
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction) or action.dest in skip:
+            continue
+        if action.option_strings:
+            takes_value = action.nargs != 0
+            argument = " ".join(action.option_strings) + (
+                f" {action.metavar or action.dest.upper()}" if takes_value else ""
+            )
+        else:
+            argument = action.dest.upper() + (" ..." if action.nargs in ("*", "+") else "")
+        required = " (required)" if action.required and action.option_strings else ""
+        lines.append(f"| {_code(argument)} | {_cell(action.help or '')}{required} |")
+    if len(lines) == 2:
+        return f"`collapse-jax {name}` takes no arguments."
+    return "\n".join(lines)
+
+
 def render(markdown: str) -> str:
     """The page with every marker replaced by its table."""
 
@@ -159,6 +199,8 @@ def render(markdown: str) -> str:
             return metrics_list(name)
         if kind == "neural-defaults":
             return neural_defaults_table()
+        if kind == "command":
+            return command_table(name)
         return settings_table()
 
     return _MARKER.sub(replace, markdown)
