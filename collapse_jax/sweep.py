@@ -460,6 +460,9 @@ class _SweepLock:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     holder = _parse_holder(os.pread(fd, 1 << 16, 0))
+                    if holder is None:  # its holder may be between taking the lock and writing its name
+                        time.sleep(0.05)
+                        holder = _parse_holder(os.pread(fd, 1 << 16, 0))
                     os.close(fd)
                     raise SweepBusy(
                         f"out: {subject} is in use by another sweep run ({_holder(holder)}); {advice}"
@@ -684,12 +687,17 @@ def _wait_for(path: str, seconds: float = 60.0) -> None:
 
 def _open_directory(
     out: str, spec: SweepSpec, cells: list[Cell], resume: bool, writer: bool, shard: tuple[int, int] | None = None
-) -> None:
+) -> bool:
     """Check (and make) the sweep folder: create its manifest, or join the one there (resume, or any
     shard: shards started together join the manifest the first of them created). The writer holds its
-    run's lock; a manifest of an earlier id schema is migrated (`_migrate_ids`)."""
+    run's lock; a manifest of an earlier id schema is migrated (`_migrate_ids`). Returns whether the
+    run starts a new sweep (no cell can be finished): the writer created the manifest, or this is
+    another process of a multi-process run that joins nothing (process 0 decides; the manifest it may
+    have just written is no reason to stop)."""
     path = os.path.join(out, "manifest.json")
     joining = resume or shard is not None
+    if not writer and not joining:
+        return True
     if os.path.exists(path) and not joining:
         raise ValueError(
             f"out: {out} already holds a sweep (manifest.json); pass --resume (resume=True) "
@@ -697,13 +705,13 @@ def _open_directory(
         )
     if not os.path.exists(path) and not os.path.exists(path + ".claim"):
         if not writer:
-            return
+            return False
         os.makedirs(os.path.join(out, "cells"), exist_ok=True)
         try:
             _create_exclusive(path, json.dumps(_manifest(spec, cells), indent=1))
             if resume:
                 _say(f"{out}: no sweep there yet (no manifest.json): starting a new sweep")
-            return
+            return True
         except FileExistsError:
             if not joining:
                 raise SweepBusy(
@@ -721,11 +729,12 @@ def _open_directory(
         )
     if writer:
         for name in os.listdir(out):  # a manifest's temporary file left by a killed run (a link takes ms)
-            tmp = os.path.join(out, name)
-            if name.startswith(".tmp-") and time.time() - os.path.getmtime(tmp) > 3600:
+            if name.startswith(".tmp-"):
+                tmp = os.path.join(out, name)
                 try:
-                    os.unlink(tmp)
-                except FileNotFoundError:
+                    if time.time() - os.path.getmtime(tmp) > 3600:
+                        os.unlink(tmp)
+                except FileNotFoundError:  # linked and removed by its run meanwhile
                     pass
     if existing["schema"] in LEGACY_SCHEMAS:
         if writer:
@@ -736,6 +745,7 @@ def _open_directory(
                 if time.monotonic() > deadline:
                     raise ValueError(f"out: {path}: waited 600 s for process 0 to migrate its cell ids")
                 time.sleep(0.5)
+    return False
 
 
 def _same_config(setting: str, recorded, config: dict) -> bool:
@@ -1039,7 +1049,10 @@ def _clear_group(out: str, group: list[Cell], todo: list[Cell]) -> None:
     ends = tuple(f"{c.id}.{kind}" for c in group for kind in ("npz", "json"))
     for name in os.listdir(directory) if os.path.isdir(directory) else []:
         if name.startswith(".tmp-") and name.endswith(ends):
-            os.unlink(os.path.join(directory, name))
+            try:
+                os.unlink(os.path.join(directory, name))
+            except FileNotFoundError:
+                pass
     for cell in todo:
         for path in _cell_paths(out, cell)[::-1]:  # the JSON mark first
             if os.path.exists(path):
@@ -1055,10 +1068,10 @@ def _run_locked(spec, cells, out, resume, writer, progress, devices, lookahead, 
     from collapse_jax.runner import _EAGER_LOCK, Cells, execute_cells, prepare_program
     from collapse_jax.simulate import predictions_for
 
-    _open_directory(out, spec, cells, resume, writer, shard)
+    fresh = _open_directory(out, spec, cells, resume, writer, shard)
     mine = shard_groups(spec, cells, shard)
     finished, damaged = set(), 0
-    for cell in (c for g in mine for c in g):  # a fresh folder has none; a resumed one is checked file by file
+    for cell in () if fresh else (c for g in mine for c in g):  # a joined folder is checked file by file
         state = check_cell(out, cell)
         if state == "finished":
             finished.add(cell.id)
@@ -1077,7 +1090,7 @@ def _run_locked(spec, cells, out, resume, writer, progress, devices, lookahead, 
     comparisons: dict[str, int] = {}
     compile_seconds = 0.0
     written: list[str] = []
-    ran, busy = 0, 0
+    ran, busy, programs = 0, 0, 0
     # Group locks keep runs of different shard counts (or an unsharded run beside shards) off each other's
     # groups. A multi-process run takes none: its processes must agree on every group they run.
     group_locks = writer and jax.process_count() == 1
@@ -1149,6 +1162,7 @@ def _run_locked(spec, cells, out, resume, writer, progress, devices, lookahead, 
                         bar.cell_done()
 
                     execute_cells(prepared, save_chains=spec.save_chains, progress=bar.chains, on_cell=on_cell)
+                    programs += 1
                     compile_seconds += prepared.compile_seconds
                     bar.program_done(
                         label, len(prepared.selected), time.perf_counter() - group_start, prepared.compile_seconds
@@ -1163,7 +1177,7 @@ def _run_locked(spec, cells, out, resume, writer, progress, devices, lookahead, 
         sum(len(g) for g in mine),
         len(finished),
         ran,
-        len(groups) - busy,
+        programs,
         time.perf_counter() - start,
         comparisons,
         damaged,
