@@ -157,7 +157,7 @@ def main(argv=None) -> dict:
         )
     report = {
         "benchmark": "bench_discrete",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "device": f"{jax.devices()[0].device_kind} x {jax.device_count()}",
         "jax_version": jax.__version__,
         "numpy_version": np.__version__,

@@ -549,7 +549,7 @@ def main(argv=None) -> dict:
 
     results = {
         "benchmark": "regression_ols_replace_fresh_isotropic",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "jax_version": jax.__version__,
         "numpy_version": np.__version__,
         "python_version": platform.python_version(),

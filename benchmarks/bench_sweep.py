@@ -282,7 +282,7 @@ def main() -> None:
     import numpy
 
     header = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "device": f"{jax.device_count()} x {jax.devices()[0].device_kind} ({jax.default_backend()})",
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),

@@ -125,7 +125,7 @@ def build_summary(setting: str, config: dict, result, predictions: dict) -> dict
         "chunk_size": result.chunk_size,
         "quantile_chains": result.quantile_chains,
         "git_commit": git_commit(),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "timing": {"compile_seconds": result.compile_seconds, "run_seconds": result.run_seconds},
         "generations": [int(g) for g in result.generations],
         "metrics": metrics,
