@@ -68,9 +68,9 @@ import re
 import socket
 import sys
 import time
+import tomllib
 
 import numpy as np
-import tomllib
 
 from collapse_jax.settings import RUN_PARAMETERS, SETTINGS, get_setting
 
@@ -446,7 +446,7 @@ class _SweepLock:
             {
                 "pid": os.getpid(),
                 "host": socket.gethostname(),
-                "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                 "command": " ".join(sys.argv),
             }
         ).encode()
@@ -603,7 +603,7 @@ def _manifest(spec: SweepSpec, cells: list[Cell]) -> dict:
         "schema": SWEEP_SCHEMA,
         "spec": spec.as_dict(),
         "axes": spec.axes,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "cells": [{"id": c.id, "index": list(c.index), "values": c.values} for c in cells],
     }
 
