@@ -107,9 +107,12 @@ def test_tail_categories_survive_a_first_generation_draw():
 @pytest.mark.parametrize(
     "overrides",
     [
-        dict(policy="replace", real_fraction=0.3, real_draw="mixture"),
-        dict(policy="accumulate", smoothing=0.5),
-        dict(policy="accumulate-subsample", real_fraction=0.5, real_source="original", groups="a:1-5,b:6-50"),
+        pytest.param(dict(policy="replace", real_fraction=0.3, real_draw="mixture"), marks=pytest.mark.slow),
+        pytest.param(dict(policy="accumulate", smoothing=0.5), marks=pytest.mark.slow),
+        pytest.param(
+            dict(policy="accumulate-subsample", real_fraction=0.5, real_source="original", groups="a:1-5,b:6-50"),
+            marks=pytest.mark.slow,
+        ),
     ],
 )
 def test_discrete_chain_is_invariant_to_batching_and_devices(overrides, devices):
@@ -126,6 +129,7 @@ def test_discrete_chain_is_invariant_to_batching_and_devices(overrides, devices)
     assert_histories_close(single.chains, sharded.chains)
 
 
+@pytest.mark.slow
 def test_tails_memoriser_is_invariant_to_batching(devices):
     setting, spec = _build(
         "tails",
@@ -241,6 +245,7 @@ def test_first_model_needs_replace_and_is_used():
     np.testing.assert_allclose(history["lost_mass"][1], p[5:].sum(), rtol=1e-5)  # model 1 = the cut law
 
 
+@pytest.mark.slow
 def test_kde_chain_is_invariant_to_batching_and_starts_at_the_true_density(devices):
     setting, spec = _build(
         "kde", dataset="blobs", samples=30, generations=3, policy="accumulate-subsample", test_points=40

@@ -18,7 +18,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def _run_multidevice_tests(markexpr: str) -> str:
     env = dict(os.environ, COLLAPSE_JAX_TEST_DEVICES="8", COLLAPSE_JAX_NO_CACHE="1")
     env.pop("PYTEST_ADDOPTS", None)
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", markexpr, "--durations=0"]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "0",
+        "-m",
+        markexpr,
+        "--durations=0",
+    ]
     done = subprocess.run(command + ["tests"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
     report = done.stdout[-20000:]
     print(report)  # every multi-device test and its duration (shown with -s, or on failure)

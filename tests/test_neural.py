@@ -251,7 +251,9 @@ def test_best_of_k_uses_the_estimators_candidates_for_one_input():
 # ----------------------------------------------------------------------------- invariances
 
 
-@pytest.mark.parametrize("task", ["regression", "eigen", pytest.param("lm", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "task", ["regression", pytest.param("eigen", marks=pytest.mark.slow), pytest.param("lm", marks=pytest.mark.slow)]
+)
 def test_vmapped_training_equals_separate_trainings(task):
     setting, spec = _build(**TINY[task])
     chain = make_chain_fn(setting, spec)
@@ -262,6 +264,7 @@ def test_vmapped_training_equals_separate_trainings(task):
         assert_histories_close(single(key, i), {k: v[i] for k, v in batch.items()}, rtol=2e-3, atol=2e-4)
 
 
+@pytest.mark.slow
 def test_a_chain_does_not_depend_on_the_other_chains(devices):
     setting, spec = _build(**{**TINY["regression"], "policy": "accumulate-subsample", "warm_start": True})
     alone = run_chains(setting, spec, seed=2, num_chains=5, devices=devices[:1], save_chains=True)
@@ -290,6 +293,7 @@ def test_linear_networks_follow_the_ols_chain_and_reject_a_wrong_formula():
     assert np.max(np.abs(mean - wrong) / se) > 5
 
 
+@pytest.mark.slow
 def test_linear_networks_under_accumulate_follow_the_fresh_design_sum():
     summary = simulate("neural", dict(LINEAR, policy="accumulate", generations=4, chains=1500))
     entry = summary["metrics"]["test_mse"]
@@ -298,6 +302,7 @@ def test_linear_networks_under_accumulate_follow_the_fresh_design_sum():
     assert np.max(np.abs(np.array(entry["mean"][2:]) - replace_like[2:]) / np.array(entry["se"][2:])) > 5
 
 
+@pytest.mark.slow
 def test_mlp_students_degrade_under_replace_and_not_under_accumulate():
     base = dict(
         task="regression",
@@ -351,6 +356,7 @@ def test_bigram_first_token_support_follows_wright_fisher_and_rejects_no_drift()
     assert compare(acc["metrics"]["first_token_support"], 5.0)["status"] == "pass"
 
 
+@pytest.mark.slow
 def test_bigram_text_degrades_under_replace_and_not_under_accumulate():
     base = dict(task="lm", model="bigram", vocab=16, context=8, samples=100, generations=6, test_size=100)
     out = {
@@ -362,6 +368,7 @@ def test_bigram_text_degrades_under_replace_and_not_under_accumulate():
     assert abs(m_acc[-1] - m_acc[2]) < m_rep[-1] - m_rep[2]
 
 
+@pytest.mark.slow
 def test_eigen_chains_collapse_without_a_verifier_and_hold_with_refill():
     base = dict(
         task="eigen",

@@ -48,12 +48,12 @@ def ols_replace(k, d, t, s2):
 @pytest.mark.parametrize(
     "policy, design, method, spectrum",
     [
-        ("replace", "fixed", "samples", "isotropic"),
-        ("replace", "fresh", "samples", "isotropic"),
+        pytest.param("replace", "fixed", "samples", "isotropic", marks=pytest.mark.slow),
+        pytest.param("replace", "fresh", "samples", "isotropic", marks=pytest.mark.slow),
         ("accumulate", "fixed", "samples", "isotropic"),
-        ("accumulate", "fresh", "samples", "isotropic"),
+        pytest.param("accumulate", "fresh", "samples", "isotropic", marks=pytest.mark.slow),
         ("replace", "fresh", "sufficient", "power:1.5"),
-        ("accumulate", "fixed", "sufficient", "power:1.5"),
+        pytest.param("accumulate", "fixed", "sufficient", "power:1.5", marks=pytest.mark.slow),
     ],
 )
 def test_ols_matches_theory_and_rejects_near_misses(policy, design, method, spectrum):
@@ -119,7 +119,7 @@ def test_wishart_sufficient_path_has_the_law_of_the_sample_path():
 
 
 @pytest.mark.statistical
-@pytest.mark.parametrize("design", ["fresh", "fixed"])
+@pytest.mark.parametrize("design", [pytest.param("fresh", marks=pytest.mark.slow), "fixed"])
 def test_min_norm_bias_and_variance_parts_match_exact_theory(design):
     """d > T: min-norm interpolation loses the signal (bias (1 - r^k) ||w*||^2 fresh, (1 - r) fixed) and
     accumulates noise; the fixed-design law is rejected for the fresh design and vice versa."""
@@ -141,6 +141,7 @@ def test_min_norm_bias_and_variance_parts_match_exact_theory(design):
         assert max_z(summary["metrics"]["excess_variance"], k * v) > 5.0  # the fixed-design variance k v
 
 
+@pytest.mark.slow
 def test_ols_bias_part_vanishes_and_variance_is_the_whole_risk():
     chains_of_base = {
         **BASE,
@@ -154,6 +155,7 @@ def test_ols_bias_part_vanishes_and_variance_is_the_whole_risk():
     np.testing.assert_allclose(chains["excess_variance"], chains["excess_risk"], rtol=2e-3, atol=1e-7)
 
 
+@pytest.mark.slow
 @pytest.mark.statistical
 def test_downstream_ols_is_exact_and_each_part_is_checked():
     """Two-stage (Dohmatob, Feng & Kempe): downstream OLS on T' fresh points labelled by model k has
@@ -189,7 +191,8 @@ def asymptotic_misfit(entry, tolerance):
 
 
 @pytest.mark.statistical
-@pytest.mark.parametrize("downstream_samples, ridge", [pytest.param(72, 0.2, marks=pytest.mark.slow), (32, 0.1)])
+@pytest.mark.slow
+@pytest.mark.parametrize("downstream_samples, ridge", [(72, 0.2), (32, 0.1)])
 def test_downstream_ridge_follows_deterministic_equivalents(downstream_samples, ridge):
     """Ridge downstream, under- (T' = 1.5 d) and over-parameterised (T' = 2d/3): the deterministic
     equivalents (theory.md B.4) hold to their O(1/d) finite-size error (here 4% at d = 48) plus 5 SE."""

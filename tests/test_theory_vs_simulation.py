@@ -36,7 +36,16 @@ def _id(case):
     return "-".join(f"{k}={v}" for k, v in case.items() if k != "metrics")
 
 
-@pytest.mark.parametrize("case", CASES, ids=_id)
+# the default tier: one case of each kind (samples and sufficient paths, replace and accumulate, d = 1 and
+# d > 1, real data, a growing sample size, M < d); every case runs in the slow tier, also with 10x chains
+DEFAULT_CASES = (0, 3, 6, 9, 11, 12)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [c if i in DEFAULT_CASES else pytest.param(c, marks=pytest.mark.slow) for i, c in enumerate(CASES)],
+    ids=_id,
+)
 def test_means_match_theory(case):
     summary = simulate("gaussian", dict(case, chains=CHAINS, seed=2024))
     compared = 0
@@ -113,20 +122,22 @@ def test_log_variance_quantiles_where_means_are_not_checkable():
             assert abs(log_det["quantiles"][level][k] - values[k]) < K * se, (level, k)
 
 
-def test_sufficient_path_agrees_in_distribution_with_sample_path():
+@pytest.mark.parametrize(
+    "policy, real_fraction", [pytest.param("replace", 0.0, marks=pytest.mark.slow), ("accumulate", 0.25)]
+)
+def test_sufficient_path_agrees_in_distribution_with_sample_path(policy, real_fraction):
     """Two-sample Kolmogorov-Smirnov on the per-chain metrics at the last generation."""
     from collapse_jax.runner import run_chains
 
-    for policy, real_fraction in (("replace", 0.0), ("accumulate", 0.25)):
-        results = {}
-        for method in ("samples", "sufficient"):
-            setting, spec, _ = build(
-                dim=2, samples=12, ddof=1, policy=policy, generations=8, method=method, real_fraction=real_fraction
-            )
-            results[method] = run_chains(setting, spec, seed=5, num_chains=CHAINS, save_chains=True).chains
-        for name in ("trace_ratio", "mean_error_sq", "log_det_ratio", "w2_sq"):
-            test = scipy.stats.ks_2samp(results["samples"][name][:, -1], results["sufficient"][name][:, -1])
-            assert test.pvalue > 1e-3, (policy, name, test)
+    results = {}
+    for method in ("samples", "sufficient"):
+        setting, spec, _ = build(
+            dim=2, samples=12, ddof=1, policy=policy, generations=8, method=method, real_fraction=real_fraction
+        )
+        results[method] = run_chains(setting, spec, seed=5, num_chains=CHAINS, save_chains=True).chains
+    for name in ("trace_ratio", "mean_error_sq", "log_det_ratio", "w2_sq"):
+        test = scipy.stats.ks_2samp(results["samples"][name][:, -1], results["sufficient"][name][:, -1])
+        assert test.pvalue > 1e-3, (policy, name, test)
 
 
 @pytest.mark.slow

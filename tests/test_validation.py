@@ -416,6 +416,7 @@ def test_verifier_loops_keep_int32_counters_under_x64():
     assert 0 < float(stats["kept_fraction"]) <= 1 and len(set(np.asarray(index).tolist())) == 4
 
 
+@pytest.mark.slow
 def test_a_verifier_runs_under_x64_in_its_own_process(tmp_path):
     """--x64 flips JAX's global flag (sticky), so the end-to-end run gets a fresh process: the refill
     loop and the subsample loop of a verified accumulate-subsample chain."""

@@ -83,6 +83,7 @@ def _gen2_accuracy(keep_correct, keep_wrong, budget="refill", chains=3000, seed=
     return _run(setting, spec, chains, seed)["accuracy"][:, 2]
 
 
+@pytest.mark.slow
 def test_refill_with_equal_keep_probabilities_matches_the_unverified_chain_in_distribution():
     """phi = rho: the verifier ignores correctness, so a refilled batch has the unverified law (the
     issue's null check); the same two-sample test rejects a verifier that does discriminate (power)."""
@@ -101,9 +102,11 @@ def test_refill_with_equal_keep_probabilities_matches_the_unverified_chain_in_di
 @pytest.mark.parametrize(
     "overrides",
     [
-        dict(verified_budget="refill"),
-        dict(verified_budget="prune", policy="accumulate-subsample", real_fraction=0.25),
-        dict(best_of=3, policy="accumulate"),
+        pytest.param(dict(verified_budget="refill"), marks=pytest.mark.slow),
+        pytest.param(
+            dict(verified_budget="prune", policy="accumulate-subsample", real_fraction=0.25), marks=pytest.mark.slow
+        ),
+        pytest.param(dict(best_of=3, policy="accumulate"), marks=pytest.mark.slow),
     ],
 )
 def test_verified_chains_are_invariant_to_batching_and_devices(overrides, devices):
@@ -246,6 +249,7 @@ def test_bad_input_names_the_parameter(setting, overrides, match):
         get_setting(setting).resolve(overrides)
 
 
+@pytest.mark.slow
 def test_the_three_classifiers_learn_the_bayes_direction():
     """On clean labels (generation 1, real points) least squares and the optax logistic fit reach the
     mean classifier's accuracy to within 0.01, and all three sit below the Bayes accuracy."""
@@ -261,6 +265,7 @@ def test_the_three_classifiers_learn_the_bayes_direction():
         assert abs(values.mean() - accuracy["mean"].mean()) < 0.01, classifier
 
 
+@pytest.mark.slow
 def test_a_residual_verifier_pulls_the_regression_chain_to_its_knowledge_centre():
     """Yi et al. 2025: keeping (x, y) only when |y - x.w_v| <= tau makes the OLS chain contract towards
     w_v. Unbiased (w_v = w*): the error falls below the one-fit error instead of growing linearly; with
@@ -279,7 +284,7 @@ def test_a_residual_verifier_pulls_the_regression_chain_to_its_knowledge_centre(
     assert risk["theory_kind"] == "asymptotic" and 0 < np.mean(unbiased["kept_fraction"]["mean"][2:]) < 1
 
 
-@pytest.mark.parametrize("tolerance, within_se", [(1.0, True), (2.0, False)])
+@pytest.mark.parametrize("tolerance, within_se", [(1.0, True), pytest.param(2.0, False, marks=pytest.mark.slow)])
 def test_the_linearised_residual_verifier_theory_holds_where_the_plateau_is_low(tolerance, within_se):
     """theory.regression.residual_verifier_unbiased (asymptotic, linearised around w*): within 5 SE where
     the chain's error is small (tau = 1: plateau 0.017); at tau = 2 (plateau 0.09) the neglected

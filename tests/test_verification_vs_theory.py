@@ -26,7 +26,9 @@ VERIFICATION_CASES = [
 ]
 
 
-@pytest.mark.parametrize("config", VERIFICATION_CASES)
+@pytest.mark.parametrize(
+    "config", [c if i in (0, 3) else pytest.param(c, marks=pytest.mark.slow) for i, c in enumerate(VERIFICATION_CASES)]
+)
 def test_verification_chain_matches_theory(config):
     summary = simulate("verification", dict(config, chains=3000, seed=11))
     checked = 0
@@ -58,7 +60,10 @@ def test_verification_comparison_rejects_a_verifier_blind_theory():
     "config",
     [
         dict(dim=10, samples=40, synthetic_fraction=0.3, noise_var=0.0, chains=20_000),
-        dict(dim=20, samples=60, synthetic_fraction=0.5, model="projection:5", noise_var=0.5, shift=2.0),
+        pytest.param(
+            dict(dim=20, samples=60, synthetic_fraction=0.5, model="projection:5", noise_var=0.5, shift=2.0),
+            marks=pytest.mark.slow,
+        ),
     ],
 )
 def test_mixture_matches_the_exact_theory(config):
