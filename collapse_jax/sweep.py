@@ -971,6 +971,17 @@ def _label(group: list[Cell], spec: SweepSpec) -> str:
     return " ".join(f"{k}={group[0].values[k]}" for k in shared) or spec.name
 
 
+def _spec_and_folder(spec, out: str | None) -> tuple[SweepSpec, str]:
+    """The parsed spec (a path, a dict or a SweepSpec) and its output folder (default sweeps/<name>)."""
+    if isinstance(spec, str):
+        spec = load_spec(spec)
+    elif isinstance(spec, dict):
+        spec = parse_spec(spec)
+    if out is not None and not str(out).strip():
+        raise ValueError("out (--out): must name a directory, got an empty path (omit it for sweeps/<name>)")
+    return spec, out or os.path.join("sweeps", spec.name)
+
+
 def run_sweep(
     spec,
     out: str | None = None,
@@ -1001,15 +1012,9 @@ def run_sweep(
     """
     from collapse_jax import parallel
 
-    if isinstance(spec, str):
-        spec = load_spec(spec)
-    elif isinstance(spec, dict):
-        spec = parse_spec(spec)
+    spec, out = _spec_and_folder(spec, out)
     shard = parse_shard(shard)
     cells = expand(spec)
-    if out is not None and not str(out).strip():
-        raise ValueError("out (--out): must name a directory, got an empty path (omit it for sweeps/<name>)")
-    out = out or os.path.join("sweeps", spec.name)
     writer = parallel.is_writer()
     lock = None
     if writer and shard is None:
@@ -1330,15 +1335,9 @@ def sweep_status(spec, out: str | None = None, shard=None) -> SweepStatus:
     known (`shard`: N or "i/N"; else the one shard count the finished cells record). Reads the manifest
     and each cell's JSON (an NPZ only by its size: a resume checks the SHA-256): it runs, compiles and
     writes nothing."""
-    if isinstance(spec, str):
-        spec = load_spec(spec)
-    elif isinstance(spec, dict):
-        spec = parse_spec(spec)
+    spec, out = _spec_and_folder(spec, out)
     selected = _status_shard(shard)
     cells = expand(spec)
-    if out is not None and not str(out).strip():
-        raise ValueError("out (--out): must name a directory, got an empty path (omit it for sweeps/<name>)")
-    out = out or os.path.join("sweeps", spec.name)
     path = os.path.join(out, "manifest.json")
     started = os.path.exists(path)
     old_ids = {}
