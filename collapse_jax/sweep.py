@@ -630,6 +630,16 @@ def _read_manifest(path: str) -> dict:
     return manifest
 
 
+def _refuse_another_spec(manifest: dict, spec: SweepSpec, out: str, advice: str = "") -> None:
+    """ValueError when the folder's manifest was written from another spec (its first differences named)."""
+    differences = _spec_differences(manifest["spec"], json.loads(json.dumps(spec.as_dict())))
+    if differences:
+        raise ValueError(
+            f"out: the sweep in {out} was made from a different spec (name {manifest['spec'].get('name')!r}); "
+            f"it differs in {'; '.join(differences[:3])}{'; ...' if len(differences) > 3 else ''}{advice}"
+        )
+
+
 def _spec_differences(old: dict, new: dict) -> list[str]:
     found = []
     for key in SPEC_KEYS:
@@ -719,14 +729,12 @@ def _open_directory(
                 ) from None
     _wait_for(path)
     existing = _read_manifest(path)
-    differences = _spec_differences(existing["spec"], json.loads(json.dumps(spec.as_dict())))
-    if differences:
-        raise ValueError(
-            f"out: the sweep in {out} was made from a different spec (name "
-            f"{existing['spec'].get('name')!r}); it differs in {'; '.join(differences[:3])}"
-            f"{'; ...' if len(differences) > 3 else ''}. Resume it with the same spec (every shard "
-            "of a sweep runs one spec) or choose another --out"
-        )
+    _refuse_another_spec(
+        existing,
+        spec,
+        out,
+        ". Resume it with the same spec (every shard of a sweep runs one spec) or choose another --out",
+    )
     if writer:
         for name in os.listdir(out):  # a manifest's temporary file left by a killed run (a link takes ms)
             if name.startswith(".tmp-"):
@@ -1343,12 +1351,7 @@ def sweep_status(spec, out: str | None = None, shard=None) -> SweepStatus:
     old_ids = {}
     if started:
         manifest = _read_manifest(path)
-        differences = _spec_differences(manifest["spec"], json.loads(json.dumps(spec.as_dict())))
-        if differences:
-            raise ValueError(
-                f"out: the sweep in {out} was made from a different spec; it differs in "
-                f"{'; '.join(differences[:3])}{'; ...' if len(differences) > 3 else ''}"
-            )
+        _refuse_another_spec(manifest, spec, out)
         if manifest["schema"] in LEGACY_SCHEMAS:
             old_ids = {tuple(e["index"]): e["id"] for e in manifest["cells"]}
     states, counts_seen, previous = {}, [], 0
