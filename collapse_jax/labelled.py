@@ -285,8 +285,7 @@ def sweep_to_xarray(results):
       ImportError: xarray is not installed (the message gives the install command).
     """
     xr = require_xarray()
-    with open(os.path.join(results.out, "manifest.json")) as stream:
-        manifest = json.load(stream)
+    manifest = results.manifest
     axes = results.axes
     shape = results.shape
     length = len(results.generations)

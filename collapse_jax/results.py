@@ -25,7 +25,7 @@ class SweepResults:
     axes: {name: values} in the spec's order; `shape` is their lengths. Every statistic array has
     shape `shape + (G_max + 1,)` (generations last, NaN past a cell's own G and for unfinished cells).
     finished: bool array of `shape`. summaries: the cells' JSON summaries (None where unfinished),
-    an object array of `shape`.
+    an object array of `shape`. manifest: the folder's manifest as read when loading.
     """
 
     out: str
@@ -35,6 +35,7 @@ class SweepResults:
     finished: np.ndarray
     arrays: dict  # (metric, statistic) -> array
     summaries: np.ndarray
+    manifest: dict  # the folder's manifest.json, as read when loading (spec, schema, cells and their ids)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -106,7 +107,9 @@ def load_sweep(out: str) -> SweepResults:
             metric, statistic = key.split(".", 1)
             target = arrays.setdefault((metric, statistic), np.full(shape + (length,), np.nan))
             target[index + (slice(0, len(values)),)] = values
-    return SweepResults(out, manifest["spec"]["setting"], axes, np.arange(length), finished, arrays, summaries)
+    return SweepResults(
+        out, manifest["spec"]["setting"], axes, np.arange(length), finished, arrays, summaries, manifest
+    )
 
 
 @dataclasses.dataclass
