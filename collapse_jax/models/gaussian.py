@@ -204,10 +204,14 @@ def make_gaussian(*, ddof: int = 0, full_rank: bool = True, well_conditioned: bo
         return params.mean + z @ root.T
 
     def in_frame(params: GaussianParams, count, z_mean, factor, factor_log_det) -> GaussianStats:
-        """Statistics of draws `mean + F z` from their standardised mean and a root `factor` of their
-        standardised scatter: the scatter's root is `F factor`, its log det adds."""
+        """Statistics of draws `mean + F z` from their standardised mean and a root `factor` `(d, c)`,
+        c <= d, of their standardised scatter: the scatter's root is `F factor` (zero-padded to `(d, d)`:
+        a `(d, d) x (d, c)` product, not `d^3`, for a fit on c <= d points), its log det adds."""
+        dim = params.root.shape[-1]
+        product = params.root @ factor
+        product = jnp.pad(product, ((0, 0), (0, dim - product.shape[-1])))
         mean = params.mean + jnp.exp(params.log_scale) * _times(params.root, z_mean)
-        root, log_scale = normalised_root(params.root @ factor, params.log_scale)
+        root, log_scale = normalised_root(product, params.log_scale)
         return GaussianStats(count, mean, root, log_scale, params.log_det + factor_log_det)
 
     def draw_statistics(key, params: GaussianParams, n: int) -> GaussianStats:
@@ -217,8 +221,7 @@ def make_gaussian(*, ddof: int = 0, full_rank: bool = True, well_conditioned: bo
         centred = z - z_mean
         count = jnp.asarray(n, z.dtype)
         if n <= dim:
-            factor = jnp.pad(centred.T, ((0, 0), (0, dim - n)))
-            return in_frame(params, count, z_mean, factor, jnp.asarray(-jnp.inf, z.dtype))
+            return in_frame(params, count, z_mean, centred.T, jnp.asarray(-jnp.inf, z.dtype))
         if dim == 1:  # standard draws neither underflow nor overflow: the plain sum of squares is exact
             sum_sq = jnp.sum(centred**2)
             return in_frame(params, count, z_mean, jnp.sqrt(sum_sq).reshape(1, 1), jnp.log(sum_sq))

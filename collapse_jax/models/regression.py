@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 
 from collapse_jax.estimator import Estimator
-from collapse_jax.linalg import bartlett_factor, pivoted_root, spd_factor, spd_factor_solve
+from collapse_jax.linalg import bartlett_factor, pivoted_root, spd_factor, spd_factor_solve, triangular_solve
 from collapse_jax.options import (  # noqa: F401 (re-exported)
     CHAIN_METRICS,
     DESIGNS,
@@ -67,20 +67,32 @@ def regression_statistics(data: jax.Array, weights: jax.Array, dim: int) -> Regr
 def psd_solve(matrix: jax.Array, rhs: jax.Array, full_rank: bool, pure: bool = False) -> jax.Array:
     """`matrix^+ rhs` for a symmetric positive semi-definite `(d, d)` matrix and `rhs (d,)` or `(d, m)`
     in its range (the minimum-norm solution when the matrix is singular). `pure`: no LAPACK on CPU
-    (see `linalg.lapack_is_safe`)."""
-    return psd_solver(matrix, full_rank, pure)(rhs)
-
-
-def psd_solver(matrix: jax.Array, full_rank: bool, pure: bool = False):
-    """`rhs -> matrix^+ rhs` (see `psd_solve`), with `matrix` `(d, d)` factorised once, here: the pivoted,
-    rank-revealing root `matrix = F F^T` unless `full_rank`, and `matrix^+ = F (F^T F)^-2 F^T`."""
+    (see `linalg.lapack_is_safe`). One factorisation and two substitutions per call: for a matrix that
+    stays fixed across many solves, `psd_solver`."""
     if full_rank:
-        lower = spd_factor(matrix, pure)
-        return lambda rhs: spd_factor_solve(lower, rhs, pure)
+        return spd_factor_solve(spd_factor(matrix, pure), rhs, pure)
     root, _ = pivoted_root(matrix)
     absent = jnp.all(root == 0.0, axis=0)
     inner = spd_factor(root.T @ root + jnp.diag(absent.astype(matrix.dtype)), pure)
-    return lambda rhs: root @ spd_factor_solve(inner, spd_factor_solve(inner, root.T @ rhs, pure), pure)
+    return root @ spd_factor_solve(inner, spd_factor_solve(inner, root.T @ rhs, pure), pure)
+
+
+def psd_solver(matrix: jax.Array, full_rank: bool, pure: bool = False):
+    """`rhs -> matrix^+ rhs` (see `psd_solve`) for a `(d, d)` matrix that stays fixed (a fixed design's):
+    factorised once, here, as `matrix^+ = A A^T`, so that each solve is two `(d, d)` products and no
+    factorisation call. Full rank: `A = L^-T` for the Cholesky factor `L L^T = matrix`. Otherwise the
+    pivoted, rank-revealing root `matrix = F F^T`, `matrix^+ = F (F^T F)^-2 F^T`, so `A = F L^-T L^-1`
+    for `L L^T = F^T F`. `L^-1` comes from substitution (`linalg.triangular_solve`), whose columns are as
+    accurate as the solves they replace."""
+    eye = jnp.eye(matrix.shape[-1], dtype=matrix.dtype)
+    if full_rank:
+        half = triangular_solve(spd_factor(matrix, pure), eye).T
+    else:
+        root, _ = pivoted_root(matrix)
+        absent = jnp.all(root == 0.0, axis=0)
+        inverse_lower = triangular_solve(spd_factor(root.T @ root + jnp.diag(absent.astype(matrix.dtype)), pure), eye)
+        half = root @ (inverse_lower.T @ inverse_lower)
+    return lambda rhs: half @ (half.T @ rhs)
 
 
 def ridge_fit(stats: RegressionStats, ridge, full_rank: bool) -> jax.Array:
