@@ -111,6 +111,10 @@ class Setting(NamedTuple):
     first_model: optional parameters of model 1, given instead of fitted on real points (a fixed
       generator, e.g. a tail-cut law); `replace` only.
     verifier: optional `Verifier` that filters the synthetic points (sample path only).
+    real_weight: w in [0, 1] (may be traced), read when `ChainSpec.real_weighted`: the share of each
+      batch's weight M carried by its r real points (He, Xu & Cheng 2025): each real point has weight
+      w M / r, each synthetic point (1 - w) M / (M - r). Taken from the setting a cell builds (not from
+      `per_chain`), so a sweep over w runs inside one program.
     metric_bytes: memory one chain's metrics hold at once beyond the batch and the parameters (their own
       draws, e.g. a memoriser's training sample), counted by `chain_bytes_estimate` to size chunks.
     """
@@ -126,6 +130,7 @@ class Setting(NamedTuple):
     first_model: Any = None
     verifier: Verifier | None = None
     metric_bytes: float = 0.0
+    real_weight: Any = None
 
 
 def sample_real(setting: Setting, key: jax.Array, n: int):
@@ -176,6 +181,8 @@ class ChainSpec:
         fill within it trains on the points kept so far (recorded in `synthetic_kept`).
       report_generations: call the listeners of `listen_to_generations` as each generation k >= 2
         finishes (a host callback per generation: for slow generations, such as network training).
+      real_weighted: weight the real and synthetic points of each batch k >= 2 by `Setting.real_weight`
+        (fixed real draw with 0 < r < M, sample path); False: every point has weight 1.
       first_samples: M_1, the real points model 1 is fitted on (0: M; sample path). With
         `real_source="original"` and r = M_1, every later generation reuses exactly those real points
         beside M - M_1 synthetic ones (Kazdan et al.'s real x synthetic counts).
@@ -196,6 +203,7 @@ class ChainSpec:
     max_refill_rounds: int = 10_000
     first_samples: int = 0
     report_generations: bool = False
+    real_weighted: bool = False
 
     @property
     def first_count(self) -> int:
@@ -251,6 +259,16 @@ def validate_spec(spec: ChainSpec, estimator: Estimator | None = None) -> None:
             raise ValueError("method='sufficient' supports real_source='fresh' only (original needs the points)")
     elif spec.sample_growth != 0.0:
         raise ValueError("sample_growth > 0 needs method='sufficient' (sample shapes must be static)")
+    if spec.real_weighted:
+        if spec.method != "samples":
+            raise ValueError("real_weight needs method='samples' (weighted points have no drawn sufficient statistics)")
+        if spec.real_draw != "fixed":
+            raise ValueError("real_weight needs real_draw='fixed' (a fixed count r of real points per batch)")
+        if not 0 < spec.real_count < spec.samples:
+            raise ValueError(
+                f"real_weight needs real and synthetic points in every batch: 0 < round(alpha M) < M, got "
+                f"round({spec.real_fraction} x {spec.samples}) = {spec.real_count} (set real_fraction)"
+            )
 
 
 def distinct_uniform_indices(key: jax.Array, population, count: int, capacity: int) -> jax.Array:
@@ -442,6 +460,7 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
         and setting.estimator.has_statistics
         and not verified
         and not mixture
+        and not spec.real_weighted
         and (spec.policy == "replace" or use_statistics)
     )
     M1 = spec.first_count
@@ -454,6 +473,11 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
         real_first = sample_real(this, _real_key(key, key_chain, spec, 1), M1)
         ones = jnp.ones((M,), real_first.dtype)
         ones_first = jnp.ones((M1,), real_first.dtype)
+        if spec.real_weighted:  # per-point weights of a batch's synthetic and real points (total M)
+            share = jnp.asarray(setting.real_weight, ones.dtype)
+            synthetic_weight, real_weight = (1.0 - share) * M / (M - r), share * M / r
+        else:
+            synthetic_weight = real_weight = None
 
         def real_points(generation):
             if spec.real_source == "fresh":
@@ -479,7 +503,7 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
                 pool = est.merge(pool, est.statistics(batch, weights))
                 return est.fit_statistics(key_fit, pool), pool
             data, pool_weights, count = pool
-            if verified:  # kept points first (a stable order: the identity when all are kept)
+            if verified or spec.real_weighted:  # weighted points first (stable: the identity when all count)
                 order = jnp.argsort(weights <= 0, stable=True)
                 batch, weights = batch[order], weights[order]
             data = jax.lax.dynamic_update_slice_in_dim(data, batch, count, axis=0)
@@ -535,9 +559,12 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
             else:
                 synthetic, weights, stats = est.sample(key_synthetic, params, M - r), ones[: M - r], {}
             if r:
+                real_weights = ones[:r]
+                if spec.real_weighted:
+                    weights, real_weights = weights * synthetic_weight, real_weights * real_weight
                 return (
                     jnp.concatenate([synthetic, real_points(generation)]),
-                    jnp.concatenate([weights, ones[:r]]),
+                    jnp.concatenate([weights, real_weights]),
                     stats,
                 )
             return synthetic, weights, stats

@@ -175,6 +175,16 @@ CHAIN_PARAMETERS = (
     Parameter("seed", int, 0, "root seed", low=0, high=2**32 - 1),
     Parameter("real_fraction", float, 0.0, "alpha: round(alpha*M) real points per generation k >= 2", low=0, high=1),
     Parameter(
+        "real_weight",
+        float,
+        -1.0,
+        "w: share of each batch's weight carried by its real points (He, Xu & Cheng 2025): each real point "
+        "weighs w*M/r, each synthetic (1-w)*M/(M-r); needs 0 < round(alpha*M) < M; -1: every point weighs 1",
+        low=0,
+        high=1,
+        also=(-1.0,),
+    ),
+    Parameter(
         "real_source",
         str,
         "fresh",
@@ -257,6 +267,8 @@ class SettingDefinition:
     def traced_for(self, config: dict) -> tuple[str, ...]:
         """The parameters that enter this config's program as arrays (the others fix the program)."""
         extra = ("samples",) if self.traced_sample_size and config["method"] == "sufficient" else ()
+        if config.get("real_weight", -1.0) >= 0:
+            extra += ("real_weight",)
         return self.traced_names + extra
 
     def program_key(self, config: dict) -> str:
@@ -276,7 +288,11 @@ class SettingDefinition:
             spec = dataclasses.replace(spec, samples=1)  # the sufficient path reads Setting.sample_size
 
         def setting_fn(hyper: dict) -> Setting:
-            return self.build({**config, **extras, **hyper})[0]
+            merged = {**config, **extras, **hyper}
+            setting = self.build(merged)[0]
+            if spec.real_weighted:
+                setting = setting._replace(real_weight=merged["real_weight"])
+            return setting
 
         return setting_fn, spec
 
@@ -329,6 +345,7 @@ def chain_spec(config: dict) -> ChainSpec:
         shared_real_data=config["shared_real_data"],
         sample_growth=config["sample_growth"],
         first_samples=config["first_samples"],
+        real_weighted=config.get("real_weight", -1.0) >= 0,
         best_of=config.get("best_of", 1),
         verified_budget=config.get("verified_budget", "refill"),
     )

@@ -41,6 +41,7 @@ MODULES = (
     "neural_regression",
     "neural_eigen",
     "neural_lm",
+    "he_golden_ratio",
 )  # in the order `collapse-jax list` shows them
 
 

@@ -42,12 +42,23 @@ def sample_sizes(*, samples, num_generations, real_fraction=0.0, sample_growth=0
     return total, real
 
 
-def first_moments(*, samples, ddof, policy, num_generations, real_fraction=0.0, sample_growth=0.0, trace0=1.0):
+def first_moments(
+    *, samples, ddof, policy, num_generations, real_fraction=0.0, sample_growth=0.0, trace0=1.0, real_weight=None
+):
     """Exact E||mu_k - mu_0||^2 and E tr Sigma_k for k = 0..G (recursion, any d, any rank).
 
     Valid for policy "replace" or "accumulate" with fresh real points (r_k may be 0). Derivation: the
     batch of generation k has mean mu_{k-1} + xi_s (synthetic part, E||xi_s||^2 = s/n_s) mixed with
     fresh real points; scatters merge exactly, and all cross terms have zero mean.
+
+    `real_weight` w (None: every point weighs 1): the r real points of each batch k >= 2 carry the share w
+    of its weight M (each w M / r, each synthetic point (1 - w) M / (M - r); He, Xu & Cheng 2025). Our
+    derivation (same method): the batch's weighted mean is m = w xbar_R + (1 - w) xbar_S, so
+    E||m - mu_{k-1}||^2 = w^2 (t0/r + e) + (1 - w)^2 s/(M - r), and its weighted scatter about m has mean
+    M [w t0 (1 - w/r) + (1 - w) s (1 - (1 - w)/(M - r)) + w (1 - w) e] (within-part scatters plus
+    M w (1 - w) ||xbar_R - xbar_S||^2); replace fits the batch, accumulate merges it into the pool of
+    weight P: mu_k - mu_0 = (1 - w M/(P + M)) (mu_{k-1} - mu_0) + M/(P + M) (w (xbar_R - mu_0) + (1 - w) xi_s).
+    Equal weights (w = r/M) give the unweighted recursion.
 
     Returns:
       (e, s): two arrays of shape `(G + 1,)`, e = E||mu_k - mu_0||^2, s = E tr Sigma_k.
@@ -59,7 +70,20 @@ def first_moments(*, samples, ddof, policy, num_generations, real_fraction=0.0, 
     synthetic = total - real
     accumulate = policy == "accumulate"
 
+    def weighted_step(e, s, pool, m, n_s, n_r, w):
+        batch_scatter = m * (w * trace0 * (1 - w / n_r) + (1 - w) * s * (1 - (1 - w) / n_s) + w * (1 - w) * e)
+        noise = m**2 * (w**2 * trace0 / n_r + (1 - w) ** 2 * s / n_s)  # ||M (w xbar_R-part + (1-w) xi_s)||^2
+        if accumulate:
+            new_pool = pool + m
+            gap = w**2 * (trace0 / n_r + e) + (1 - w) ** 2 * s / n_s  # E||batch mean - mu_{k-1}||^2
+            scatter = (pool - ddof) * s + batch_scatter + pool * m / new_pool * gap
+            e_new = ((new_pool - w * m) ** 2 * e + noise) / new_pool**2
+            return e_new, scatter / (new_pool - ddof), new_pool
+        return (m - w * m) ** 2 * e / m**2 + noise / m**2, batch_scatter / (m - ddof), m
+
     def step(e, s, pool, m, n_s, n_r):
+        if real_weight is not None and n_s > 0 and n_r > 0:
+            return weighted_step(e, s, pool, m, n_s, n_r, float(real_weight))
         both = (n_s > 0) & (n_r > 0)
         batch_scatter = (
             np.maximum(n_s - 1, 0) * s
@@ -86,6 +110,40 @@ def first_moments(*, samples, ddof, policy, num_generations, real_fraction=0.0, 
         es.append(e_new)
         ss.append(s_new)
     return np.asarray(es, np.float64), np.asarray(ss, np.float64)
+
+
+def optimal_real_weight(real, synthetic):
+    """He, Xu & Cheng (2025): the real-data weight w* minimising the stationary mean error
+    `[w^2/r + (1 - w)^2/(M - r)] / (w (2 - w))` of a weighted replace chain whose variance is known:
+    the root in (0, 1) of w^2 + k w - k = 0, k = r/(M - r); 1/golden ratio (0.618...) when r = M - r."""
+    k = np.asarray(real, np.float64) / np.asarray(synthetic, np.float64)
+    return (np.sqrt(k * k + 4 * k) - k) / 2
+
+
+def weighted_mean_error_limit(real_weight, *, real, synthetic, trace0=1.0):
+    """Stationary E||mu_k - mu_0||^2 of a weighted replace chain with the covariance known (not refitted):
+    `tr Sigma_0 [w^2/r + (1 - w)^2/(M - r)] / (w (2 - w))` (the fixed point of
+    e = (1 - w)^2 (e + t0/(M - r)) + w^2 t0/r; He, Xu & Cheng 2025). A limit, for reference: with the
+    covariance refitted use `weighted_replace_limit`."""
+    w = np.asarray(real_weight, np.float64)
+    return trace0 * (w**2 / real + (1 - w) ** 2 / synthetic) / (w * (2 - w))
+
+
+def weighted_replace_limit(real_weight, *, samples, real, ddof, trace0=1.0):
+    """The exact stationary (k -> infinity) E||mu_k - mu_0||^2 and E tr Sigma_k of a weighted replace chain
+    that refits mean and covariance: the fixed point of `first_moments`'s weighted recursion (a 2 x 2
+    linear system; our derivation). Returns `(e, s)`; w = 0 has no fixed point (NaN)."""
+    w = float(real_weight)
+    m, n_r = float(samples), float(real)
+    n_s, c = m - n_r, m / (m - ddof)
+    # e = a_e e + b_e s + f_e ; s = a_s e + b_s s + f_s
+    a_e, b_e, f_e = (1 - w) ** 2, (1 - w) ** 2 / n_s, w**2 * trace0 / n_r
+    a_s, b_s, f_s = c * w * (1 - w), c * (1 - w) * (1 - (1 - w) / n_s), c * w * trace0 * (1 - w / n_r)
+    matrix = np.array([[1 - a_e, -b_e], [-a_s, 1 - b_s]])
+    if w <= 0 or abs(np.linalg.det(matrix)) < 1e-15:
+        return np.nan, np.nan
+    e, s = np.linalg.solve(matrix, [f_e, f_s])
+    return float(e), float(s)
 
 
 def replace_closed_form(*, samples, ddof, num_generations, trace0=1.0):
@@ -230,6 +288,7 @@ def predict(
     shared_real_data: bool = False,
     covariance=None,
     quantile_levels=(0.05, 0.5, 0.95),
+    real_weight: float = -1.0,
     **_ignored,
 ) -> Prediction | NoTheory:
     """The prediction for one metric, taking the simulation's own parameter names (`generations` = G).
@@ -254,7 +313,10 @@ def predict(
         return NoTheory("real points reused from the generation-1 sample: not derived (simulation only)")
     plain_replace = policy == "replace" and real_fraction == 0
     common = dict(samples=samples, num_generations=generations, sample_growth=sample_growth)
-    e, s = first_moments(ddof=ddof, policy=policy, real_fraction=real_fraction, trace0=trace0, **common)
+    weight = None if real_weight is None or real_weight < 0 else real_weight
+    e, s = first_moments(
+        ddof=ddof, policy=policy, real_fraction=real_fraction, trace0=trace0, real_weight=weight, **common
+    )
     tail = None
     if plain_replace:
         v = trace_second_moments(ddof=ddof, covariance=covariance, dim=dim, **common)
@@ -262,6 +324,8 @@ def predict(
     if metric in ("mean_error_sq", "trace_ratio"):
         mean = e if metric == "mean_error_sq" else s / trace0
         note = "exact moment recursion (Cochran + linearity)"
+        if weight is not None:
+            note += f"; real points weighted w = {weight:g} (our derivation, first_moments)"
         if policy == "accumulate":
             note += "; accumulate: mean error below pi^2/6 tr(Sigma_0)/M when no real data (pi^2/6 pathway)"
         return Prediction(mean, "exact", tail, note=note)
