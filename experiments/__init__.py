@@ -42,6 +42,7 @@ MODULES = (
     "neural_eigen",
     "neural_lm",
     "he_golden_ratio",
+    "marchi_heat_death",
 )  # in the order `collapse-jax list` shows them
 
 

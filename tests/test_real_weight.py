@@ -117,3 +117,11 @@ def test_bad_weights_are_refused_before_compiling(overrides, match):
 def test_auto_method_takes_the_sample_path():
     config = get_setting("gaussian").resolve(dict(samples=20, real_fraction=0.5, real_weight=0.6, method="auto"))
     assert config["method"] == "samples"
+
+
+def test_models_that_count_whole_points_refuse_weights_before_compiling():
+    """An empirical law's counts are integers: fractional weights would be truncated, so they are refused."""
+    from collapse_jax.simulate import prepare
+
+    with pytest.raises(ValueError, match="real_weight needs fractional point weights"):
+        prepare("discrete", dict(samples=20, real_fraction=0.5, real_weight=0.6, chains=4, generations=2))
