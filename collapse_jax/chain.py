@@ -111,6 +111,12 @@ class Setting(NamedTuple):
     first_model: optional parameters of model 1, given instead of fitted on real points (a fixed
       generator, e.g. a tail-cut law); `replace` only.
     verifier: optional `Verifier` that filters the synthetic points (sample path only).
+    real_weight: w in [0, 1] (may be traced), read when `ChainSpec.real_weighted`: the share of each
+      batch's weight M carried by its r real points (He, Xu & Cheng 2025): each real point has weight
+      w M / r, each synthetic point (1 - w) M / (M - r). Taken from the setting a cell builds (not from
+      `per_chain`), so a sweep over w runs inside one program.
+    temperature: tau > 0 (may be traced), read when `ChainSpec.tempered`: synthetic points are drawn from
+      `estimator.temper(params, tau)`; taken from the setting a cell builds, as `real_weight`.
     metric_bytes: memory one chain's metrics hold at once beyond the batch and the parameters (their own
       draws, e.g. a memoriser's training sample), counted by `chain_bytes_estimate` to size chunks.
     """
@@ -126,6 +132,8 @@ class Setting(NamedTuple):
     first_model: Any = None
     verifier: Verifier | None = None
     metric_bytes: float = 0.0
+    real_weight: Any = None
+    temperature: Any = None
 
 
 def sample_real(setting: Setting, key: jax.Array, n: int):
@@ -176,6 +184,9 @@ class ChainSpec:
         fill within it trains on the points kept so far (recorded in `synthetic_kept`).
       report_generations: call the listeners of `listen_to_generations` as each generation k >= 2
         finishes (a host callback per generation: for slow generations, such as network training).
+      real_weighted: weight the real and synthetic points of each batch k >= 2 by `Setting.real_weight`
+        (fixed real draw with 0 < r < M, sample path); False: every point has weight 1.
+      tempered: draw every synthetic batch at `Setting.temperature` (the estimator's `temper`).
       first_samples: M_1, the real points model 1 is fitted on (0: M; sample path). With
         `real_source="original"` and r = M_1, every later generation reuses exactly those real points
         beside M - M_1 synthetic ones (Kazdan et al.'s real x synthetic counts).
@@ -196,6 +207,8 @@ class ChainSpec:
     max_refill_rounds: int = 10_000
     first_samples: int = 0
     report_generations: bool = False
+    real_weighted: bool = False
+    tempered: bool = False
 
     @property
     def first_count(self) -> int:
@@ -242,6 +255,12 @@ def validate_spec(spec: ChainSpec, estimator: Estimator | None = None) -> None:
         raise ValueError(f"real_fraction must be in [0, 1], got {spec.real_fraction!r}")
     if not (isinstance(spec.sample_growth, (int, float)) and 0.0 <= spec.sample_growth <= 4.0):
         raise ValueError(f"sample_growth must be in [0, 4], got {spec.sample_growth!r}")
+    if spec.real_weighted and estimator is not None and estimator.whole_weights:
+        raise ValueError(
+            f"real_weight needs fractional point weights; {estimator.name} counts whole points (not supported)"
+        )
+    if spec.tempered and estimator is not None and estimator.temper is None:
+        raise ValueError(f"temperature needs a model that can be sampled at a temperature; {estimator.name} has none")
     if spec.method == "sufficient":
         if estimator is not None and not estimator.has_sufficient_path:
             raise ValueError(f"method='sufficient' needs sufficient statistics; {estimator.name} has none")
@@ -251,6 +270,16 @@ def validate_spec(spec: ChainSpec, estimator: Estimator | None = None) -> None:
             raise ValueError("method='sufficient' supports real_source='fresh' only (original needs the points)")
     elif spec.sample_growth != 0.0:
         raise ValueError("sample_growth > 0 needs method='sufficient' (sample shapes must be static)")
+    if spec.real_weighted:
+        if spec.method != "samples":
+            raise ValueError("real_weight needs method='samples' (weighted points have no drawn sufficient statistics)")
+        if spec.real_draw != "fixed":
+            raise ValueError("real_weight needs real_draw='fixed' (a fixed count r of real points per batch)")
+        if not 0 < spec.real_count < spec.samples:
+            raise ValueError(
+                f"real_weight needs real and synthetic points in every batch: 0 < round(alpha M) < M, got "
+                f"round({spec.real_fraction} x {spec.samples}) = {spec.real_count} (set real_fraction)"
+            )
 
 
 def distinct_uniform_indices(key: jax.Array, population, count: int, capacity: int) -> jax.Array:
@@ -425,6 +454,19 @@ def verified_sample(
     return points, weights, stats
 
 
+def _temperer(setting: Setting, spec: ChainSpec):
+    """`(estimator, params) -> params` the synthetic points are drawn from: `params` itself, or
+    `estimator.temper(params, tau)` at the setting's temperature when `spec.tempered`."""
+    if not spec.tempered:
+        return lambda est, params: params
+    temperature = setting.temperature
+
+    def tempered(est, params):
+        return est.temper(params, jnp.asarray(temperature, jax.tree.leaves(params)[0].dtype))
+
+    return tempered
+
+
 def _make_sample_chain(setting: Setting, spec: ChainSpec):
     G, M, r = spec.num_generations, spec.samples, spec.real_count
     mixture = spec.real_draw == "mixture" and spec.real_fraction > 0
@@ -442,10 +484,12 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
         and setting.estimator.has_statistics
         and not verified
         and not mixture
+        and not spec.real_weighted
         and (spec.policy == "replace" or use_statistics)
     )
     M1 = spec.first_count
     capacity = M1 + (G - 1) * M
+    tempered = _temperer(setting, spec)
 
     def chain(key, chain_id):
         key_chain = chain_key(key, chain_id)
@@ -454,6 +498,11 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
         real_first = sample_real(this, _real_key(key, key_chain, spec, 1), M1)
         ones = jnp.ones((M,), real_first.dtype)
         ones_first = jnp.ones((M1,), real_first.dtype)
+        if spec.real_weighted:  # per-point weights of a batch's synthetic and real points (total M)
+            share = jnp.asarray(setting.real_weight, ones.dtype)
+            synthetic_weight, real_weight = (1.0 - share) * M / (M - r), share * M / r
+        else:
+            synthetic_weight = real_weight = None
 
         def real_points(generation):
             if spec.real_source == "fresh":
@@ -479,7 +528,7 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
                 pool = est.merge(pool, est.statistics(batch, weights))
                 return est.fit_statistics(key_fit, pool), pool
             data, pool_weights, count = pool
-            if verified:  # kept points first (a stable order: the identity when all are kept)
+            if verified or spec.real_weighted:  # weighted points first (stable: the identity when all count)
                 order = jnp.argsort(weights <= 0, stable=True)
                 batch, weights = batch[order], weights[order]
             data = jax.lax.dynamic_update_slice_in_dim(data, batch, count, axis=0)
@@ -535,9 +584,12 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
             else:
                 synthetic, weights, stats = est.sample(key_synthetic, params, M - r), ones[: M - r], {}
             if r:
+                real_weights = ones[:r]
+                if spec.real_weighted:
+                    weights, real_weights = weights * synthetic_weight, real_weights * real_weight
                 return (
                     jnp.concatenate([synthetic, real_points(generation)]),
-                    jnp.concatenate([weights, ones[:r]]),
+                    jnp.concatenate([weights, real_weights]),
                     stats,
                 )
             return synthetic, weights, stats
@@ -554,13 +606,14 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
 
         def step(carry, generation):
             params, pool = carry
+            draw_from = tempered(est, params)
             if in_frame:
-                batch_stats, stats = statistics_of_batch(generation, params), {}
+                batch_stats, stats = statistics_of_batch(generation, draw_from), {}
                 if spec.policy != "replace":
                     batch_stats = pool = est.merge(pool, batch_stats)
                 params = est.fit_statistics(generation_key(key_chain, generation, Purpose.FIT), batch_stats)
             else:
-                batch, weights, stats = batch_of(generation, params)
+                batch, weights, stats = batch_of(generation, draw_from)
                 params, pool = fit_pool(generation, pool, batch, weights, params)
             if spec.report_generations:
                 jax.debug.callback(_report_generation, generation)
@@ -582,6 +635,7 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
 
 def _make_sufficient_chain(setting: Setting, spec: ChainSpec):
     G = spec.num_generations
+    tempered = _temperer(setting, spec)
 
     def sizes(samples, generation):
         total = jnp.floor(samples * jnp.asarray(generation, jnp.float32) ** spec.sample_growth + 0.5)
@@ -607,7 +661,7 @@ def _make_sufficient_chain(setting: Setting, spec: ChainSpec):
                 key_mix = generation_key(key_chain, generation, Purpose.MIX)
                 real = jax.random.binomial(key_mix, total, spec.real_fraction).astype(total.dtype)
             key_synthetic = generation_key(key_chain, generation, Purpose.SYNTHETIC)
-            batch = est.sample_statistics(key_synthetic, params, total - real)
+            batch = est.sample_statistics(key_synthetic, tempered(est, params), total - real)
             if spec.real_fraction > 0:
                 real_stats = est.sample_statistics(_real_key(key, key_chain, spec, generation), true, real)
                 batch = est.merge(batch, real_stats)

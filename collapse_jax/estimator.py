@@ -45,6 +45,14 @@ class Estimator(NamedTuple):
       sample_candidates(key, params, n, k) -> data `(n * k, ...)`: k candidate outputs for each of n
         shared inputs (rows i k .. i k + k - 1 share input i), for a best-of-k verifier that picks among
         the answers to one prompt; without it, best-of-k compares k independent draws.
+      temper(params, temperature) -> params: the model sampled at a temperature tau > 0 (Marchi et al.
+        2024), expressed as parameters of the same class (a Gaussian's covariance times tau, a
+        categorical law raised to 1/tau and renormalised); the chain draws its synthetic points from
+        `temper(params, tau)` when `ChainSpec.tempered` (real points are never tempered).
+
+    Flag:
+      whole_weights: the fit counts whole points (an empirical law's integer counts), so the chain
+        refuses fractional weights (`ChainSpec.real_weighted`) for it.
     """
 
     name: str
@@ -57,6 +65,8 @@ class Estimator(NamedTuple):
     draw_statistics: Callable[..., Stats] | None = None
     refit: Callable[..., Params] | None = None
     sample_candidates: Callable[..., Any] | None = None
+    temper: Callable[..., Params] | None = None
+    whole_weights: bool = False  # fits count whole points (weights are truncated to integers)
 
     @property
     def has_statistics(self) -> bool:

@@ -175,6 +175,16 @@ CHAIN_PARAMETERS = (
     Parameter("seed", int, 0, "root seed", low=0, high=2**32 - 1),
     Parameter("real_fraction", float, 0.0, "alpha: round(alpha*M) real points per generation k >= 2", low=0, high=1),
     Parameter(
+        "real_weight",
+        float,
+        -1.0,
+        "w: share of each batch's weight carried by its real points (He, Xu & Cheng 2025): each real point "
+        "weighs w*M/r, each synthetic (1-w)*M/(M-r); needs 0 < round(alpha*M) < M; -1: every point weighs 1",
+        low=0,
+        high=1,
+        also=(-1.0,),
+    ),
+    Parameter(
         "real_source",
         str,
         "fresh",
@@ -211,6 +221,18 @@ CHAIN_PARAMETERS = (
     ),
 )
 
+# the engine's sampling temperature, for settings whose estimator has `temper` (SettingDefinition.tempers)
+TEMPERATURE = Parameter(
+    "temperature",
+    float,
+    1.0,
+    "tau: every model is sampled at temperature tau (Marchi et al. 2024; a Gaussian's covariance times tau, "
+    "a categorical law raised to 1/tau); real points are not tempered",
+    low=1e-3,
+    high=100,
+    traced=True,
+)
+
 RUN_PARAMETERS = (
     Parameter("chunk_size", int, 0, "chains per compiled call (0: sized from free memory)", low=0, high=2**32),
     Parameter(
@@ -239,14 +261,23 @@ class SettingDefinition:
     complete: Callable[[dict, dict], dict] = lambda config, overrides: config  # defaults that depend on others
     report_generations: bool = False  # the chain reports each finished generation (slow generations)
     notes: Callable[[dict], tuple[str, ...]] = lambda config: ()  # said in summary.json (e.g. a default left out)
+    tempers: bool = False  # the estimator samples at a temperature: the engine's `temperature` parameter
+
+    @property
+    def own_parameters(self) -> tuple[Parameter, ...]:
+        return self.parameters + ((TEMPERATURE,) if self.tempers else ())
 
     @property
     def all_parameters(self) -> tuple[Parameter, ...]:
-        return CHAIN_PARAMETERS + self.parameters + RUN_PARAMETERS
+        return CHAIN_PARAMETERS + self.own_parameters + RUN_PARAMETERS
+
+    def tempered(self, config: dict) -> bool:
+        """Whether this config samples its models at a temperature other than 1 (`ChainSpec.tempered`)."""
+        return self.tempers and config["temperature"] != 1.0
 
     @property
     def traced_names(self) -> tuple[str, ...]:
-        return tuple(p.name for p in self.parameters if p.traced)
+        return tuple(p.name for p in self.own_parameters if p.traced)
 
     def parameter(self, name: str) -> Parameter:
         for p in self.all_parameters:
@@ -257,6 +288,8 @@ class SettingDefinition:
     def traced_for(self, config: dict) -> tuple[str, ...]:
         """The parameters that enter this config's program as arrays (the others fix the program)."""
         extra = ("samples",) if self.traced_sample_size and config["method"] == "sufficient" else ()
+        if config.get("real_weight", -1.0) >= 0:
+            extra += ("real_weight",)
         return self.traced_names + extra
 
     def program_key(self, config: dict) -> str:
@@ -265,18 +298,31 @@ class SettingDefinition:
 
         shape_free = set(self.traced_for(config)) | {"seed", "chains"}
         static = {k: list(v) if isinstance(v, tuple) else v for k, v in config.items() if k not in shape_free}
-        return json.dumps({**static, **self.static_extras(config)}, sort_keys=True)
+        extras = (
+            {**self.static_extras(config), "_tempered": self.tempered(config)}
+            if self.tempers
+            else self.static_extras(config)
+        )
+        return json.dumps({**static, **extras}, sort_keys=True)
 
     def program(self, config: dict):
         """`(setting_fn, spec)` of a resolved config: `setting_fn(hyper)` builds the setting with the
         traced parameters (`traced_for(config)`) taken from `hyper` (concrete or traced values)."""
         extras = self.static_extras(config)
-        spec = dataclasses.replace(chain_spec(config), report_generations=self.report_generations)
+        spec = dataclasses.replace(
+            chain_spec(config), report_generations=self.report_generations, tempered=self.tempered(config)
+        )
         if "samples" in self.traced_for(config):
             spec = dataclasses.replace(spec, samples=1)  # the sufficient path reads Setting.sample_size
 
         def setting_fn(hyper: dict) -> Setting:
-            return self.build({**config, **extras, **hyper})[0]
+            merged = {**config, **extras, **hyper}
+            setting = self.build(merged)[0]
+            if spec.real_weighted:
+                setting = setting._replace(real_weight=merged["real_weight"])
+            if spec.tempered:
+                setting = setting._replace(temperature=merged["temperature"])
+            return setting
 
         return setting_fn, spec
 
@@ -329,6 +375,7 @@ def chain_spec(config: dict) -> ChainSpec:
         shared_real_data=config["shared_real_data"],
         sample_growth=config["sample_growth"],
         first_samples=config["first_samples"],
+        real_weighted=config.get("real_weight", -1.0) >= 0,
         best_of=config.get("best_of", 1),
         verified_budget=config.get("verified_budget", "refill"),
     )
@@ -446,6 +493,7 @@ def _gaussian_definition() -> SettingDefinition:
         complete=complete,
         notes=notes,
         traced_sample_size=True,
+        tempers=True,
         static_extras=lambda config: {
             "_full_rank": full_rank_of(config),
             "_well_conditioned": well_conditioned_of(config),

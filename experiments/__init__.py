@@ -41,6 +41,8 @@ MODULES = (
     "neural_regression",
     "neural_eigen",
     "neural_lm",
+    "he_golden_ratio",
+    "marchi_heat_death",
 )  # in the order `collapse-jax list` shows them
 
 

@@ -38,7 +38,7 @@ def _names_in(table: str) -> set:
 def test_options_table_lists_every_parameter(name):
     definition = SETTINGS[name]
     own = hook.render(f"<!-- options: {name} -->")
-    assert _names_in(own) == {p.name for p in definition.parameters}
+    assert _names_in(own) == {p.name for p in definition.own_parameters}
     everything = hook.render(f"<!-- options: {name} all -->")
     assert _names_in(everything) == {p.name for p in definition.all_parameters}
     for parameter in definition.all_parameters:

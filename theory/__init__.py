@@ -32,7 +32,26 @@ _PREDICTORS = {
     "mixture": strong_collapse.predict,
     "neural": neural.predict,
 }
-PREDICTORS = {name: _first_fit_on_samples(predict) for name, predict in _PREDICTORS.items()}
+
+
+def _equal_weights(predict):
+    """Real points weighted by `real_weight` (>= 0): only the Gaussian theory derives it; the other
+    settings get NoTheory."""
+
+    def guarded(metric, **config):
+        weight = config.get("real_weight", -1.0)
+        if weight is not None and weight >= 0:
+            return NoTheory(f"real points weighted (real_weight = {weight:g}): not derived for this setting")
+        return predict(metric, **config)
+
+    return guarded
+
+
+_WEIGHT_AWARE = {"gaussian"}
+PREDICTORS = {
+    name: _first_fit_on_samples(predict if name in _WEIGHT_AWARE else _equal_weights(predict))
+    for name, predict in _PREDICTORS.items()
+}
 
 __all__ = [
     "discrete",

@@ -42,12 +42,36 @@ def sample_sizes(*, samples, num_generations, real_fraction=0.0, sample_growth=0
     return total, real
 
 
-def first_moments(*, samples, ddof, policy, num_generations, real_fraction=0.0, sample_growth=0.0, trace0=1.0):
+def first_moments(
+    *,
+    samples,
+    ddof,
+    policy,
+    num_generations,
+    real_fraction=0.0,
+    sample_growth=0.0,
+    trace0=1.0,
+    real_weight=None,
+    temperature=1.0,
+):
     """Exact E||mu_k - mu_0||^2 and E tr Sigma_k for k = 0..G (recursion, any d, any rank).
 
     Valid for policy "replace" or "accumulate" with fresh real points (r_k may be 0). Derivation: the
     batch of generation k has mean mu_{k-1} + xi_s (synthetic part, E||xi_s||^2 = s/n_s) mixed with
     fresh real points; scatters merge exactly, and all cross terms have zero mean.
+
+    `real_weight` w (None: every point weighs 1): the r real points of each batch k >= 2 carry the share w
+    of its weight M (each w M / r, each synthetic point (1 - w) M / (M - r); He, Xu & Cheng 2025). Our
+    derivation (same method): the batch's weighted mean is m = w xbar_R + (1 - w) xbar_S, so
+    E||m - mu_{k-1}||^2 = w^2 (t0/r + e) + (1 - w)^2 s/(M - r), and its weighted scatter about m has mean
+    M [w t0 (1 - w/r) + (1 - w) s (1 - (1 - w)/(M - r)) + w (1 - w) e] (within-part scatters plus
+    M w (1 - w) ||xbar_R - xbar_S||^2); replace fits the batch, accumulate merges it into the pool of
+    weight P: mu_k - mu_0 = (1 - w M/(P + M)) (mu_{k-1} - mu_0) + M/(P + M) (w (xbar_R - mu_0) + (1 - w) xi_s).
+    Equal weights (w = r/M) give the unweighted recursion.
+
+    `temperature` tau (Marchi et al. 2024): the synthetic points of generation k >= 2 are drawn from
+    N(mu_{k-1}, tau Sigma_{k-1}), so wherever their spread enters, s becomes tau s (our derivation; the
+    pool's own scatter under accumulate is not tempered). Real points are not tempered.
 
     Returns:
       (e, s): two arrays of shape `(G + 1,)`, e = E||mu_k - mu_0||^2, s = E tr Sigma_k.
@@ -59,22 +83,37 @@ def first_moments(*, samples, ddof, policy, num_generations, real_fraction=0.0, 
     synthetic = total - real
     accumulate = policy == "accumulate"
 
+    def weighted_step(e, s, pool, m, n_s, n_r, w):
+        t = temperature * s  # trace of the covariance the synthetic points are drawn with
+        batch_scatter = m * (w * trace0 * (1 - w / n_r) + (1 - w) * t * (1 - (1 - w) / n_s) + w * (1 - w) * e)
+        noise = m**2 * (w**2 * trace0 / n_r + (1 - w) ** 2 * t / n_s)  # ||M (w xbar_R-part + (1-w) xi_s)||^2
+        if accumulate:
+            new_pool = pool + m
+            gap = w**2 * (trace0 / n_r + e) + (1 - w) ** 2 * t / n_s  # E||batch mean - mu_{k-1}||^2
+            scatter = (pool - ddof) * s + batch_scatter + pool * m / new_pool * gap
+            e_new = ((new_pool - w * m) ** 2 * e + noise) / new_pool**2
+            return e_new, scatter / (new_pool - ddof), new_pool
+        return (m - w * m) ** 2 * e / m**2 + noise / m**2, batch_scatter / (m - ddof), m
+
     def step(e, s, pool, m, n_s, n_r):
+        if real_weight is not None and n_s > 0 and n_r > 0:
+            return weighted_step(e, s, pool, m, n_s, n_r, float(real_weight))
+        t = temperature * s
         both = (n_s > 0) & (n_r > 0)
         batch_scatter = (
-            np.maximum(n_s - 1, 0) * s
+            np.maximum(n_s - 1, 0) * t
             + np.maximum(n_r - 1, 0) * trace0
-            + ((n_s * n_r * e + n_r * s + n_s * trace0) / m if both else 0.0)
+            + ((n_s * n_r * e + n_r * t + n_s * trace0) / m if both else 0.0)
         )
         if accumulate:
             new_pool = pool + m
-            gap = (n_s * s + n_r * trace0 + n_r**2 * e) / m**2  # E||batch mean - mu_{k-1}||^2
+            gap = (n_s * t + n_r * trace0 + n_r**2 * e) / m**2  # E||batch mean - mu_{k-1}||^2
             scatter = (pool - ddof) * s + batch_scatter + pool * m / new_pool * gap
-            e_new = ((pool + n_s) ** 2 * e + n_s * s + n_r * trace0) / new_pool**2
+            e_new = ((pool + n_s) ** 2 * e + n_s * t + n_r * trace0) / new_pool**2
             s_new = scatter / (new_pool - ddof)
         else:
             new_pool = m
-            e_new = (n_s**2 * e + n_s * s + n_r * trace0) / m**2
+            e_new = (n_s**2 * e + n_s * t + n_r * trace0) / m**2
             s_new = batch_scatter / (m - ddof)
         return e_new, s_new, new_pool
 
@@ -86,6 +125,76 @@ def first_moments(*, samples, ddof, policy, num_generations, real_fraction=0.0, 
         es.append(e_new)
         ss.append(s_new)
     return np.asarray(es, np.float64), np.asarray(ss, np.float64)
+
+
+def optimal_real_weight(real, synthetic):
+    """He, Xu & Cheng (2025): the real-data weight w* minimising the stationary mean error
+    `[w^2/r + (1 - w)^2/(M - r)] / (w (2 - w))` of a weighted replace chain whose variance is known:
+    the root in (0, 1) of w^2 + k w - k = 0, k = r/(M - r); 1/golden ratio (0.618...) when r = M - r."""
+    k = np.asarray(real, np.float64) / np.asarray(synthetic, np.float64)
+    return (np.sqrt(k * k + 4 * k) - k) / 2
+
+
+def weighted_mean_error_limit(real_weight, *, real, synthetic, trace0=1.0):
+    """Stationary E||mu_k - mu_0||^2 of a weighted replace chain with the covariance known (not refitted):
+    `tr Sigma_0 [w^2/r + (1 - w)^2/(M - r)] / (w (2 - w))` (the fixed point of
+    e = (1 - w)^2 (e + t0/(M - r)) + w^2 t0/r; He, Xu & Cheng 2025). A limit, for reference: with the
+    covariance refitted use `weighted_replace_limit`."""
+    w = np.asarray(real_weight, np.float64)
+    return trace0 * (w**2 / real + (1 - w) ** 2 / synthetic) / (w * (2 - w))
+
+
+def weighted_replace_limit(real_weight, *, samples, real, ddof, trace0=1.0):
+    """The exact stationary (k -> infinity) E||mu_k - mu_0||^2 and E tr Sigma_k of a weighted replace chain
+    that refits mean and covariance: the fixed point of `first_moments`'s weighted recursion (a 2 x 2
+    linear system; our derivation). Returns `(e, s)`; w = 0 has no fixed point (NaN)."""
+    w = float(real_weight)
+    m, n_r = float(samples), float(real)
+    n_s, c = m - n_r, m / (m - ddof)
+    # e = a_e e + b_e s + f_e ; s = a_s e + b_s s + f_s
+    a_e, b_e, f_e = (1 - w) ** 2, (1 - w) ** 2 / n_s, w**2 * trace0 / n_r
+    a_s, b_s, f_s = c * w * (1 - w), c * (1 - w) * (1 - (1 - w) / n_s), c * w * trace0 * (1 - w / n_r)
+    matrix = np.array([[1 - a_e, -b_e], [-a_s, 1 - b_s]])
+    if w <= 0 or abs(np.linalg.det(matrix)) < 1e-15:
+        return np.nan, np.nan
+    e, s = np.linalg.solve(matrix, [f_e, f_s])
+    return float(e), float(s)
+
+
+def tempered_variance_limit(temperature, *, real_fraction, trace0=1.0):
+    """Infinite-sample limit of E tr Sigma_k under replace when every model is sampled at temperature tau
+    and a fraction alpha of each batch is fresh real data (Marchi et al. 2024's heat death, our closed
+    form): tr Sigma_k = (1 - alpha) tau tr Sigma_{k-1} + alpha tr Sigma_0 (the means converge), so
+    alpha tr Sigma_0 / (1 - (1 - alpha) tau) when (1 - alpha) tau < 1, and +inf past the boundary
+    (1 - alpha) tau = 1 (with alpha = 0: 0 below tau = 1, the variance collapses; +inf above)."""
+    tau = np.asarray(temperature, np.float64)
+    rate = (1 - real_fraction) * tau
+    safe = np.where(rate < 1, 1 - rate, 1.0)
+    return np.where(rate < 1, real_fraction * trace0 / safe, np.inf)
+
+
+def tempered_replace_limit(temperature, *, samples, real_fraction, ddof, trace0=1.0):
+    """The exact stationary (k -> infinity) E||mu_k - mu_0||^2 and E tr Sigma_k of a replace chain sampled
+    at temperature tau with r = round(alpha M) fresh real points per batch, at finite M: the fixed point of
+    `first_moments`'s recursion (a 2 x 2 linear system; our derivation). Returns `(e, s)`, or (inf, inf)
+    where the recursion has no stable fixed point (its variance grows without bound). Needs real points
+    (r >= 1): without them the variance goes to 0 or grows geometrically, by tau (M - 1)/(M - ddof) per
+    generation, and the mean error has no fixed point."""
+    m = float(samples)
+    n_r = float(np.floor(real_fraction * m + 0.5))
+    if not 1 <= n_r < m:
+        raise ValueError(f"real_fraction must give 1 <= round(alpha M) < M real points, got {real_fraction!r}")
+    n_s, tau = m - n_r, float(temperature)
+    # e = a_e e + b_e s + f_e ; s = a_s e + b_s s + f_s
+    a_e, b_e, f_e = n_s**2 / m**2, n_s * tau / m**2, n_r * trace0 / m**2
+    a_s = (n_s * n_r / m) / (m - ddof)
+    b_s = ((n_s - 1) * tau + n_r * tau / m) / (m - ddof)
+    f_s = ((n_r - 1) * trace0 + n_s * trace0 / m) / (m - ddof)
+    step = np.array([[a_e, b_e], [a_s, b_s]])
+    if np.max(np.abs(np.linalg.eigvals(step))) >= 1:
+        return np.inf, np.inf
+    e, s = np.linalg.solve(np.eye(2) - step, [f_e, f_s])
+    return float(e), float(s)
 
 
 def replace_closed_form(*, samples, ddof, num_generations, trace0=1.0):
@@ -230,6 +339,8 @@ def predict(
     shared_real_data: bool = False,
     covariance=None,
     quantile_levels=(0.05, 0.5, 0.95),
+    real_weight: float = -1.0,
+    temperature: float = 1.0,
     **_ignored,
 ) -> Prediction | NoTheory:
     """The prediction for one metric, taking the simulation's own parameter names (`generations` = G).
@@ -254,14 +365,30 @@ def predict(
         return NoTheory("real points reused from the generation-1 sample: not derived (simulation only)")
     plain_replace = policy == "replace" and real_fraction == 0
     common = dict(samples=samples, num_generations=generations, sample_growth=sample_growth)
-    e, s = first_moments(ddof=ddof, policy=policy, real_fraction=real_fraction, trace0=trace0, **common)
+    weight = None if real_weight is None or real_weight < 0 else real_weight
+    e, s = first_moments(
+        ddof=ddof,
+        policy=policy,
+        real_fraction=real_fraction,
+        trace0=trace0,
+        real_weight=weight,
+        temperature=temperature,
+        **common,
+    )
+    # under replace without real data, sampling at temperature tau scales model k by tau^(k-1) (generation
+    # 1 is fitted on real points): Sigma_k is tau^(k-1) times the untempered chain's (our derivation)
+    tempered_steps = np.maximum(np.arange(generations + 1) - 1, 0)
     tail = None
     if plain_replace:
         v = trace_second_moments(ddof=ddof, covariance=covariance, dim=dim, **common)
-        tail = np.log(np.maximum(v[1] / s**2, 1.0))
+        tail = np.log(np.maximum(v[1] * temperature ** (2.0 * tempered_steps) / s**2, 1.0))
     if metric in ("mean_error_sq", "trace_ratio"):
         mean = e if metric == "mean_error_sq" else s / trace0
         note = "exact moment recursion (Cochran + linearity)"
+        if weight is not None:
+            note += f"; real points weighted w = {weight:g} (our derivation, first_moments)"
+        if temperature != 1.0:
+            note += f"; sampled at temperature {temperature:g} (our derivation, first_moments)"
         if policy == "accumulate":
             note += "; accumulate: mean error below pi^2/6 tr(Sigma_0)/M when no real data (pi^2/6 pathway)"
         return Prediction(mean, "exact", tail, note=note)
@@ -269,6 +396,7 @@ def predict(
         if not plain_replace:
             return NoTheory("E log det under accumulate or with real data: no closed form known")
         cumulants = log_det_cumulants(dim=dim, ddof=ddof, **common)
+        cumulants[0] = cumulants[0] + dim * np.log(temperature) * tempered_steps  # a shift: tau^(k-1) per model
         finite = np.isfinite(cumulants[0])
         quantiles = {str(q): np.where(finite, _cornish_fisher(cumulants, q), -np.inf) for q in quantile_levels}
         return Prediction(
@@ -284,7 +412,7 @@ def predict(
         return NoTheory("E W2^2 in d > 1 involves E tr(Sigma_0^1/2 Sigma_k Sigma_0^1/2)^1/2: no closed form known")
     if not plain_replace:
         return NoTheory("E sigma_k under accumulate or with real data: no closed form known")
-    sd_ratio = expected_sd_ratio(ddof=ddof, **common)
+    sd_ratio = expected_sd_ratio(ddof=ddof, **common) * temperature ** (0.5 * tempered_steps)
     return Prediction(
         e + s - 2 * trace0 * sd_ratio + trace0,
         "exact",

@@ -163,6 +163,7 @@ def make_categorical(num_categories: int, *, smoothing: float = 0.0, base=None) 
         statistics=statistics,
         merge=lambda a, b: a + b,
         fit_statistics=fit_statistics,
+        whole_weights=True,
     )
 
 

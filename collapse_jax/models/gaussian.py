@@ -233,6 +233,12 @@ def make_gaussian(*, ddof: int = 0, full_rank: bool = True, well_conditioned: bo
         factor, log_diag = qr_root(centred)
         return in_frame(params, count, z_mean, factor, 2.0 * jnp.sum(log_diag))
 
+    def temper(params: GaussianParams, temperature) -> GaussianParams:
+        """N(mu, tau Sigma): the density raised to 1/tau and renormalised (a scale, so exact at any scale)."""
+        dim = params.mean.shape[-1]
+        log_tau = jnp.log(temperature)
+        return params._replace(log_scale=params.log_scale + 0.5 * log_tau, log_det=params.log_det + dim * log_tau)
+
     def sample_statistics(key, params: GaussianParams, n) -> GaussianStats:
         dim = params.mean.shape[-1]
         dtype = params.mean.dtype
@@ -251,6 +257,7 @@ def make_gaussian(*, ddof: int = 0, full_rank: bool = True, well_conditioned: bo
         fit_statistics=fit_statistics,
         sample_statistics=sample_statistics,
         draw_statistics=draw_statistics,
+        temper=temper,
     )
 
 

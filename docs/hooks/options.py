@@ -109,7 +109,7 @@ def parameters_of(name: str, everything: bool = False):
     if name not in SETTINGS:
         raise ValueError(f"unknown setting {name!r} in an options marker; one of chain, run, {', '.join(SETTINGS)}")
     definition = SETTINGS[name]
-    return definition.all_parameters if everything else definition.parameters
+    return definition.all_parameters if everything else definition.own_parameters
 
 
 def metrics_list(name: str) -> str:

@@ -1,0 +1,127 @@
+"""Weighted real and synthetic data (`real_weight`, He, Xu & Cheng 2025): the engine's weights, the exact
+Gaussian recursion (our derivation) against simulation with power against the unweighted formula, the
+stationary limits, the optimum, one program across weights, and clear errors."""
+
+import math
+
+import numpy as np
+import pytest
+
+import theory
+from collapse_jax.settings import get_setting
+from collapse_jax.simulate import simulate
+from collapse_jax.summary import compare
+from tests.helpers import z_scores
+
+K = 5.0
+COMMON = dict(dim=2, samples=20, ddof=1, real_fraction=0.5, generations=15, metrics="mean_error_sq,trace_ratio")
+
+
+@pytest.mark.statistical
+@pytest.mark.parametrize("policy", ["replace", "accumulate"])
+def test_weighted_chain_matches_its_recursion_and_not_the_unweighted_one(policy):
+    """Means within 5 SE of the weighted recursion at every generation; the equal-weight recursion (what a
+    theory that ignored the weights would predict) is rejected by the same chains."""
+    weight = 0.85
+    summary = simulate("gaussian", dict(COMMON, policy=policy, real_weight=weight, chains=6000, seed=11))
+    for name, entry in summary["metrics"].items():
+        verdict = compare(entry, K)
+        assert verdict["status"] == "pass", (name, verdict)
+        assert verdict["compared"] == COMMON["generations"] + 1
+    e_plain, s_plain = theory.gaussian.first_moments(
+        samples=20, ddof=1, policy=policy, num_generations=15, real_fraction=0.5, trace0=2.0
+    )
+    entry = summary["metrics"]["mean_error_sq"]
+    mean, se = np.asarray(entry["mean"], float), np.asarray(entry["se"], float)
+    assert np.nanmax(np.abs(mean - e_plain)[1:] / se[1:]) > 2 * K  # power: the unweighted formula fails
+
+
+def test_equal_weights_are_the_unweighted_chain():
+    """w = r/M gives every point weight 1: the same draws and fits as no weighting, and the same theory."""
+    base = dict(COMMON, policy="accumulate", chains=200, seed=3)
+    plain = simulate("gaussian", base)["metrics"]
+    weighted = simulate("gaussian", dict(base, real_weight=0.5))["metrics"]
+    for name in plain:
+        np.testing.assert_allclose(weighted[name]["mean"], plain[name]["mean"], rtol=1e-5)
+    for policy in ("replace", "accumulate"):
+        args = dict(samples=20, ddof=1, policy=policy, num_generations=15, real_fraction=0.5)
+        for a, b in zip(theory.gaussian.first_moments(**args), theory.gaussian.first_moments(**args, real_weight=0.5)):
+            np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_stationary_limits_and_the_golden_ratio():
+    # He, Xu & Cheng: w* solves w^2 + k w - k = 0; 1/phi for equal counts; it minimises the known-variance limit
+    assert theory.gaussian.optimal_real_weight(50, 50) == pytest.approx((math.sqrt(5) - 1) / 2, rel=1e-12)
+    grid = np.linspace(0.01, 0.99, 9801)
+    for real, synthetic in ((25, 75), (50, 50), (75, 25)):
+        limit = theory.gaussian.weighted_mean_error_limit(grid, real=real, synthetic=synthetic)
+        best = grid[np.argmin(limit)]
+        assert best == pytest.approx(theory.gaussian.optimal_real_weight(real, synthetic), abs=2e-4)
+    # the refitted-covariance fixed point is the recursion's limit
+    e, s = theory.gaussian.first_moments(
+        samples=40, ddof=1, policy="replace", num_generations=400, real_fraction=0.5, real_weight=0.6
+    )
+    limit = theory.gaussian.weighted_replace_limit(0.6, samples=40, real=20, ddof=1)
+    np.testing.assert_allclose([e[-1], s[-1]], limit, rtol=1e-10)
+    assert all(np.isnan(theory.gaussian.weighted_replace_limit(0.0, samples=40, real=20, ddof=1)))
+
+
+def test_a_sweep_over_weights_is_one_program():
+    definition = get_setting("gaussian")
+    keys = {definition.program_key(definition.resolve(dict(COMMON, real_weight=w))) for w in (0.0, 0.3, 0.618, 1.0)}
+    assert len(keys) == 1
+    assert definition.program_key(definition.resolve(COMMON)) not in keys
+    assert "real_weight" in definition.traced_for(definition.resolve(dict(COMMON, real_weight=0.3)))
+
+
+@pytest.mark.parametrize("weight", [0.0, 1.0])
+def test_extreme_weights_drop_one_part(weight):
+    """w = 1: the fit sees only the real points (mean error t0 / r after generation 1); w = 0: the real points
+    carry no weight. Buffer pools (accumulate-subsample) keep the weighted points first."""
+    for policy in ("replace", "accumulate-subsample"):
+        summary = simulate("gaussian", dict(COMMON, policy=policy, real_weight=weight, chains=3000, seed=5))
+        entry = summary["metrics"]["mean_error_sq"]
+        assert np.all(np.isfinite(np.asarray(entry["mean"], float)))
+        if policy == "replace":
+            assert np.nanmax(np.abs(z_scores(entry))) <= K
+        if weight == 1.0 and policy == "replace":
+            np.testing.assert_allclose(entry["theory"][2:], 2.0 / 10, rtol=1e-12)
+
+
+def test_other_settings_get_no_theory_and_run():
+    summary = simulate(
+        "regression",
+        dict(dim=3, samples=20, design="fresh", real_fraction=0.25, real_weight=0.7, generations=4, chains=64),
+    )
+    entry = summary["metrics"]["excess_risk"]
+    assert entry["theory_kind"] is None and "real_weight" in entry["theory_note"]
+    assert np.all(np.isfinite(np.asarray(entry["mean"], float)))
+
+
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        (dict(real_weight=0.5), "real_weight needs real and synthetic points"),
+        (dict(real_weight=0.5, real_fraction=1.0), "real_weight needs real and synthetic points"),
+        (dict(real_weight=1.5, real_fraction=0.5), r"real_weight \(--real-weight\) must be"),
+        (dict(real_weight=-0.5, real_fraction=0.5), r"real_weight \(--real-weight\) must be"),
+        (dict(real_weight=0.5, real_fraction=0.5, method="sufficient"), "real_weight needs method='samples'"),
+        (dict(real_weight=0.5, real_fraction=0.5, real_draw="mixture"), "real_weight needs real_draw='fixed'"),
+    ],
+)
+def test_bad_weights_are_refused_before_compiling(overrides, match):
+    with pytest.raises(ValueError, match=match):
+        get_setting("gaussian").resolve(dict(samples=20, **overrides))
+
+
+def test_auto_method_takes_the_sample_path():
+    config = get_setting("gaussian").resolve(dict(samples=20, real_fraction=0.5, real_weight=0.6, method="auto"))
+    assert config["method"] == "samples"
+
+
+def test_models_that_count_whole_points_refuse_weights_before_compiling():
+    """An empirical law's counts are integers: fractional weights would be truncated, so they are refused."""
+    from collapse_jax.simulate import prepare
+
+    with pytest.raises(ValueError, match="real_weight needs fractional point weights"):
+        prepare("discrete", dict(samples=20, real_fraction=0.5, real_weight=0.6, chains=4, generations=2))
