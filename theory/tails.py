@@ -21,6 +21,7 @@ secondary source is labelled UNVERIFIED.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -294,6 +295,18 @@ def parse_generator(text: str, categories: int, beta: float):
     raise ValueError(f"generator must be empirical, cut:K or narrow:BETA2; got {text!r}")
 
 
+@functools.lru_cache(maxsize=16)
+def _chain_expectations_of(beta, categories, generator, samples, steps, sizes, real_fraction, fixed_synthetic):
+    """`chain_expectations` for every train size of a config at once, kept for the config's other metrics
+    (one Wright-Fisher pass over the K items serves them all: the CLI asks for each metric in turn)."""
+    p = zipf_law(beta, categories)
+    kind, q1 = parse_generator(generator, categories, beta)
+    start = p if kind == "empirical" else q1
+    return chain_expectations(
+        p, start, samples, steps, sizes, real_fraction=real_fraction, fixed_synthetic=fixed_synthetic
+    )
+
+
 def predict(
     metric: str,
     *,
@@ -351,15 +364,14 @@ def predict(
         return float(memoriser_error_std_bound(p, q, t, real_fraction=pi, fixed_synthetic=n_fixed)) if t else 0.0
 
     head, head_std = [deterministic(p)], [std_bound(p)]
-    start, steps = p, generations
+    steps = generations  # the empirical chain starts from p, or from the generator's law q1 after one step
     if kind != "empirical" and generations >= 1:
         head.append(deterministic(q1))
         head_std.append(std_bound(q1))
-        start, steps = q1, generations - 1
+        steps = generations - 1
+    sizes = tuple(sorted({int(x) for x in train_sizes} | ({t} if t is not None else set())))
     try:
-        chain = chain_expectations(
-            p, start, samples, steps, () if t is None else (t,), real_fraction=pi, fixed_synthetic=n_fixed
-        )
+        chain = _chain_expectations_of(beta, categories, generator, samples, steps, sizes, pi, n_fixed)
     except ValueError as error:
         return NoTheory(f"exact expectation too costly: {error}")
     tail = chain[metric]
