@@ -119,6 +119,14 @@ def plot_metric(
         ax.plot(g, dotted, color="black", lw=0.9, linestyle=":")
 
 
+def plot_final_means(ax, summaries: list[dict], xs, metric: str, *, color) -> None:
+    """Each summary's chain mean of `metric` at its last generation against `xs` (a swept parameter),
+    with 95% bars (mean +- 1.96 SE)."""
+    mean = np.array([s["metrics"][metric]["mean"][-1] for s in summaries], float)
+    se = np.array([s["metrics"][metric]["se"][-1] for s in summaries], float)
+    ax.errorbar(xs, mean, yerr=1.96 * se, fmt="s", ms=3.5, color=color, capsize=2, lw=1)
+
+
 def style_axes(ax, *, title=None, xlabel="generation", ylabel=None, logy=False, logx=False):
     if logy:
         ax.set_yscale("log")

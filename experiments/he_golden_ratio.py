@@ -28,7 +28,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import theory
-from experiments.common import curves_from_summary, finish_figure, plot_metric, simulate_cells, style_axes
+from experiments.common import (
+    curves_from_summary,
+    finish_figure,
+    plot_final_means,
+    plot_metric,
+    simulate_cells,
+    style_axes,
+)
 
 NAME = "he-golden-ratio"
 SAMPLES = 100
@@ -71,9 +78,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         real = round(alpha * SAMPLES)
         color = COLORS[alpha]
         ws = [w for (a, w) in summaries if a == alpha]
-        mean = np.array([summaries[(alpha, w)]["metrics"]["mean_error_sq"]["mean"][-1] for w in ws])
-        se = np.array([summaries[(alpha, w)]["metrics"]["mean_error_sq"]["se"][-1] for w in ws])
-        ax.errorbar(ws, mean, yerr=1.96 * se, fmt="s", ms=3.5, color=color, capsize=2, lw=1, label=None)
+        plot_final_means(ax, [summaries[(alpha, w)] for w in ws], ws, "mean_error_sq", color=color)
         exact = [
             theory.gaussian.first_moments(
                 samples=SAMPLES,

@@ -27,7 +27,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import theory
-from experiments.common import curves_from_summary, finish_figure, plot_metric, simulate_cells, style_axes
+from experiments.common import (
+    curves_from_summary,
+    finish_figure,
+    plot_final_means,
+    plot_metric,
+    simulate_cells,
+    style_axes,
+)
 
 NAME = "marchi-heat-death"
 SAMPLES = 100
@@ -85,9 +92,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     for alpha in FRACTIONS:
         color = FRACTION_COLORS[alpha]
         taus = [t for (a, t) in summaries if a == alpha]
-        mean = np.array([summaries[(alpha, t)]["metrics"]["trace_ratio"]["mean"][-1] for t in taus])
-        se = np.array([summaries[(alpha, t)]["metrics"]["trace_ratio"]["se"][-1] for t in taus])
-        ax.errorbar(taus, mean, yerr=1.96 * se, fmt="s", ms=3.5, color=color, capsize=2, lw=1)
+        plot_final_means(ax, [summaries[(alpha, t)] for t in taus], taus, "trace_ratio", color=color)
         boundary = 1 / (1 - alpha)
         below = fine[fine < boundary]
         exact = [
