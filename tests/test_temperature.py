@@ -99,3 +99,14 @@ def test_bad_temperatures_are_refused(value):
 def test_settings_without_a_tempered_sampler_have_no_temperature():
     with pytest.raises(ValueError, match="unknown parameter"):
         get_setting("regression").resolve(dict(temperature=0.5))
+
+
+def test_other_settings_report_no_theory_at_a_temperature():
+    """Only the Gaussian theory derives tempered sampling: the bigram's first-token support (Wright-Fisher
+    at tau = 1) is withheld when the language model samples at another temperature."""
+    config = dict(
+        task="lm", model="bigram", policy="replace", generations=3, samples=64, vocab=8, zipf=1.2, real_fraction=0.0
+    )
+    assert isinstance(theory.PREDICTORS["neural"]("first_token_support", **config), theory.Prediction)
+    withheld = theory.PREDICTORS["neural"]("first_token_support", **config, temperature=0.7)
+    assert isinstance(withheld, theory.NoTheory) and "temperature" in withheld.reason

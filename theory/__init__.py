@@ -34,22 +34,27 @@ _PREDICTORS = {
 }
 
 
-def _equal_weights(predict):
-    """Real points weighted by `real_weight` (>= 0): only the Gaussian theory derives it; the other
-    settings get NoTheory."""
+def _engine_options_not_derived(predict):
+    """Real points weighted by `real_weight` (>= 0), or models sampled at the engine's `temperature`
+    (!= 1; the neural setting's language models have a sampling temperature of their own, which changes
+    the bigram's first-token law too): only the Gaussian theory derives them; the other settings get
+    NoTheory."""
 
     def guarded(metric, **config):
         weight = config.get("real_weight", -1.0)
         if weight is not None and weight >= 0:
             return NoTheory(f"real points weighted (real_weight = {weight:g}): not derived for this setting")
+        temperature = config.get("temperature", 1.0)
+        if temperature != 1.0:
+            return NoTheory(f"models sampled at temperature {temperature:g}: not derived for this setting")
         return predict(metric, **config)
 
     return guarded
 
 
-_WEIGHT_AWARE = {"gaussian"}
+_DERIVES_ENGINE_OPTIONS = {"gaussian"}
 PREDICTORS = {
-    name: _first_fit_on_samples(predict if name in _WEIGHT_AWARE else _equal_weights(predict))
+    name: _first_fit_on_samples(predict if name in _DERIVES_ENGINE_OPTIONS else _engine_options_not_derived(predict))
     for name, predict in _PREDICTORS.items()
 }
 
