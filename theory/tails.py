@@ -30,7 +30,7 @@ from theory import discrete, special
 from theory.common import NoTheory, Prediction
 from theory.special import xlog1py
 
-_CHUNK_ELEMENTS = 1 << 22
+_CHUNK_ELEMENTS = 1 << 16  # floats per (items x states) block: 512 KB, kept in cache (1 << 22 was 2.4x slower)
 FORWARD_BUDGET = 4e10  # multiply-adds allowed for the forward propagation (pi > 0)
 
 
