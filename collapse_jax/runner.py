@@ -214,7 +214,7 @@ class PreparedRun:
     table: tuple
     chunk: int
     quantile_chains: int
-    compile_seconds: float
+    compile_seconds: float  # tracing (validation, memory estimate) and compiling, or loading from the cache
 
 
 def _cell_table(cells: Cells, mesh) -> tuple:
@@ -261,6 +261,7 @@ def prepare_program(
     selected = tuple(range(len(cells))) if selected is None else tuple(int(i) for i in selected)
     if not selected or any(not 0 <= i < len(cells) for i in selected):
         raise ValueError(f"selected must be a non-empty list of cell indices in [0, {len(cells)}), got {selected!r}")
+    start = time.perf_counter()  # compile_seconds: tracing (the eager example, the memory estimate) and compiling
     with _EAGER_LOCK:
         example = setting_fn(cells.hyper_of(0))
         make_chain_fn(example, spec)  # validates the spec against the estimator before anything compiles
@@ -279,7 +280,6 @@ def prepare_program(
     program = _ChunkProgram(make_lane_fn(setting_fn, spec), mesh, len(cells))
     table = _cell_table(cells, mesh)
     num_lanes = sum(cells.num_chains)
-    start = time.perf_counter()
     if chunk_size is None:
         chunk = auto_chunk_size(program, table, num_lanes, num_devices, bytes_hint)
     else:
