@@ -462,7 +462,7 @@ def _temperer(setting: Setting, spec: ChainSpec):
     temperature = setting.temperature
 
     def tempered(est, params):
-        return est.temper(params, jnp.asarray(temperature, jax.tree.leaves(params)[0].dtype))
+        return est.temper(params, jnp.asarray(temperature, jnp.result_type(float)))  # the working float
 
     return tempered
 

@@ -1027,6 +1027,7 @@ def _discrete_definition() -> SettingDefinition:
         build=build,
         check=check,
         complete=complete,
+        tempers=True,
     )
 
 

@@ -16,6 +16,10 @@ collapses almost surely (the slope psi((M-1)/2) + log(2/(M-1)) < 0); tau moves t
 (b) With a fresh real fraction alpha in {0.1, 0.3, 0.5}: E tr Sigma_100 / tr Sigma_0 against tau, the
 exact finite-M value at generation 100 (thin black, our derivation), the infinite-sample limit
 alpha / (1 - (1 - alpha) tau) (grey dash-dot) and the boundary tau = 1/(1 - alpha) (dotted).
+(c) A categorical law (Zipf(1.2) over K = 100 categories, empirical refits on M = 10^4 draws, replace)
+sampled at tau in {0.8, 0.9, 1, 1.1, 1.25}: the entropy of model k against the infinite-sample limit
+p^(tau^-(k-1)) normalised (grey dash-dot, theory.discrete.tempered_law_limit; a limit: at finite M the
+Wright-Fisher drift also removes entropy, as the tau = 1 curve shows). No finite-M theory is derived.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ COLD_HOT_COLORS = ("#08519c", "#6baed6", "0.35", "#fc9272", "#cb181d")
 FRACTIONS = (0.1, 0.3, 0.5)
 FRACTION_COLORS = {0.1: "#1f77b4", 0.3: "#2ca02c", 0.5: "#d62728"}
 TAUS = (0.5, 0.8, 1.0, 1.05, 1.1, 1.2, 1.3, 1.4, 1.6, 1.8, 1.9)
+DISCRETE_TAUS = (0.8, 0.9, 1.0, 1.1, 1.25)
+DISCRETE = dict(law="zipf:1.2", categories=100, samples=10_000, policy="replace", metrics=("entropy",))
 
 
 def _stable_taus(alpha: float, mode: str) -> list[float]:
@@ -65,14 +71,20 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         for tau in _stable_taus(alpha, mode):
             config = dict(base, temperature=tau, real_fraction=alpha, metrics=("trace_ratio",))
             cells[(alpha, tau)] = ("gaussian", config, f"{out_dir}/alpha{alpha}-tau{tau}")
+    discrete_generations = 8 if mode == "smoke" else 30
+    for tau in DISCRETE_TAUS:
+        config = dict(DISCRETE, temperature=tau, generations=discrete_generations, chains=chains // 10, seed=0)
+        cells[("c", tau)] = ("discrete", config, f"{out_dir}/discrete-tau{tau}")
     summaries = simulate_cells(cells, progress=progress)
     curves = []
     for (panel, tau), summary in summaries.items():
+        if panel == "c":  # no finite-M theory: drawn against the infinite-sample limit, not compared
+            continue
         metric = "log_det_ratio" if panel == "a" else "trace_ratio"
         label = f"tau={tau}" + ("" if panel == "a" else f" alpha={panel}")
         curves += curves_from_summary(NAME, f"{label} M={SAMPLES}", summary, (metric,))
 
-    fig, axes = plt.subplots(1, 2, figsize=(12.5, 4.8))
+    fig, axes = plt.subplots(1, 3, figsize=(18, 4.8))
     ax = axes[0]
     for tau, color in zip(COLD_HOT, COLD_HOT_COLORS):
         summary = summaries[("a", tau)]
@@ -128,7 +140,23 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     )
     ax.set_xlim(0.4, 2.05)
     ax.legend(fontsize=7, loc="upper left")
-    title = f"Heat death: models sampled at temperature tau, 1-D Gaussian, M = {SAMPLES}, replace"
+    ax = axes[2]
+    p = theory.discrete.parse_law(DISCRETE["law"], DISCRETE["categories"])
+    for tau, color in zip(DISCRETE_TAUS, COLD_HOT_COLORS):
+        summary = summaries[("c", tau)]
+        label = f"tau = {tau} ({summary['num_chains']} chains)"
+        plot_metric(ax, summary, "entropy", label=label, color=color, bands=False, theory=False)
+        limit = theory.discrete.entropy(theory.discrete.tempered_law_limit(p, tau, discrete_generations))
+        ax.plot(np.arange(discrete_generations + 1), limit, color="0.45", lw=1.0, linestyle="-.")
+    ax.plot([], [], color="0.45", lw=1.0, linestyle="-.", label=r"limit $M\to\infty$: $p^{\tau^{-(k-1)}}$ normalised")
+    style_axes(
+        ax,
+        title=f"(c) Zipf(1.2), K = {DISCRETE['categories']}, M = {DISCRETE['samples']}: entropy of model k",
+        ylabel="entropy (nats)",
+    )
+    ax.set_xlim(0, discrete_generations)
+    ax.legend(fontsize=7, loc="lower left")
+    title = f"Heat death: models sampled at temperature tau (Gaussian: M = {SAMPLES}; categorical: M = 10^4), replace"
     paths = finish_figure(fig, title, out_dir, NAME)
     return curves, paths
 

@@ -198,6 +198,30 @@ def wright_fisher_expectation(q, samples: int, values, generations: int, weights
     return total
 
 
+def tempered_law_limit(p, temperature: float, generations: int):
+    """The infinite-sample limit (M -> infinity) of the law of model k = 0..G when every model is sampled
+    at temperature tau (Marchi et al. 2024): model 1 is the real law p, and each later model the
+    previous law raised to 1/tau and renormalised, so law_k is proportional to p^(tau^-(k-1)) [LIMIT:
+    it ignores the finite-M drift of the empirical chain]. Below tau = 1 it concentrates on the modes
+    (one mode if unique), above it flattens toward uniform over the support. Returns `(G + 1, K)`."""
+    _check_generations(generations)
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature!r}")
+    p = _check_probabilities(p, "p")
+    exponents = float(temperature) ** -np.maximum(np.arange(generations + 1) - 1.0, 0.0)
+    log_p = np.where(p > 0, np.log(np.where(p > 0, p, 1.0)), -np.inf)
+    scaled = exponents[:, None] * log_p[None, :]
+    scaled -= np.max(scaled, axis=1, keepdims=True)
+    law = np.exp(scaled)
+    return law / law.sum(axis=1, keepdims=True)
+
+
+def entropy(law):
+    """Shannon entropy in nats of laws along the last axis (0 log 0 = 0)."""
+    law = np.asarray(law, np.float64)
+    return -np.sum(xlogy(law, law), axis=-1)
+
+
 def survival_probability(q, samples: int, generations: int):
     """P(K_n > 0) for n = 0..G, `(len(q), G + 1)` [EXACT] (theory.md F.1): 1 - [Bin(M, q) P^{n-1}]_0.
 

@@ -127,7 +127,8 @@ def make_categorical(num_categories: int, *, smoothing: float = 0.0, base=None) 
         raise ValueError(f"smoothing must be >= 0, got {smoothing!r}")
     k = num_categories
     mixes_base = smoothing > 0 or base is not None
-    table = alias_table(np.full(k, 1.0 / k) if base is None else base)
+    base_law = np.full(k, 1.0 / k) if base is None else np.asarray(base, np.float64)
+    table = alias_table(base_law)
 
     def statistics(data, weights):
         return count(data, weights, k)
@@ -156,6 +157,18 @@ def make_categorical(num_categories: int, *, smoothing: float = 0.0, base=None) 
         from_base = jax.random.uniform(key_choice, (n,)) < params.base_share
         return jnp.where(from_base, sample_alias(key_base, table, n), drawn)
 
+    def temper(params, temperature):
+        """The fitted law raised to 1/tau and renormalised (computed in logs), as integer tickets over the K
+        categories, 2^30 in all: each probability is kept to within 2^-31 (one below 2^-31 rounds to 0)."""
+        law = law_of(params, jnp.asarray(base_law, jnp.float32))
+        positive = law > 0
+        log_law = jnp.where(positive, jnp.log(jnp.where(positive, law, 1.0)), -jnp.inf) / temperature
+        tempered = jnp.exp(log_law - jnp.max(log_law))
+        share = tempered / jnp.sum(tempered)
+        weights = jnp.round(share * float(1 << 30)).astype(jnp.int32)
+        atoms = jnp.arange(k, dtype=jnp.int32)
+        return CategoricalParams(params.counts, atoms, jnp.cumsum(weights), jnp.float32(0.0))
+
     return Estimator(
         name="categorical",
         fit=fit,
@@ -163,6 +176,7 @@ def make_categorical(num_categories: int, *, smoothing: float = 0.0, base=None) 
         statistics=statistics,
         merge=lambda a, b: a + b,
         fit_statistics=fit_statistics,
+        temper=temper,
         whole_weights=True,
     )
 
