@@ -64,6 +64,11 @@ def test_stationary_limits_and_the_golden_ratio():
     limit = theory.gaussian.weighted_replace_limit(0.6, samples=40, real=20, ddof=1)
     np.testing.assert_allclose([e[-1], s[-1]], limit, rtol=1e-10)
     assert all(np.isnan(theory.gaussian.weighted_replace_limit(0.0, samples=40, real=20, ddof=1)))
+    # with the covariance refitted the optimum moves slightly off the golden ratio (our derivation)
+    exact = theory.gaussian.optimal_real_weight_refitted(samples=100, real=50, ddof=1)
+    errors = [theory.gaussian.weighted_replace_limit(w, samples=100, real=50, ddof=1)[0] for w in grid]
+    assert exact == pytest.approx(grid[int(np.argmin(errors))], abs=2e-4)
+    assert 1e-4 < exact - theory.gaussian.optimal_real_weight(50, 50) < 0.01
 
 
 def test_a_sweep_over_weights_is_one_program():
