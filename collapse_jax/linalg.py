@@ -85,9 +85,9 @@ def lapack_is_safe() -> bool:
     SVD beside a solve, the downstream fit's two solves; or one call per device with several devices),
     every thread waits for chunks that no thread is left to run, and the process hangs with no CPU use.
     A call on a single matrix runs inline and never waits, so on CPU every LAPACK call here is made one
-    matrix at a time (`_one_matrix_per_call`: under `vmap`, a `lax.map` over the batch): 0 hangs in 96
-    one-device runs of eight workloads and in 18 runs with 2 and 4 devices (the batched calls: 3 of 3
-    hung in each of two such checks), and no slower than the batched call.
+    matrix at a time (`_one_matrix_per_call`: under `vmap`, a `lax.map` over the batch): 0 hangs in 403
+    one-device runs of eight workloads (50 or more each) and in 18 runs with 2 and 4 devices (the batched
+    calls: 3 of 3 hung in each of two such checks), and no slower than the batched call.
 
     The environment variable `COLLAPSE_JAX_CPU_LAPACK` overrides the CPU choice, read when a program is
     traced: `0`, the pure route on every CPU backend; `1` or unset, the rule above; `force`, LAPACK (one
