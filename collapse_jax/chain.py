@@ -318,6 +318,23 @@ def distinct_uniform_indices(key: jax.Array, population, count: int, capacity: i
     return jnp.where(population <= count, jnp.arange(count, dtype=jnp.int32), chosen)
 
 
+def _batch_and_parameter_elements(setting: Setting, spec: ChainSpec) -> tuple[int, int]:
+    """Array elements of one generation's batch (0 on the sufficient path) and of the parameters."""
+    if spec.method == "sufficient":
+        batch_elems = 0
+    else:
+        batch = jax.eval_shape(lambda: sample_real(setting, jax.random.key(0), spec.samples))
+        batch_elems = math.prod(batch.shape)
+    return batch_elems, sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(setting.true_params))
+
+
+def chain_working_set_bytes(setting: Setting, spec: ChainSpec) -> float:
+    """What one chain touches in a generation (bytes): a few copies of its batch and of its parameters
+    (not the pool, which a generation only gathers from). Sizes CPU chunks for cache locality."""
+    batch_elems, param_elems = _batch_and_parameter_elements(setting, spec)
+    return 4.0 * (4 * batch_elems + 8 * param_elems)
+
+
 def chain_bytes_estimate(setting: Setting, spec: ChainSpec, safety: float = 8.0) -> float:
     """A static, generous estimate of one chain's memory inside a vmapped program (bytes).
 
@@ -325,13 +342,8 @@ def chain_bytes_estimate(setting: Setting, spec: ChainSpec, safety: float = 8.0)
     generation's batch and of the parameters, and the per-generation history, times a safety factor
     (`safety=1`: a lower bound), plus the metrics' own memory (`Setting.metric_bytes`).
     """
-    est, true = setting.estimator, setting.true_params
-    if spec.method == "sufficient":
-        batch_elems = 0
-    else:
-        batch = jax.eval_shape(lambda: sample_real(setting, jax.random.key(0), spec.samples))
-        batch_elems = math.prod(batch.shape)
-    param_elems = sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(true))
+    est = setting.estimator
+    batch_elems, param_elems = _batch_and_parameter_elements(setting, spec)
     buffered = spec.policy == "accumulate-subsample" or (
         spec.policy == "accumulate" and not (spec.accumulate_with_statistics and est.has_statistics)
     )

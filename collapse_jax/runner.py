@@ -26,11 +26,18 @@ import numpy as np
 from jax.sharding import PartitionSpec
 
 from collapse_jax import parallel
-from collapse_jax.chain import ChainSpec, Setting, chain_bytes_estimate, make_chain_fn
+from collapse_jax.chain import ChainSpec, Setting, chain_bytes_estimate, chain_working_set_bytes, make_chain_fn
 from collapse_jax.stats import StreamingMoments, quantiles, reduce_segments
 
 MEMORY_FRACTION = 0.4  # share of free memory one chunk may use
 MAX_CHUNK = 1 << 20
+# On CPU, a chain whose generation touches at least CACHE_CHAIN_BYTES gets chunks of about CACHE_CHUNK_BYTES
+# (at least MIN_CACHE_CHUNK chains), so that a generation's arrays stay in cache: regression with a fresh
+# 200 x 50 design ran 1.6x faster in chunks of 128 chains than of 1024, Gaussian d = 100 (M = 10) 1.15x in
+# chunks of 64; chains with small working sets (1-D Gaussian) gain nothing and keep one large chunk.
+CACHE_CHAIN_BYTES = 64 * 1024
+CACHE_CHUNK_BYTES = 16 * 1024 * 1024
+MIN_CACHE_CHUNK = 32
 SEED_RANGE = 2**32
 MAX_CHAINS = 2**32  # chain ids are 32-bit (folded into the keys as uint32): ids 0..2^32 - 1 are distinct
 _EAGER_LOCK = threading.Lock()  # building a setting evaluates small arrays eagerly: one thread at a time
@@ -180,14 +187,20 @@ def _round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
-def auto_chunk_size(program: _ChunkProgram, table, num_lanes: int, num_devices: int, bytes_hint: float) -> int:
+def auto_chunk_size(
+    program: _ChunkProgram, table, num_lanes: int, num_devices: int, bytes_hint: float, working_set: float = 0.0
+) -> int:
     """Lanes per chunk (a multiple of the device count) whose footprint fits in free memory.
 
     `bytes_hint` is a static per-chain estimate; when all lanes fit in a quarter of the budget by that
     estimate, one chunk is used without further ado. Otherwise a small probe program is compiled and
-    its memory analysis (temporaries, outputs, arguments) sizes the chunk.
+    its memory analysis (temporaries, outputs, arguments) sizes the chunk. On CPU, chains whose
+    generation touches at least CACHE_CHAIN_BYTES (`working_set`) are chunked for cache locality.
     """
     padded = _round_up(num_lanes, num_devices)
+    if jax.default_backend() == "cpu" and working_set >= CACHE_CHAIN_BYTES:
+        per_device = max(MIN_CACHE_CHUNK, int(CACHE_CHUNK_BYTES // working_set))
+        padded = min(padded, per_device * num_devices)
     budget = MEMORY_FRACTION * parallel.available_memory_bytes(program.mesh.devices.flat[0])
     if padded * bytes_hint <= budget / 4:
         return min(padded, _round_up(MAX_CHUNK, num_devices))
@@ -267,6 +280,7 @@ def prepare_program(
         make_chain_fn(example, spec)  # validates the spec against the estimator before anything compiles
         bytes_hint = chain_bytes_estimate(example, spec)
         least = chain_bytes_estimate(example, spec, safety=1.0)
+        working_set = chain_working_set_bytes(example, spec)
     mesh = parallel.chain_mesh(devices)
     free = parallel.available_memory_bytes(mesh.devices.flat[0])
     if least > free:  # not even one chain per device fits: refuse before compiling
@@ -281,7 +295,7 @@ def prepare_program(
     table = _cell_table(cells, mesh)
     num_lanes = sum(cells.num_chains)
     if chunk_size is None:
-        chunk = auto_chunk_size(program, table, num_lanes, num_devices, bytes_hint)
+        chunk = auto_chunk_size(program, table, num_lanes, num_devices, bytes_hint, working_set)
     else:
         chunk = _round_up(min(chunk_size, num_lanes), num_devices)
     program.compiled(table, chunk, True)
