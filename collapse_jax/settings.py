@@ -288,7 +288,7 @@ class SettingDefinition:
     def traced_for(self, config: dict) -> tuple[str, ...]:
         """The parameters that enter this config's program as arrays (the others fix the program)."""
         extra = ("samples",) if self.traced_sample_size and config["method"] == "sufficient" else ()
-        if config.get("real_weight", -1.0) >= 0:
+        if weighs_real_points(config):
             extra += ("real_weight",)
         return self.traced_names + extra
 
@@ -298,12 +298,8 @@ class SettingDefinition:
 
         shape_free = set(self.traced_for(config)) | {"seed", "chains"}
         static = {k: list(v) if isinstance(v, tuple) else v for k, v in config.items() if k not in shape_free}
-        extras = (
-            {**self.static_extras(config), "_tempered": self.tempered(config)}
-            if self.tempers
-            else self.static_extras(config)
-        )
-        return json.dumps({**static, **extras}, sort_keys=True)
+        tempered = {"_tempered": True} if self.tempered(config) else {}  # tau is traced, tempering is not
+        return json.dumps({**static, **self.static_extras(config), **tempered}, sort_keys=True)
 
     def program(self, config: dict):
         """`(setting_fn, spec)` of a resolved config: `setting_fn(hyper)` builds the setting with the
@@ -361,6 +357,11 @@ class SettingDefinition:
         return "sufficient"
 
 
+def weighs_real_points(config: dict) -> bool:
+    """Whether a config weights its real points (`real_weight` set, -1 meaning unset)."""
+    return config.get("real_weight", -1.0) >= 0
+
+
 def chain_spec(config: dict) -> ChainSpec:
     from collapse_jax.chain import ChainSpec
 
@@ -375,7 +376,7 @@ def chain_spec(config: dict) -> ChainSpec:
         shared_real_data=config["shared_real_data"],
         sample_growth=config["sample_growth"],
         first_samples=config["first_samples"],
-        real_weighted=config.get("real_weight", -1.0) >= 0,
+        real_weighted=weighs_real_points(config),
         best_of=config.get("best_of", 1),
         verified_budget=config.get("verified_budget", "refill"),
     )

@@ -71,10 +71,16 @@ def psd_solve(matrix: jax.Array, rhs: jax.Array, full_rank: bool, pure: bool = F
     stays fixed across many solves, `psd_solver`."""
     if full_rank:
         return spd_factor_solve(spd_factor(matrix, pure), rhs, pure)
+    root, inner = _pivoted_root_and_inner_factor(matrix, pure)
+    return root @ spd_factor_solve(inner, spd_factor_solve(inner, root.T @ rhs, pure), pure)
+
+
+def _pivoted_root_and_inner_factor(matrix: jax.Array, pure: bool):
+    """The pivoted, rank-revealing root `matrix = F F^T` and the Cholesky factor `L L^T = F^T F` (absent
+    directions, zero columns of F, get a unit diagonal), so that `matrix^+ = F (F^T F)^-2 F^T`."""
     root, _ = pivoted_root(matrix)
     absent = jnp.all(root == 0.0, axis=0)
-    inner = spd_factor(root.T @ root + jnp.diag(absent.astype(matrix.dtype)), pure)
-    return root @ spd_factor_solve(inner, spd_factor_solve(inner, root.T @ rhs, pure), pure)
+    return root, spd_factor(root.T @ root + jnp.diag(absent.astype(matrix.dtype)), pure)
 
 
 def psd_solver(matrix: jax.Array, full_rank: bool, pure: bool = False):
@@ -88,9 +94,8 @@ def psd_solver(matrix: jax.Array, full_rank: bool, pure: bool = False):
     if full_rank:
         half = triangular_solve(spd_factor(matrix, pure), eye).T
     else:
-        root, _ = pivoted_root(matrix)
-        absent = jnp.all(root == 0.0, axis=0)
-        inverse_lower = triangular_solve(spd_factor(root.T @ root + jnp.diag(absent.astype(matrix.dtype)), pure), eye)
+        root, inner = _pivoted_root_and_inner_factor(matrix, pure)
+        inverse_lower = triangular_solve(inner, eye)
         half = root @ (inverse_lower.T @ inverse_lower)
     return lambda rhs: half @ (half.T @ rhs)
 
