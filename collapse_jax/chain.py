@@ -19,7 +19,10 @@ rule sees them: each candidate passes with the verifier's keep probability (`ver
 the generator proposes until M - r are kept; `"prune"`: M - r are proposed and the kept ones are used;
 `"weight"`: all M - r are used, each weighted by its keep probability),
 or, with `best_of=K > 1`, the generator proposes K candidates per point and the verifier picks the one
-it scores highest. The chain then records `kept_fraction`, `synthetic_kept` and the verifier's own
+it scores highest (`curation="best"`), or one drawn with Bradley-Terry probabilities, a softmax of the
+scores (`curation="bradley-terry"`: curation by a reward, Ferbach et al. 2024). Its K -> infinity limit
+draws the synthetic points from the model's law tilted by the reward, p e^r / Z (`Setting.tilt`, exact
+where the tilted law stays in the model class). The chain then records `kept_fraction`, `synthetic_kept` and the verifier's own
 diagnostics (averaged over the kept points).
 
 Two exact paths: `method="samples"` draws the points; `method="sufficient"` draws the batch's
@@ -41,6 +44,7 @@ import jax.numpy as jnp
 from collapse_jax.estimator import Estimator
 from collapse_jax.keys import Purpose, chain_key, generation_key, shared_key
 from collapse_jax.options import (  # noqa: F401 (re-exported)
+    CURATIONS,
     METHODS,
     POLICIES,
     REAL_DRAWS,
@@ -92,6 +96,21 @@ class Verifier(NamedTuple):
     diagnostics: Callable[[Any], dict] | None = None
 
 
+class Reward(NamedTuple):
+    """A reward r on points that curates a model's samples (Ferbach, Bertrand, Bose & Gidel 2024).
+
+    score(points) -> `(n,)`: r at each point (the Bradley-Terry logits of best-of-K).
+    expected(params) -> `()`: E r(x) for x drawn from a fitted model (or from the setting's true
+      parameters, generation 0), exactly.
+    tilt(params) -> params: the model's law times e^r, renormalised, as parameters of the same class
+      (the K -> infinity limit of Bradley-Terry best-of-K); None where that law leaves the class.
+    """
+
+    score: Callable[[Any], jax.Array]
+    expected: Callable[[Any], jax.Array]
+    tilt: Callable[[Any], Any] | None = None
+
+
 class Setting(NamedTuple):
     """A model class, the real distribution (as true parameters of that class) and its metrics.
 
@@ -117,6 +136,9 @@ class Setting(NamedTuple):
       `per_chain`), so a sweep over w runs inside one program.
     temperature: tau > 0 (may be traced), read when `ChainSpec.tempered`: synthetic points are drawn from
       `estimator.temper(params, tau)`; taken from the setting a cell builds, as `real_weight`.
+    tilt: optional `params -> params`: synthetic points are drawn from `tilt(params)` (after the
+      temperature), e.g. `Reward.tilt`, the K -> infinity limit of Bradley-Terry curation; real points
+      are never tilted.
     metric_bytes: memory one chain's metrics hold at once beyond the batch and the parameters (their own
       draws, e.g. a memoriser's training sample), counted by `chain_bytes_estimate` to size chunks.
     """
@@ -134,6 +156,7 @@ class Setting(NamedTuple):
     metric_bytes: float = 0.0
     real_weight: Any = None
     temperature: Any = None
+    tilt: Callable[[Any], Any] | None = None
 
 
 def sample_real(setting: Setting, key: jax.Array, n: int):
@@ -178,6 +201,9 @@ class ChainSpec:
       accumulate_with_statistics: under `accumulate`, merge sufficient statistics (O(1) memory) when the
         estimator has them, instead of keeping a buffer of all points. Both give the same fits.
       best_of: K >= 1; with a verifier and K > 1, each synthetic point is the best of K candidates.
+      curation: how best-of-K picks: "best" (the highest score) or "bradley-terry" (at random with
+        probabilities softmax(scores)); "tilted" marks the K -> infinity limit, drawn from `Setting.tilt`
+        (then best_of must be 1).
       verified_budget: with a verifier and K = 1, "refill" (propose until M - r pass), "prune" or
         "weight" (keep all, weighted by the keep probability).
       max_refill_rounds: cap on the refill rounds of M - r candidates each; a generation that does not
@@ -203,6 +229,7 @@ class ChainSpec:
     sample_growth: float = 0.0
     accumulate_with_statistics: bool = True
     best_of: int = 1
+    curation: str = "best"
     verified_budget: str = "refill"
     max_refill_rounds: int = 10_000
     first_samples: int = 0
@@ -246,6 +273,12 @@ def validate_spec(spec: ChainSpec, estimator: Estimator | None = None) -> None:
             f"generation-1 sample exceed its first_samples = {spec.first_count} points"
         )
     whole("best_of", spec.best_of, 1)
+    if spec.curation not in CURATIONS:
+        raise ValueError(f"curation must be one of {', '.join(CURATIONS)}; got {spec.curation!r}")
+    if spec.curation == "tilted" and spec.best_of != 1:
+        raise ValueError(
+            f"curation 'tilted' is the K -> infinity limit of best-of-K: best_of must be 1, got {spec.best_of}"
+        )
     whole("max_refill_rounds", spec.max_refill_rounds, 1)
     if spec.verified_budget not in VERIFIED_BUDGETS:
         raise ValueError(f"verified_budget must be one of {', '.join(VERIFIED_BUDGETS)}; got {spec.verified_budget!r}")
@@ -423,7 +456,11 @@ def verified_sample(
         candidates = (
             sample(key_synthetic, n * k) if sample_candidates is None else sample_candidates(key_synthetic, n, k)
         )
-        best = jnp.argmax(score(candidates).reshape(n, k), axis=1)
+        scores = score(candidates).reshape(n, k)
+        if spec.curation == "bradley-terry":  # P(candidate j) = e^{r_j} / sum_i e^{r_i}
+            best = jax.random.categorical(key_verify, scores, axis=1)
+        else:
+            best = jnp.argmax(scores, axis=1)
         points = _select_rows(candidates, jnp.arange(n) * k + best)
         weights = jnp.ones((n,), jnp.float32)
         kept_fraction = jnp.asarray(1.0 / k, jnp.float32)
@@ -466,17 +503,18 @@ def verified_sample(
     return points, weights, stats
 
 
-def _temperer(setting: Setting, spec: ChainSpec):
+def _sampled_law(setting: Setting, spec: ChainSpec):
     """`(estimator, params) -> params` the synthetic points are drawn from: `params` itself, or
-    `estimator.temper(params, tau)` at the setting's temperature when `spec.tempered`."""
-    if not spec.tempered:
-        return lambda est, params: params
-    temperature = setting.temperature
+    `estimator.temper(params, tau)` at the setting's temperature when `spec.tempered`, then tilted by
+    `setting.tilt` when the setting has one."""
+    temperature, tilt = setting.temperature, setting.tilt
 
-    def tempered(est, params):
-        return est.temper(params, jnp.asarray(temperature, jnp.result_type(float)))  # the working float
+    def law(est, params):
+        if spec.tempered:
+            params = est.temper(params, jnp.asarray(temperature, jnp.result_type(float)))  # the working float
+        return params if tilt is None else tilt(params)
 
-    return tempered
+    return law
 
 
 def _make_sample_chain(setting: Setting, spec: ChainSpec):
@@ -501,7 +539,7 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
     )
     M1 = spec.first_count
     capacity = M1 + (G - 1) * M
-    tempered = _temperer(setting, spec)
+    sampled_law = _sampled_law(setting, spec)
 
     def chain(key, chain_id):
         key_chain = chain_key(key, chain_id)
@@ -569,32 +607,32 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
         def batch_of(generation, params):
             """The training batch of generation k >= 2, its weights and the verifier's statistics."""
             key_synthetic = generation_key(key_chain, generation, Purpose.SYNTHETIC)
-            if mixture:
-                synthetic = est.sample(key_synthetic, params, M)
-                real = sample_real(this, _real_key(key, key_chain, spec, generation), M)
-                is_real = jax.random.bernoulli(
-                    generation_key(key_chain, generation, Purpose.MIX), spec.real_fraction, (M,)
-                )
-                return jnp.where(is_real.reshape((M,) + (1,) * (real.ndim - 1)), real, synthetic), ones, {}
-            if verified:
+
+            def synthetic_points(n):
+                if not verified:
+                    return est.sample(key_synthetic, params, n), ones[:n], {}
                 key_verify = generation_key(key_chain, generation, Purpose.VERIFY)
                 candidates = (
                     None
                     if est.sample_candidates is None
                     else lambda k, n, count: est.sample_candidates(k, params, n, count)
                 )
-                synthetic, weights, stats = verified_sample(
-                    this.verifier,
-                    spec,
-                    lambda k, n: est.sample(k, params, n),
-                    key_synthetic,
-                    key_verify,
-                    M - r,
-                    candidates,
+                points, weights, stats = verified_sample(
+                    this.verifier, spec, lambda k, n: est.sample(k, params, n), key_synthetic, key_verify, n, candidates
                 )
-                weights = weights.astype(ones.dtype)
-            else:
-                synthetic, weights, stats = est.sample(key_synthetic, params, M - r), ones[: M - r], {}
+                return points, weights.astype(ones.dtype), stats
+
+            if mixture:  # each of the M points is real with probability alpha, else a (selected) synthetic one
+                synthetic, weights, stats = synthetic_points(M)
+                real = sample_real(this, _real_key(key, key_chain, spec, generation), M)
+                is_real = jax.random.bernoulli(
+                    generation_key(key_chain, generation, Purpose.MIX), spec.real_fraction, (M,)
+                )
+                points = jnp.where(is_real.reshape((M,) + (1,) * (real.ndim - 1)), real, synthetic)
+                if "synthetic_kept" in stats:
+                    stats = {**stats, "synthetic_kept": jnp.sum(jnp.where(is_real, 0.0, weights))}
+                return points, jnp.where(is_real, 1.0, weights).astype(ones.dtype), stats
+            synthetic, weights, stats = synthetic_points(M - r)
             if r:
                 real_weights = ones[:r]
                 if spec.real_weighted:
@@ -618,7 +656,7 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
 
         def step(carry, generation):
             params, pool = carry
-            draw_from = tempered(est, params)
+            draw_from = sampled_law(est, params)
             if in_frame:
                 batch_stats, stats = statistics_of_batch(generation, draw_from), {}
                 if spec.policy != "replace":
@@ -647,7 +685,7 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
 
 def _make_sufficient_chain(setting: Setting, spec: ChainSpec):
     G = spec.num_generations
-    tempered = _temperer(setting, spec)
+    sampled_law = _sampled_law(setting, spec)
 
     def sizes(samples, generation):
         total = jnp.floor(samples * jnp.asarray(generation, jnp.float32) ** spec.sample_growth + 0.5)
@@ -673,7 +711,7 @@ def _make_sufficient_chain(setting: Setting, spec: ChainSpec):
                 key_mix = generation_key(key_chain, generation, Purpose.MIX)
                 real = jax.random.binomial(key_mix, total, spec.real_fraction).astype(total.dtype)
             key_synthetic = generation_key(key_chain, generation, Purpose.SYNTHETIC)
-            batch = est.sample_statistics(key_synthetic, tempered(est, params), total - real)
+            batch = est.sample_statistics(key_synthetic, sampled_law(est, params), total - real)
             if spec.real_fraction > 0:
                 real_stats = est.sample_statistics(_real_key(key, key_chain, spec, generation), true, real)
                 batch = est.merge(batch, real_stats)

@@ -1,4 +1,8 @@
-"""Two-dimensional toy datasets: exact samplers and the log-density of the law they sample.
+"""Toy datasets: exact samplers, the log-density of the law they sample, and its exact mean and variance.
+
+The two-dimensional laws (`NAMES`) and, in any dimension d, `gaussian`: N(0, sigma^2 I_d), sigma the
+`noise` (default 1; `make_dataset("gaussian", sigma, dim=d)`). `law_moments` gives each law's exact mean
+and mean per-coordinate variance (closed forms, below).
 
 Each law is a measure on a few points or curves convolved with isotropic Gaussian noise of standard
 deviation `noise` (sigma), so its density at x is `E_t N(x; c(t), sigma^2 I)`, an average over the
@@ -16,6 +20,12 @@ curve parameter t:
   swiss_roll  `SWISS_ROLL_SCALE * (t cos t, t sin t)`, t ~ U[1.5 pi, 4.5 pi], scale 0.2 (so the roll
               lies within [-2.9, 2.9]^2, each coordinate with standard deviation about 1.4); the noise
               is added after scaling; default sigma 0.1.
+
+Mean and variance (`law_moments`, exact): blobs mean 0, per-coordinate variance 8 + sigma^2 (the
+centres lie at radius 4); circles mean 0, variance (1 + 1/4)/4 + sigma^2; moons mean (1/2, 1/4),
+variance (21/16 - 1/pi)/2 + sigma^2; swiss roll mean s (E t cos t, E t sin t) and variance
+(s^2 E t^2 - |mean|^2)/2 + sigma^2 for t ~ U[a, b], with E t cos t = [t sin t + cos t]_a^b / (b - a),
+E t sin t = [sin t - t cos t]_a^b / (b - a), E t^2 = (b^3 - a^3) / (3 (b - a)).
 
 Points choose their branch independently (Bernoulli 1/2), so a sample is i.i.d. from the law, unlike
 sklearn's fixed half-and-half split. For moons and swiss_roll the average over t is a composite
@@ -43,8 +53,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from collapse_jax.options import DATASET_NAMES as NAMES  # re-exported
+from collapse_jax.options import GAUSSIAN_DATASET
 
-DEFAULT_NOISE = {"blobs": 1.0, "circles": 0.1, "moons": 0.1, "swiss_roll": 0.1}
+MAX_GAUSSIAN_DIM = 64
+
+DEFAULT_NOISE = {"blobs": 1.0, "circles": 0.1, "moons": 0.1, "swiss_roll": 0.1, GAUSSIAN_DATASET: 1.0}
 BLOB_CENTRES = np.array([[4.0 * math.cos(a), 4.0 * math.sin(a)] for a in np.deg2rad([90.0, 210.0, 330.0])])
 CIRCLE_RADII = (1.0, 0.5)
 SWISS_ROLL_SCALE = 0.2
@@ -54,12 +67,14 @@ _CHUNK_ELEMENTS = 1 << 22  # points x nodes evaluated at once by `log_density` (
 
 
 class Dataset(NamedTuple):
-    """A 2-D law. sample(key, n) -> `(n, 2)` (n static); log_density(points `(m, 2)`) -> `(m,)`."""
+    """A law on R^dim (dim 2 but for `gaussian`). sample(key, n) -> `(n, dim)` (n static);
+    log_density(points `(m, dim)`) -> `(m,)`."""
 
     sample: Callable[..., jax.Array]
     log_density: Callable[..., jax.Array]
     name: str
     noise: float
+    dim: int = 2
 
 
 def blobs_mixture(noise: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -144,14 +159,15 @@ def _sampler(name: str, noise: float) -> Callable[..., jax.Array]:
     return sample
 
 
-def make_dataset(name: str, noise: float | None = None) -> Dataset:
-    """The dataset `name` (one of `NAMES`) with noise standard deviation `noise` (None: `DEFAULT_NOISE`).
-
-    Raises:
-      ValueError: an unknown `dataset` name, or `noise` not a finite number > 0.
-    """
-    if name not in NAMES:
-        raise ValueError(f"dataset must be one of {', '.join(NAMES)}, got {name!r}")
+def _checked(name: str, noise: float | None, dim: int) -> float:
+    """The noise of dataset `name` (None: its default) after checking name, noise and dim."""
+    if name not in NAMES and name != GAUSSIAN_DATASET:
+        raise ValueError(f"dataset must be one of {', '.join((GAUSSIAN_DATASET,) + NAMES)}, got {name!r}")
+    if name == GAUSSIAN_DATASET:
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not 1 <= dim <= MAX_GAUSSIAN_DIM:
+            raise ValueError(f"dim must be an integer in [1, {MAX_GAUSSIAN_DIM}] for the gaussian dataset, got {dim!r}")
+    elif dim != 2:
+        raise ValueError(f"dim must be 2 for the 2-D dataset {name}, got {dim!r}")
     noise = DEFAULT_NOISE[name] if noise is None else noise
     try:
         noise = float(noise)
@@ -159,6 +175,60 @@ def make_dataset(name: str, noise: float | None = None) -> Dataset:
         raise ValueError(f"noise must be a number > 0, got {noise!r}") from None
     if not (math.isfinite(noise) and noise > 0):
         raise ValueError(f"noise must be a finite number > 0, got {noise!r}")
+    return noise
+
+
+def _gaussian_dataset(noise: float, dim: int) -> Dataset:
+    """N(0, noise^2 I_dim): exact sampler and log-density."""
+
+    def sample(key, n: int) -> jax.Array:
+        return noise * jax.random.normal(key, (n, dim))
+
+    def log_density(points) -> jax.Array:
+        points = jnp.asarray(points)
+        dtype = points.dtype if jnp.issubdtype(points.dtype, jnp.floating) else jnp.float32
+        sq = jnp.sum(points.astype(dtype) ** 2, axis=-1)
+        return -sq / (2.0 * noise**2) - 0.5 * dim * math.log(2.0 * math.pi * noise**2)
+
+    return Dataset(sample, log_density, GAUSSIAN_DATASET, noise, dim)
+
+
+def law_moments(name: str, noise: float | None = None, dim: int = 2) -> tuple[np.ndarray, float]:
+    """The exact mean `(dim,)` and mean per-coordinate variance tr Cov / dim of dataset `name`'s law
+    (closed forms in the module docstring; float64 NumPy). Arguments as `make_dataset`.
+
+    Example:
+      >>> law_moments("gaussian", 2.0, dim=3)   # (array([0., 0., 0.]), 4.0)
+    """
+    noise = _checked(name, noise, dim)
+    if name == GAUSSIAN_DATASET:
+        return np.zeros(dim), noise**2
+    if name == "blobs":
+        mean = BLOB_CENTRES.mean(axis=0)
+        spread = np.mean(np.sum((BLOB_CENTRES - mean) ** 2, axis=1))
+    elif name == "circles":
+        mean, spread = np.zeros(2), float(np.mean(np.square(CIRCLE_RADII)))
+    elif name == "moons":
+        mean, spread = np.array([0.5, 0.25]), 21.0 / 16.0 - 1.0 / math.pi
+    else:
+        a, b = SWISS_ROLL_RANGE
+        cos_part = ((b * math.sin(b) + math.cos(b)) - (a * math.sin(a) + math.cos(a))) / (b - a)
+        sin_part = ((math.sin(b) - b * math.cos(b)) - (math.sin(a) - a * math.cos(a))) / (b - a)
+        mean = SWISS_ROLL_SCALE * np.array([cos_part, sin_part])
+        spread = SWISS_ROLL_SCALE**2 * (b**3 - a**3) / (3.0 * (b - a)) - float(mean @ mean)
+    return np.asarray(mean, float), float(spread) / 2.0 + noise**2
+
+
+def make_dataset(name: str, noise: float | None = None, *, dim: int = 2) -> Dataset:
+    """The dataset `name` (`gaussian` or one of `NAMES`) with noise standard deviation `noise` (None:
+    `DEFAULT_NOISE`) in `dim` dimensions (any in [1, 64] for `gaussian`, 2 for the others).
+
+    Raises:
+      ValueError: an unknown `dataset` name, `noise` not a finite number > 0, or a `dim` the law lacks.
+    """
+    noise = _checked(name, noise, dim)
+    if name == GAUSSIAN_DATASET:
+        return _gaussian_dataset(noise, dim)
 
     if name == "blobs":
         weights, means, _ = blobs_mixture(noise)

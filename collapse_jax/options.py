@@ -9,6 +9,8 @@ POLICIES = ("replace", "accumulate", "accumulate-subsample")
 REAL_SOURCES = ("fresh", "original")
 REAL_DRAWS = ("fixed", "mixture")
 VERIFIED_BUDGETS = ("refill", "prune", "weight")
+CURATIONS = ("best", "bradley-terry", "tilted")  # how best-of-K picks among its candidates (chain.verified_sample)
+REWARD_METRIC = "expected_reward"  # recorded when a reward curates the synthetic points
 VERIFICATION_METRICS = ("kept_fraction", "synthetic_kept")
 METHODS = ("samples", "sufficient")
 
@@ -36,6 +38,11 @@ CATEGORICAL_METRICS = (
 
 # 2-D datasets (collapse_jax.datasets.NAMES)
 DATASET_NAMES = ("blobs", "circles", "moons", "swiss_roll")
+GAUSSIAN_DATASET = "gaussian"  # N(0, sigma^2 I_d) in any dimension (collapse_jax.datasets.make_dataset)
+
+# diffusion with an exact score (the diffusion setting: a KDE of fixed bandwidth sqrt(t0))
+DIFFUSION_DATASETS = (GAUSSIAN_DATASET,) + DATASET_NAMES
+DIFFUSION_METRICS = ("variance", "mean_error_sq", "held_out_nll")
 
 # classifiers (collapse_jax.models.classifier)
 CLASSIFIERS = ("mean", "least-squares", "logistic")

@@ -18,6 +18,7 @@ from collapse_jax.options import (
     CATEGORICAL_METRICS,
     CHAIN_METRICS,
     CLASSIFIERS,
+    CURATIONS,
     DATASET_NAMES,
     DESIGNS,
     DOWNSTREAM_METRICS,
@@ -30,13 +31,14 @@ from collapse_jax.options import (
     REAL_DRAWS,
     REAL_SOURCES,
     REGRESSION_METRICS,
+    REWARD_METRIC,
     TASKS,
     VERIFICATION_METRICS,
     VERIFIED_BUDGETS,
 )
 
 if TYPE_CHECKING:  # the engine (JAX) is imported where a chain is built or checked, not to read the tables
-    from collapse_jax.chain import ChainSpec, Setting
+    from collapse_jax.chain import ChainSpec, Reward, Setting
 
 
 @dataclasses.dataclass(frozen=True)
@@ -233,6 +235,26 @@ TEMPERATURE = Parameter(
     traced=True,
 )
 
+# the engine's curation by a reward (Ferbach et al. 2024), for settings with a reward (SettingDefinition.rewards);
+# the setting gives the help of `reward` (its forms)
+CURATION = Parameter(
+    "curation",
+    str,
+    "best",
+    "with --reward: best (best-of-K keeps the highest reward), bradley-terry (best-of-K keeps candidate j "
+    "with probability e^r_j / sum_i e^r_i) or tilted (the K -> infinity limit: draws from the model's law "
+    "times e^r, renormalised; leave --best-of at 1)",
+    choices=CURATIONS,
+)
+REWARD_BEST_OF = Parameter(
+    "best_of",
+    int,
+    1,
+    "K: with --reward, each synthetic point is picked among K candidates (1: no curation)",
+    low=1,
+    high=1024,
+)
+
 RUN_PARAMETERS = (
     Parameter("chunk_size", int, 0, "chains per compiled call (0: sized from free memory)", low=0, high=2**32),
     Parameter(
@@ -262,10 +284,17 @@ class SettingDefinition:
     report_generations: bool = False  # the chain reports each finished generation (slow generations)
     notes: Callable[[dict], tuple[str, ...]] = lambda config: ()  # said in summary.json (e.g. a default left out)
     tempers: bool = False  # the estimator samples at a temperature: the engine's `temperature` parameter
+    # `reward(config) -> chain.Reward | None` (None: --reward none) and the help of its `reward` parameter:
+    # the engine's curation (`reward`, `curation`, `best_of`; see `curated`)
+    reward: Callable[[dict], Reward | None] | None = None
+    reward_help: str = ""
 
     @property
     def own_parameters(self) -> tuple[Parameter, ...]:
-        return self.parameters + ((TEMPERATURE,) if self.tempers else ())
+        curation = ()
+        if self.reward is not None:
+            curation = (Parameter("reward", str, "none", self.reward_help), CURATION, REWARD_BEST_OF)
+        return self.parameters + ((TEMPERATURE,) if self.tempers else ()) + curation
 
     @property
     def all_parameters(self) -> tuple[Parameter, ...]:
@@ -318,6 +347,8 @@ class SettingDefinition:
                 setting = setting._replace(real_weight=merged["real_weight"])
             if spec.tempered:
                 setting = setting._replace(temperature=merged["temperature"])
+            if self.reward is not None and merged["reward"] != "none":
+                setting = curated(setting, self.reward(merged), merged)
             return setting
 
         return setting_fn, spec
@@ -335,7 +366,12 @@ class SettingDefinition:
 
         if config["method"] == "auto":
             config = {**config, "method": self.fastest_method(config)}
+        if self.reward is not None:
+            config = _complete_curation(config, overrides)
         validate_spec(chain_spec(config))  # combinations of chain options, as the engine checks them
+        if self.reward is not None:
+            _check_curation(config)
+            self.reward(config)  # parses the reward: a bad form is refused here, before anything compiles
         self.check(config)
         return config
 
@@ -351,10 +387,82 @@ class SettingDefinition:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 validate_spec(chain_spec(candidate))
+                if self.reward is not None:
+                    _check_curation(candidate)
                 self.check(candidate)
         except ValueError:
             return "samples"
         return "sufficient"
+
+
+def _complete_curation(config: dict, overrides: dict) -> dict:
+    """With a reward, its metric `expected_reward` is recorded unless --metrics says otherwise."""
+    if config["reward"] != "none" and "metrics" not in overrides and REWARD_METRIC not in config["metrics"]:
+        config = {**config, "metrics": tuple(config["metrics"]) + (REWARD_METRIC,)}
+    return config
+
+
+def _check_curation(config: dict) -> None:
+    """The combinations of `reward`, `curation` and `best_of` the engine runs (ValueError otherwise)."""
+    if config["reward"] == "none":
+        if config["curation"] != "best" or config["best_of"] != 1:
+            raise ValueError("curation (--curation) and best_of (--best-of) need a reward (--reward)")
+        if REWARD_METRIC in config["metrics"]:
+            raise ValueError(f"metrics (--metrics): {REWARD_METRIC} needs a reward (--reward)")
+        return
+    if config["best_of"] > 1 and config["method"] != "samples":  # best-of-K compares drawn candidates
+        raise ValueError(
+            f"method (--method) must be 'samples' with best_of (--best-of) = {config['best_of']} "
+            "(the candidates are drawn points); curation tilted runs on either path"
+        )
+
+
+def curated(setting: Setting, reward: Reward, config: dict) -> Setting:
+    """`setting` with its synthetic points curated by `reward` as `config` says (`curation`, `best_of`):
+    best-of-K through a verifier that keeps every candidate and scores it by the reward, or the tilted law
+    (K -> infinity); with `expected_reward` among the metrics, E r under each model is recorded."""
+    import jax.numpy as jnp
+
+    from collapse_jax.chain import Verifier
+
+    if config["curation"] == "tilted":
+        if reward.tilt is None:
+            raise ValueError(f"curation (--curation) tilted: this reward's tilted law has no form in {setting.name}")
+        setting = setting._replace(tilt=reward.tilt)
+    elif config["best_of"] > 1:
+        verifier = Verifier(keep_probability=lambda points: jnp.ones(points.shape[:1]), score=reward.score)
+        setting = setting._replace(verifier=verifier)
+    if REWARD_METRIC not in config["metrics"]:
+        return setting
+    metrics = setting.metrics
+    if setting.random_metrics:
+
+        def with_reward(key, params, true):
+            return {**metrics(key, params, true), REWARD_METRIC: reward.expected(params)}
+    else:
+
+        def with_reward(params, true):
+            return {**metrics(params, true), REWARD_METRIC: reward.expected(params)}
+
+    return setting._replace(metrics=with_reward)
+
+
+def parse_reward(text: str, size: int, scalar: Callable[[float], np.ndarray], forms: str) -> np.ndarray | None:
+    """A `--reward` string: "none" (None) or "linear:" followed by one number A (`scalar(A)` gives the
+    `(size,)` coefficients) or `size` comma-separated coefficients; finite, at most 1e4 in size (e^r is
+    taken in float32 through logits). Raises ValueError naming reward (--reward) and `forms`."""
+    if text == "none":
+        return None
+    error = f"reward (--reward) must be none or {forms}; got {text!r}"
+    if not text.startswith("linear:"):
+        raise ValueError(error)
+    try:
+        values = [float(part) for part in text[len("linear:") :].split(",")]
+    except ValueError:
+        raise ValueError(error) from None
+    if len(values) not in (1, size) or not all(math.isfinite(v) and abs(v) <= 1e4 for v in values):
+        raise ValueError(f"{error} (one number, or {size} numbers, each finite with |a| <= 1e4)")
+    return scalar(values[0]) if len(values) == 1 else np.asarray(values, np.float64)
 
 
 def weighs_real_points(config: dict) -> bool:
@@ -378,6 +486,7 @@ def chain_spec(config: dict) -> ChainSpec:
         first_samples=config["first_samples"],
         real_weighted=weighs_real_points(config),
         best_of=config.get("best_of", 1),
+        curation=config.get("curation", "best"),
         verified_budget=config.get("verified_budget", "refill"),
     )
 
@@ -439,6 +548,15 @@ def _gaussian_definition() -> SettingDefinition:
         )
         return setting, chain_spec(config)
 
+    def reward(config):
+        dim = config["dim"]
+        a = parse_reward(config["reward"], dim, lambda value: value * np.eye(dim)[0], "linear:A or linear:a_1,...,a_d")
+        if a is None:
+            return None
+        from collapse_jax.models.gaussian import linear_reward
+
+        return linear_reward(a)
+
     def full_rank_of(config):  # model 1 (M_1 points) and every later fit (M points) have more than d points
         return _smallest_fit(config) - 1 >= config["dim"]
 
@@ -486,7 +604,7 @@ def _gaussian_definition() -> SettingDefinition:
                 "w2_sq, 16 matrix-product steps on a d x min(M, d) block per generation, only where that "
                 "costs at most half the run: d <= 2, or method samples with M >= 100 d; ask for it with "
                 "--metrics elsewhere)",
-                choices=GAUSSIAN_METRICS + EXTRA_GAUSSIAN_METRICS,
+                choices=GAUSSIAN_METRICS + EXTRA_GAUSSIAN_METRICS + (REWARD_METRIC,),
             ),
         ),
         build=build,
@@ -495,6 +613,10 @@ def _gaussian_definition() -> SettingDefinition:
         notes=notes,
         traced_sample_size=True,
         tempers=True,
+        reward=reward,
+        reward_help="r(x) = a . x, a reward that curates the synthetic points (Ferbach et al. 2024): none, "
+        "linear:A (a = A e_1, the first coordinate) or linear:a_1,...,a_d; with --best-of K or --curation "
+        f"tilted (the mean then moves by Sigma a per generation); records {REWARD_METRIC} = a . mu_k",
         static_extras=lambda config: {
             "_full_rank": full_rank_of(config),
             "_well_conditioned": well_conditioned_of(config),
@@ -933,7 +1055,19 @@ def _categorical_metric_names(config, base_names):
 
 def _discrete_definition() -> SettingDefinition:
     def allowed(config):
-        return set(_categorical_metric_names(config, CATEGORICAL_METRICS))
+        rewarded = (REWARD_METRIC,) if config["reward"] != "none" else ()
+        return set(_categorical_metric_names(config, CATEGORICAL_METRICS)) | set(rewarded)
+
+    def reward(config):
+        k = config["categories"]
+        values = parse_reward(
+            config["reward"], k, lambda value: value * np.arange(k) / (k - 1), "linear:A or linear:r_1,...,r_K"
+        )
+        if values is None:
+            return None
+        from collapse_jax.models.categorical import category_reward
+
+        return category_reward(values)
 
     def check(config):
         law = parse_law(config["law"], config["categories"])
@@ -1029,6 +1163,10 @@ def _discrete_definition() -> SettingDefinition:
         check=check,
         complete=complete,
         tempers=True,
+        reward=reward,
+        reward_help="r(i), a reward on the categories that curates the synthetic points (Ferbach et al. "
+        "2024): none, linear:A (r(i) = A (i - 1) / (K - 1), category i = 1..K) or linear:r_1,...,r_K; with "
+        f"--best-of K or --curation tilted (q e^r / Z); records {REWARD_METRIC} = sum_i q_i r(i)",
     )
 
 
@@ -1342,6 +1480,114 @@ def _kde_definition() -> SettingDefinition:
                 "test_points", int, 500, "held-out real points drawn for each generation's NLL", low=1, high=10**6
             ),
             Parameter("metrics", "list", ("held_out_nll",), "metrics to record", choices=("held_out_nll",)),
+        ),
+        build=build,
+        check=check,
+    )
+
+
+DIFFUSION_T0_RANGE = (1e-6, 1e4)  # sqrt(t0) is a KDE bandwidth within KDE_BANDWIDTH_RANGE
+
+
+def _diffusion_definition() -> SettingDefinition:
+    """Diffusion with an exact score (Khelifa, Turner & Venkataramanan 2026): the model of a training set
+    stopped at time t0 (variance-exploding) is the KDE of its points with bandwidth sqrt(t0)."""
+    from collapse_jax.options import DATASET_NAMES, DIFFUSION_DATASETS, DIFFUSION_METRICS, GAUSSIAN_DATASET
+
+    def check(config):
+        if config["method"] == "sufficient":
+            raise ValueError("method (--method) must be 'samples' for the diffusion setting")
+        if config["dataset"] in DATASET_NAMES and config["dim"] != 2:
+            raise ValueError(
+                f"dim (--dim) must be 2 with the 2-D dataset {config['dataset']} (dataset (--dataset)); "
+                f"only the gaussian dataset takes any dim in [1, 64], got {config['dim']}"
+            )
+        _check_model_size(config, "diffusion")
+        first = config["first_samples"] or config["samples"]
+        rows = max(first, config["samples"])
+        if config["policy"] == "accumulate":
+            rows = first + (config["generations"] - 1) * config["samples"]
+        if rows >= 2**23:
+            raise ValueError(
+                f"samples (--samples) and generations (--generations): a KDE must hold fewer than 2^23 "
+                f"points (float32 cumulative weights), got {rows} under policy {config['policy']}"
+            )
+
+    def build(config):
+        import jax.numpy as jnp
+
+        from collapse_jax.chain import Setting
+        from collapse_jax.datasets import law_moments, make_dataset
+        from collapse_jax.models.kde import KDEParams, held_out_nll, kde_moments, make_kde
+
+        noise = config["noise"] or None
+        dataset = make_dataset(config["dataset"], noise, dim=config["dim"])
+        real_mean, real_variance = law_moments(config["dataset"], noise, dim=config["dim"])
+        names, test_points = tuple(config["metrics"]), config["test_points"]
+
+        def metrics(key, params, true):
+            del true
+            if not isinstance(params, KDEParams):  # generation 0: the real law itself
+                values = {
+                    "variance": jnp.asarray(real_variance, jnp.float32),
+                    "mean_error_sq": jnp.zeros((), jnp.float32),
+                }
+                if "held_out_nll" in names:
+                    values["held_out_nll"] = -jnp.mean(dataset.log_density(dataset.sample(key, test_points)))
+                return {name: values[name] for name in names}
+            values = kde_moments(params, real_mean)
+            if "held_out_nll" in names:
+                values["held_out_nll"] = held_out_nll(params, dataset.sample(key, test_points), batch_size=256)
+            return {name: values[name] for name in names}
+
+        setting = Setting(
+            "diffusion",
+            make_kde(jnp.sqrt(config["t0"])),
+            jnp.zeros(()),
+            metrics,
+            random_metrics=True,
+            sample_real=dataset.sample,
+        )
+        return setting, chain_spec(config)
+
+    low, high = DIFFUSION_T0_RANGE
+    return SettingDefinition(
+        name="diffusion",
+        description="diffusion model with an exact score, stopped at time t0: a KDE of bandwidth sqrt(t0) "
+        "(Khelifa, Turner & Venkataramanan 2026)",
+        parameters=(
+            Parameter(
+                "t0",
+                float,
+                0.1,
+                "t0: early-stopping time of the variance-exploding diffusion; each model is its training set "
+                "convolved with N(0, t0 I) (a KDE of bandwidth sqrt(t0))",
+                low=low,
+                high=high,
+                traced=True,
+            ),
+            Parameter(
+                "dataset",
+                str,
+                GAUSSIAN_DATASET,
+                "real law: gaussian, N(0, sigma^2 I_d) in d = --dim dimensions, or a 2-D dataset (needs --dim 2)",
+                choices=DIFFUSION_DATASETS,
+            ),
+            Parameter("dim", int, 2, "d, dimension of the gaussian dataset (the 2-D datasets need 2)", low=1, high=64),
+            Parameter(
+                "noise",
+                float,
+                0.0,
+                "sigma: standard deviation of the gaussian dataset, or the noise of a 2-D one (0: the "
+                "default: gaussian and blobs 1, others 0.1)",
+                low=MIN_KDE_NOISE,
+                high=100,
+                also=(0.0,),
+            ),
+            Parameter(
+                "test_points", int, 500, "held-out real points drawn for each generation's NLL", low=1, high=10**6
+            ),
+            Parameter("metrics", "list", DIFFUSION_METRICS, "metrics to record", choices=DIFFUSION_METRICS),
         ),
         build=build,
         check=check,
@@ -2162,6 +2408,7 @@ SETTINGS: dict[str, SettingDefinition] = {
     "discrete": _discrete_definition(),
     "tails": _tails_definition(),
     "kde": _kde_definition(),
+    "diffusion": _diffusion_definition(),
     "gmm": _gmm_definition(),
     "verification": _verification_definition(),
     "mixture": _mixture_definition(),

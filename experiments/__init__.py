@@ -43,6 +43,8 @@ MODULES = (
     "neural_lm",
     "he_golden_ratio",
     "marchi_heat_death",
+    "khelifa_diffusion",
+    "ferbach_curation",
 )  # in the order `collapse-jax list` shows them
 
 

@@ -16,7 +16,11 @@ recursion of the mean error and the fitted variance), and the paper's known-vari
 open circles: equal weights (w = r/M, the unweighted mixture); dotted horizontal lines: the real-only
 estimator (w = 1, error sigma^2/r).
 (b) For alpha = 0.5: the error over generations at w* = 0.618, at equal weights and at w = 0.2, against
-the exact theory; every curve of both panels is checked against the exact theory in the report.
+the exact theory; every curve of (a) and (b) is checked against the exact theory in the report.
+(c) Weighted OLS (regression setting, fresh isotropic design, d = 5, alpha = 0.5, sigma^2 = 1): the
+stationary excess risk, scaled by M / (sigma^2 d), against w for M = 40 and 400, beside the paper's
+large-M statement (their unified expression, theory.regression.weighted_ols_limit, a limit): no
+finite-M closed form is known, so these points are simulation only; the gap closes as d / M.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ COLORS = {0.25: "#1f77b4", 0.5: "#d62728", 0.75: "#2ca02c"}
 METRICS = ("mean_error_sq",)
 PANEL_B = {"w* = 0.618": None, "equal weights (w = 0.5)": 0.5, "w = 0.2": 0.2}
 PANEL_B_COLORS = ("#d62728", "#7f7f7f", "#9467bd")
+OLS_DIM = 5
+OLS_SAMPLES = (40, 400)  # weighted OLS (panel c): no finite-M theory; the gap to the limit closes as d / M
 
 
 def _weights(alpha: float, mode: str) -> list[float]:
@@ -66,12 +72,21 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         for w in _weights(alpha, mode):
             config = dict(base, real_fraction=alpha, real_weight=w)
             cells[(alpha, w)] = ("gaussian", config, f"{out_dir}/alpha{alpha}-w{w:.3f}")
+    regression = dict(
+        dim=OLS_DIM, design="fresh", policy="replace", real_fraction=0.5, generations=generations, chains=chains // 4
+    )
+    regression |= dict(seed=0, metrics="excess_risk")
+    for samples in OLS_SAMPLES:
+        for w in _weights(0.5, mode):
+            config = dict(regression, samples=samples, real_weight=w)
+            cells[("ols", samples, w)] = ("regression", config, f"{out_dir}/ols-M{samples}-w{w:.3f}")
     summaries = simulate_cells(cells, progress=progress)
+    ols = {key: summaries.pop(key) for key in list(summaries) if key[0] == "ols"}
     curves = []
     for (alpha, w), summary in summaries.items():
         curves += curves_from_summary(NAME, f"alpha={alpha} w={w:.3f} M={SAMPLES}", summary, METRICS)
 
-    fig, axes = plt.subplots(1, 2, figsize=(12.5, 4.8))
+    fig, axes = plt.subplots(1, 3, figsize=(18, 4.8))
     ax = axes[0]
     fine = np.linspace(0.02, 1.0, 197)
     for alpha in FRACTIONS:
@@ -139,6 +154,40 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         ylabel=r"$E(\mu_k - \mu_0)^2$",
     )
     ax.set_xlim(0, generations)
+    ax.set_ylim(0, None)
+    ax.legend(fontsize=7, loc="upper right")
+    ax = axes[2]
+    last = max(1, generations // 6)  # stationary: the mean over the last generations (relaxation (1 - w)^2 each)
+    for samples, color in zip(OLS_SAMPLES, ("#9467bd", "#2ca02c")):
+        ws = sorted(w for (_, m, w) in ols if m == samples)
+        scale = samples / OLS_DIM  # M E / (sigma^2 d): free of M in the limit
+        means = [scale * np.mean(ols[("ols", samples, w)]["metrics"]["excess_risk"]["mean"][-last:]) for w in ws]
+        bars = [scale * np.max(ols[("ols", samples, w)]["metrics"]["excess_risk"]["se"][-last:]) for w in ws]
+        chains_used = ols[("ols", samples, ws[0])]["num_chains"]
+        ax.errorbar(
+            ws,
+            means,
+            yerr=1.96 * np.asarray(bars),
+            fmt="s",
+            ms=3.5,
+            color=color,
+            capsize=2,
+            lw=1,
+            label=f"simulated, M = {samples} ({chains_used} chains; no exact theory)",
+        )
+    half = OLS_SAMPLES[-1] // 2  # M E / (sigma^2 d) of the limit is the same for every even M with r = M / 2
+    shown = fine[fine >= 0.08]
+    limit = theory.regression.weighted_ols_limit(shown, real=half, synthetic=half, dim=OLS_DIM) * 2 * half / OLS_DIM
+    ax.plot(shown, limit, color="0.55", lw=1.0, linestyle="-.", label="large-M limit (He et al.'s unified expression)")
+    best = float(theory.gaussian.optimal_real_weight(1, 1))
+    ax.axvline(best, color="0.3", lw=0.8, linestyle="--", label=f"w* = {best:.3f}")
+    style_axes(
+        ax,
+        title=f"(c) weighted OLS, fresh design, d = {OLS_DIM}, alpha = 0.5: stationary risk",
+        xlabel="w: share of each batch's weight on its real points",
+        ylabel=r"$M\,E\,\|\hat w_k - w^*\|^2 / (\sigma^2 d)$, last generations",
+    )
+    ax.set_xlim(0, 1.02)
     ax.set_ylim(0, None)
     ax.legend(fontsize=7, loc="upper right")
     title = f"Golden-ratio weighting of real data: 1-D Gaussian, M = {SAMPLES}, replace, mean and variance refitted"

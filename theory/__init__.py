@@ -4,7 +4,7 @@
 names) and returns arrays over generations, so that a shared bug cannot make both sides agree.
 """
 
-from theory import discrete, gaussian, mixtures, neural, regression, strong_collapse, tails, verification
+from theory import diffusion, discrete, gaussian, mixtures, neural, regression, strong_collapse, tails, verification
 from theory.common import NoTheory, Prediction, checkable
 
 
@@ -27,6 +27,7 @@ _PREDICTORS = {
     "discrete": discrete.predict,
     "tails": tails.predict,
     "kde": mixtures.predict_kde,
+    "diffusion": diffusion.predict,
     "gmm": mixtures.predict_gmm,
     "verification": verification.predict_setting,
     "mixture": strong_collapse.predict,
@@ -59,6 +60,7 @@ PREDICTORS = {
 }
 
 __all__ = [
+    "diffusion",
     "discrete",
     "gaussian",
     "mixtures",

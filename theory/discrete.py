@@ -49,6 +49,7 @@ METRICS = (
     "l2_risk",
 )
 NO_CLOSED_FORM = ("entropy", "tv_distance", "kl_to_original")
+REWARD_METRIC = "expected_reward"  # sum_i q_i r(i), recorded when a reward r curates the samples
 POLICIES = ("replace", "accumulate", "accumulate-subsample")
 _CHUNK_ELEMENTS = 1 << 22  # floats per (categories x states) block: 32 MB in float64
 WRIGHT_FISHER_BUDGET = 1 << 26  # floats of the (M+1)^2 Wright-Fisher matrix: 512 MB in float64, M <= 8191
@@ -214,6 +215,180 @@ def tempered_law_limit(p, temperature: float, generations: int):
     scaled -= np.max(scaled, axis=1, keepdims=True)
     law = np.exp(scaled)
     return law / law.sum(axis=1, keepdims=True)
+
+
+# ------------------------------------------------------------------- curation by a reward (Ferbach et al.)
+
+
+def reward_values(reward: str, categories: int):
+    """The reward r(i) `(K,)` of categories i = 1..K written as the simulation's `reward` option: "linear:A"
+    (r(i) = A (i - 1) / (K - 1)) or "linear:r_1,...,r_K"; None for "none". ValueError otherwise."""
+    if reward == "none":
+        return None
+    if not reward.startswith("linear:"):
+        raise ValueError(f"reward must be none or linear:A or linear:r_1,...,r_K, got {reward!r}")
+    values = np.asarray([float(v) for v in reward[len("linear:") :].split(",")])
+    if values.size == 1:
+        return values[0] * np.arange(categories) / (categories - 1)
+    if values.size != categories:
+        raise ValueError(f"reward: {values.size} values for categories = {categories}")
+    return values
+
+
+def curated_choice_probability(q, rewards, best_of: int, curation: str):
+    """Two categories with rewards (r_1, r_2), each candidate of category 2 with probability q `(n,)`: the
+    probability that curation keeps a point of category 2 [EXACT; our derivation].
+
+    bradley-terry: of K candidates, J ~ Bin(K, q) of category 2, one is kept with probability e^{r_j} /
+    sum_i e^{r_i}: sum_J Bin(K, q)(J) J e^{r_2} / (J e^{r_2} + (K - J) e^{r_1}). best (the highest reward,
+    ties to the first candidate, i.e. uniform among tied candidates): 1 - (1 - q)^K if r_2 > r_1, q^K if
+    r_2 < r_1, q if equal. tilted (K -> infinity): q e^{r_2} / (q e^{r_2} + (1 - q) e^{r_1}).
+    """
+    q = np.atleast_1d(np.asarray(q, float))
+    r1, r2 = (float(v) for v in rewards)
+    if curation == "tilted":
+        lift = math.exp(r2 - r1)
+        return q * lift / (q * lift + 1.0 - q)
+    k = int(best_of)
+    if curation == "best":
+        if r2 > r1:
+            return 1.0 - (1.0 - q) ** k
+        return q**k if r2 < r1 else q
+    if curation != "bradley-terry":
+        raise ValueError(f"curation must be best, bradley-terry or tilted, got {curation!r}")
+    j = np.arange(k + 1, dtype=float)
+    kept = j * math.exp(r2 - r1) / np.maximum(j * math.exp(r2 - r1) + (k - j), 1e-300)
+    return binomial_pmf(k, q) @ kept
+
+
+def curated_binary_distribution(
+    p2, rewards, samples: int, generations: int, *, best_of=1, curation="best", real_fraction=0.0, real_draw="fixed"
+):
+    """`(G + 1, M + 1)`: row k >= 1 is the law of the count of category 2 in model k's training batch
+    for a two-category law (p_1, p_2) whose synthetic points are curated by a reward (replace, fresh real
+    points, smoothing 0) [EXACT; our derivation]; row 0 is unused (zeros).
+
+    The count is a Markov chain: K_1 ~ Bin(M, p_2); given K_k = j, with q = j / M and pi(q) the
+    curated choice probability (`curated_choice_probability`), K_{k+1} ~ Bin(M - r, pi(q)) + Bin(r, p_2)
+    for a fixed real count r = round(alpha M), or Bin(M, alpha p_2 + (1 - alpha) pi(q)) for a mixture.
+    """
+    _check_samples(samples)
+    _check_generations(generations)
+    if (samples + 1) ** 2 > WRIGHT_FISHER_BUDGET:
+        raise ValueError(
+            f"samples: the (samples+1)^2 count chain exceeds WRIGHT_FISHER_BUDGET = {WRIGHT_FISHER_BUDGET}"
+        )
+    q = np.arange(samples + 1, dtype=float) / samples
+    chosen = curated_choice_probability(q, rewards, best_of, curation)
+    if real_draw == "mixture" and real_fraction > 0:
+        matrix = binomial_pmf(samples, real_fraction * p2 + (1.0 - real_fraction) * chosen)
+    else:
+        real = real_count(samples, real_fraction)
+        synthetic = binomial_pmf(samples - real, chosen)
+        real_pmf = binomial_pmf(real, [p2])[0]
+        matrix = np.stack([np.convolve(row, real_pmf) for row in synthetic])
+    law = np.zeros((generations + 1, samples + 1))
+    if generations >= 1:
+        law[1] = binomial_pmf(samples, [p2])[0]
+    for k in range(2, generations + 1):
+        law[k] = law[k - 1] @ matrix
+    return law
+
+
+def curated_law_limit(p, rewards, *, real_fraction=0.0, generations: int):
+    """`(G + 1, K)`: the infinite-sample limit (M -> infinity) of the law of model k = 0..G curated by the
+    tilted law (K -> infinity): model 1 is p and law_{k+1} = alpha p + (1 - alpha) law_k e^r / Z_k
+    (Ferbach et al. 2024) [LIMIT]. With alpha = 0, law_k is proportional to p e^{(k-1) r} and concentrates
+    on the highest reward; with alpha > 0 and a bounded reward it settles, the expected reward rising
+    monotonically to its fixed point."""
+    _check_generations(generations)
+    p = _check_probabilities(p, "p")
+    rewards = np.asarray(rewards, float)
+    tilt = np.exp(rewards - rewards.max())
+    laws = [p, p]
+    for _ in range(2, generations + 1):
+        tilted = laws[-1] * tilt
+        laws.append(real_fraction * p + (1.0 - real_fraction) * tilted / tilted.sum())
+    return np.stack(laws[: generations + 1])
+
+
+def _binary_metric_values(metric: str, q, p):
+    """The value of a metric at a two-category model law (1 - q, q) `(n,)` against the truth p `(2,)`."""
+    law = np.stack([1.0 - q, q], axis=-1)
+    positive = law > 0
+    if metric == "tv_distance":
+        return np.abs(q - p[1])
+    if metric == "l2_risk":
+        return 2.0 * (q - p[1]) ** 2
+    if metric == "entropy":
+        return entropy(law)
+    if metric == "gini_simpson":
+        return 2.0 * q * (1.0 - q)
+    if metric == "support_size":
+        return positive.sum(axis=-1).astype(float)
+    if metric == "lost_mass":
+        return np.where(positive, 0.0, p).sum(axis=-1)
+    if metric == "kl_to_original":
+        return np.sum(xlogy(law, law) - xlogy(law, np.where(p > 0, p, 1.0)), axis=-1)
+    if metric == "tail_mass":  # the tail is the less probable category (tail rank 1 of 2)
+        return law[..., int(np.argmin(p))] if p[0] != p[1] else np.zeros_like(q)
+    raise ValueError(metric)
+
+
+def _curated_prediction(
+    metric,
+    *,
+    p,
+    rewards,
+    best_of,
+    curation,
+    samples,
+    generations,
+    policy,
+    real_fraction,
+    real_draw,
+    reused,
+    smoothing,
+    groups,
+):
+    """Exact predictions of a curated chain with two categories under replace (`curated_binary_distribution`);
+    NoTheory elsewhere."""
+    if p.size != 2 or policy != "replace" or reused or smoothing > 0 or groups or metric.startswith("group_"):
+        return NoTheory(
+            "curated chain: exact only for two categories under replace with fresh real points and no smoothing "
+            "(a Markov chain on counts); the infinite-sample limit of curation tilted is theory.discrete.curated_law_limit"
+        )
+    law = curated_binary_distribution(
+        p[1],
+        rewards,
+        samples,
+        generations,
+        best_of=best_of,
+        curation=curation,
+        real_fraction=real_fraction,
+        real_draw=real_draw,
+    )
+    q = np.arange(samples + 1) / samples
+    if metric == REWARD_METRIC:
+        values, at_truth = rewards[0] * (1 - q) + rewards[1] * q, float(p @ rewards)
+    else:
+        values, at_truth = (
+            _binary_metric_values(metric, q, p),
+            float(_binary_metric_values(metric, np.asarray([p[1]]), p)[0]),
+        )
+    mean = law @ values
+    mean[0] = at_truth
+    second = law @ values**2
+    second[0] = at_truth**2
+    kept = "tilted law (K -> infinity)" if curation == "tilted" else f"{curation} best-of-{best_of}"
+    if curation != "tilted" and best_of == 1:
+        kept = "nothing (best_of 1: Wright-Fisher with fresh real points)"
+    return Prediction(
+        mean,
+        "exact",
+        note=f"exact count chain of two categories curated by {kept} (our derivation)",
+        std=np.sqrt(np.clip(second - mean**2, 0.0, None)),
+    )
 
 
 def entropy(law):
@@ -669,6 +844,9 @@ def predict(
     groups: str = "",
     shared_real_data: bool = False,
     sample_growth: float = 0.0,
+    reward: str = "none",
+    curation: str = "best",
+    best_of: int = 1,
     **_ignored,
 ) -> Prediction | NoTheory:
     """The prediction for one discrete-setting metric over generations 0..G (the simulation's names).
@@ -685,7 +863,10 @@ def predict(
     group_list = parse_groups(groups, categories)
     group_names = {g[0]: g for g in group_list}
     base = metric.split(".", 1)[0]
-    if metric in METRICS:
+    rewards = reward_values(reward, categories)
+    if metric == REWARD_METRIC and rewards is None:
+        raise ValueError(f"metric {REWARD_METRIC} needs a reward")
+    if metric in METRICS or metric == REWARD_METRIC:
         pass
     elif base in ("group_mass", "group_extinct") and "." in metric:
         if metric.split(".", 1)[1] not in group_names:
@@ -698,12 +879,36 @@ def predict(
         return NoTheory("with a shared real sample the chain mean is conditional on it; theory is unconditional")
     if sample_growth:
         return NoTheory("growing sample size: not derived")
+    p = parse_law(law, categories)
+    if rewards is not None and (curation == "tilted" or best_of > 1 or (categories == 2 and policy == "replace")):
+        mixture = real_draw == "mixture" and real_fraction > 0
+        reused = not mixture and real_count(samples, real_fraction) > 0 and real_source == "original"
+        return _curated_prediction(
+            metric,
+            p=p,
+            rewards=rewards,
+            best_of=best_of,
+            curation=curation,
+            samples=samples,
+            generations=generations,
+            policy=policy,
+            real_fraction=real_fraction,
+            real_draw=real_draw,
+            reused=reused,
+            smoothing=smoothing,
+            groups=groups,
+        )
+    if metric == REWARD_METRIC:  # no curation: E r is linear in the law, so the mass theory gives it
+        common = dict(policy=policy, real_fraction=real_fraction, real_draw=real_draw)
+        mean = expected_mass(p, rewards, samples, generations, smoothing=smoothing, **common)
+        return Prediction(
+            mean, "exact", note="no curation (best_of 1): E sum_i q_i r(i), linear in E q (expected_mass)"
+        )
     if metric in NO_CLOSED_FORM:
         return NoTheory(
             f"E {metric} of a multinomial/Wright-Fisher law: no closed form (a nonlinear function of "
             "all counts); simulation only"
         )
-    p = parse_law(law, categories)
     mixture = real_draw == "mixture" and real_fraction > 0
     has_real = mixture or real_count(samples, real_fraction) > 0
     reused = has_real and not mixture and real_source == "original"

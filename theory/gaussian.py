@@ -29,6 +29,7 @@ from theory.common import NoTheory, Prediction
 from theory.special import digamma, gammaln, normal_quantile, polygamma
 
 METRICS = ("mean_error_sq", "trace_ratio", "log_det_ratio", "w2_sq")
+REWARD_METRIC = "expected_reward"  # a . mu_k, recorded when a reward r(x) = a . x curates the samples
 
 
 def sample_sizes(*, samples, num_generations, real_fraction=0.0, sample_growth=0.0):
@@ -346,6 +347,153 @@ def _cornish_fisher(cumulants, level):
     return np.where(k2 > 0, k1 + sd * w, k1)
 
 
+# ----------------------------------------------------------------------------- curation by a reward
+
+
+def reward_direction(reward: str, dim: int):
+    """The coefficients a `(d,)` of a linear reward r(x) = a . x written as the simulation's `reward`
+    option: "linear:A" (a = A e_1) or "linear:a_1,...,a_d"; None for "none". ValueError otherwise."""
+    if reward == "none":
+        return None
+    if not reward.startswith("linear:"):
+        raise ValueError(f"reward must be none or linear:A or linear:a_1,...,a_d, got {reward!r}")
+    values = np.asarray([float(v) for v in reward[len("linear:") :].split(",")])
+    if values.size == 1:
+        return values[0] * np.eye(dim)[0]
+    if values.size != dim:
+        raise ValueError(f"reward: {values.size} coefficients for dim = {dim}")
+    return values
+
+
+def tilted_moments(direction, *, samples, ddof, num_generations, covariance=None):
+    """E r and E ||mu_k - mu_0||^2 for k = 0..G when every model is sampled from its law tilted by a
+    linear reward, N(mu, Sigma) e^{a . x} / Z = N(mu + Sigma a, Sigma) (the K -> infinity limit of
+    Bradley-Terry best-of-K curation, Ferbach et al. 2024), pool rule replace, no real data after model 1,
+    fixed M [EXACT; our derivation].
+
+    Derivation: with n = M - 1, m = M - ddof and c = n / m, mu_{k+1} = mu_k + Sigma_k a + Sigma_k^{1/2}
+    z_{k+1}, z ~ N(0, I / M) independent of every Sigma (Cochran), and Sigma_{k+1} = Sigma_k^{1/2} W
+    Sigma_k^{1/2} / m, W ~ Wishart_d(n, I). So E Sigma_k = c^k Sigma_0 (the tilt leaves the covariance
+    alone), E[r_k] - a . mu_0 = sum_{j=1}^{k-1} c^j a' Sigma_0 a, and E||mu_k - mu_0||^2 = tr Sigma_0
+    sum_{j=0}^{k-1} c^j / M + sum_j e_j + 2 sum_{i<j} c^{j-i} e_i (i, j = 1..k-1) with e_j = E a'
+    Sigma_j^2 a. From E[W B W] = n(n+1) B + n tr(B) I and E[tr(W B) W] = n^2 tr(B) I + 2n B, the pair
+    (e_j, f_j = E tr(Sigma_j) a' Sigma_j a) obeys e' = (n(n+1) e + n f) / m^2, f' = (n^2 f + 2n e) / m^2
+    from (e_0, f_0) = (a' Sigma_0^2 a, tr Sigma_0 a' Sigma_0 a).
+
+    Returns `(expected_reward, mean_error_sq)`, each `(G + 1,)`, with mu_0 = 0 (a . mu_0 is added by the
+    caller when mu_0 != 0).
+    """
+    a = np.asarray(direction, float)
+    sigma0 = np.eye(a.size) if covariance is None else np.asarray(covariance, float)
+    n, m = samples - 1.0, samples - float(ddof)
+    if n < 1 or m <= 0:
+        raise ValueError(f"samples must be >= 2 and > ddof, got samples={samples}, ddof={ddof}")
+    c = n / m
+    s_a = a @ sigma0 @ a
+    e, f = float(a @ sigma0 @ sigma0 @ a), float(np.trace(sigma0) * s_a)
+    second = np.zeros(num_generations + 1)  # e_j, j = 0..G
+    second[0] = e
+    for j in range(1, num_generations + 1):
+        e, f = (n * (n + 1) * e + n * f) / m**2, (n * n * f + 2 * n * e) / m**2
+        second[j] = e
+    powers = c ** np.arange(num_generations + 1)
+    reward = np.concatenate([[0.0], np.cumsum(np.concatenate([[0.0], powers[1:-1]])) * s_a])
+    noise = np.concatenate([[0.0], np.cumsum(powers[:-1]) * np.trace(sigma0) / samples])
+    drift = np.zeros(num_generations + 1)
+    for k in range(2, num_generations + 1):
+        j = np.arange(1, k)
+        gaps = c ** np.abs(j[:, None] - j[None, :])
+        drift[k] = float(np.sum(gaps * second[np.minimum(j[:, None], j[None, :])]))
+    return reward, noise + drift
+
+
+def tilted_limit(direction, *, real_fraction, num_generations, covariance=None):
+    """The infinite-sample limit (M -> infinity) of the tilted chain with a fresh real fraction alpha,
+    pool rule replace [LIMIT; our derivation]: model 1 is the truth, and model k+1 is the Gaussian fitted to
+    the mixture alpha N(mu_0, Sigma_0) + (1 - alpha) N(mu_k + Sigma_k a, Sigma_k):
+
+        mu_{k+1} = alpha mu_0 + (1 - alpha)(mu_k + Sigma_k a),
+        Sigma_{k+1} = alpha Sigma_0 + (1 - alpha) Sigma_k + alpha (1 - alpha) delta delta',
+        delta = mu_k + Sigma_k a - mu_0.
+
+    With alpha = 0 the mean moves by Sigma_0 a per generation forever; with alpha > 0, Sigma_0 = I and a
+    of length A, it settles iff 4 (1 - alpha) A^2 <= alpha^2 (`tilted_limit_settles`), at mu - mu_0 =
+    (1 - alpha) s a / alpha with s the smaller root of (1 - alpha) A^2 s^2 / alpha^2 - s + 1 = 0.
+    Returns {"expected_reward", "mean_error_sq", "trace_ratio"}: `(G + 1,)` each (mu_0 = 0).
+    """
+    a = np.asarray(direction, float)
+    sigma0 = np.eye(a.size) if covariance is None else np.asarray(covariance, float)
+    alpha = float(real_fraction)
+    mu, sigma = np.zeros(a.size), sigma0.copy()
+    out = {"expected_reward": [0.0, 0.0], "mean_error_sq": [0.0, 0.0], "trace_ratio": [1.0, 1.0]}
+    for _ in range(2, num_generations + 1):
+        delta = mu + sigma @ a
+        mu, sigma = (
+            (1 - alpha) * delta,
+            alpha * sigma0 + (1 - alpha) * sigma + alpha * (1 - alpha) * np.outer(delta, delta),
+        )
+        out["expected_reward"].append(float(a @ mu))
+        out["mean_error_sq"].append(float(mu @ mu))
+        out["trace_ratio"].append(float(np.trace(sigma) / np.trace(sigma0)))
+    return {name: np.asarray(values[: num_generations + 1]) for name, values in out.items()}
+
+
+def tilted_limit_settles(reward_norm, real_fraction) -> bool:
+    """Whether the infinite-sample tilted chain with Sigma_0 = I and a reward of length A settles (has a
+    fixed point) at real fraction alpha: 4 (1 - alpha) A^2 <= alpha^2 [our derivation, `tilted_limit`]."""
+    alpha = float(real_fraction)
+    return alpha > 0 and 4.0 * (1.0 - alpha) * float(reward_norm) ** 2 <= alpha**2
+
+
+def _curated_prediction(
+    metric,
+    *,
+    direction,
+    best_of,
+    curation,
+    dim,
+    samples,
+    ddof,
+    policy,
+    generations,
+    real_fraction,
+    real_weight,
+    temperature,
+    sample_growth,
+    covariance,
+):
+    """The prediction of one metric of a chain curated by a linear reward, or None where the uncurated
+    theory applies unchanged (trace_ratio and log_det_ratio of the tilted replace chain without real data:
+    the tilt moves the mean only)."""
+    mean0 = 0.0  # the simulation's real mean
+    if curation != "tilted":
+        if best_of == 1:  # no curation: E mu_k = mu_0 under every pool rule
+            if metric == REWARD_METRIC:
+                return Prediction(
+                    np.full(generations + 1, mean0), "exact", note="no curation (best_of 1): E a . mu_k = a . mu_0"
+                )
+            return None
+        return NoTheory(
+            f"best-of-{best_of} curation ({curation}) of a Gaussian: the law of the kept point has no closed form "
+            "(simulation only); its K -> infinity limit is curation tilted"
+        )
+    plain = policy == "replace" and real_fraction == 0 and sample_growth == 0
+    if not plain or temperature != 1.0 or (real_weight is not None and real_weight >= 0):
+        return NoTheory(
+            "tilted chain off plain replace (real data, accumulate, temperature, weights or growth): moments not "
+            "closed (the mixture's covariance involves the tilt); the M -> infinity limit is theory.gaussian.tilted_limit"
+        )
+    if metric in ("trace_ratio", "log_det_ratio"):
+        return None
+    if metric == "w2_sq":
+        return NoTheory("E W2^2 of the tilted chain: not derived")
+    reward, error = tilted_moments(
+        direction, samples=samples, ddof=ddof, num_generations=generations, covariance=covariance
+    )
+    note = "exact: tilted chain N(mu + Sigma a, Sigma) (Ferbach et al. 2024 limit K -> infinity), our moment recursion"
+    return Prediction(reward + mean0 if metric == REWARD_METRIC else error, "exact", note=note)
+
+
 def predict(
     metric: str,
     *,
@@ -363,6 +511,9 @@ def predict(
     quantile_levels=(0.05, 0.5, 0.95),
     real_weight: float = -1.0,
     temperature: float = 1.0,
+    reward: str = "none",
+    curation: str = "best",
+    best_of: int = 1,
     **_ignored,
 ) -> Prediction | NoTheory:
     """The prediction for one metric, taking the simulation's own parameter names (`generations` = G).
@@ -373,6 +524,31 @@ def predict(
     """
     if metric == "kl_divergence":
         return NoTheory("E KL(truth || model): not derived (it involves E Sigma_k^-1 along the chain)")
+    direction = reward_direction(reward, dim)
+    if metric == REWARD_METRIC and direction is None:
+        raise ValueError(f"metric {REWARD_METRIC} needs a reward")
+    if direction is not None:
+        unusual_real = shared_real_data or (real_fraction > 0 and (real_draw == "mixture" or real_source == "original"))
+        if unusual_real and (curation == "tilted" or best_of > 1):
+            return NoTheory("curated chain with a shared, reused or mixed-in real sample: not derived")
+        curated = _curated_prediction(
+            metric,
+            direction=direction,
+            best_of=best_of,
+            curation=curation,
+            dim=dim,
+            samples=samples,
+            ddof=ddof,
+            policy=policy,
+            generations=generations,
+            real_fraction=real_fraction,
+            real_weight=real_weight,
+            temperature=temperature,
+            sample_growth=sample_growth,
+            covariance=covariance,
+        )
+        if curated is not None:
+            return curated
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     covariance = np.eye(dim) if covariance is None else np.asarray(covariance)

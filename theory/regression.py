@@ -72,6 +72,27 @@ def ols_subsample(*, dim: int, samples: int, noise_var, generations: int):
     return ridge_theory.subsample_limit_ratio(generations) * noise_var * dim / (samples - dim - 1)
 
 
+def weighted_ols_limit(real_weight, *, real: int, synthetic: int, dim: int, noise_var=1.0):
+    """He, Xu & Cheng 2025's stationary excess risk of weighted OLS with a fresh design x ~ N(0, I_d):
+    each generation fits r fresh real rows and M - r rows labelled by the previous model (fresh noise of
+    the same variance), the real rows carrying the share w of the weight [LIMIT: large M; their unified
+    expression, with the Fisher information of the isotropic design].
+
+    With X'X / n replaced by I, w_k - w* = w (real noise) + (1 - w)(w_{k-1} - w*) + (1 - w)(synthetic
+    noise), so E_k = sigma^2 d [w^2 / r + (1 - w)^2 / (M - r)] + (1 - w)^2 E_{k-1}, whose fixed point is
+    sigma^2 d [w^2 / r + (1 - w)^2 / (M - r)] / (w (2 - w)), minimised at the golden-ratio weight of the
+    Gaussian mean (theory.gaussian.optimal_real_weight). No finite-M closed form is known to us: the
+    weighted Gram matrix's inverse does not factor; the finite-M excess risk exceeds the limit by a
+    relative O(d / M) (shown by simulation in tests/test_real_weight.py).
+    """
+    w = np.asarray(real_weight, float)
+    if np.any((w <= 0) | (w > 1)):
+        raise ValueError(f"real_weight must be in (0, 1], got {real_weight!r}")
+    if real < 1 or synthetic < 1:
+        raise ValueError(f"real and synthetic counts must be >= 1, got {real}, {synthetic}")
+    return noise_var * dim * (w**2 / real + (1 - w) ** 2 / synthetic) / (w * (2 - w))
+
+
 def _spectrum(text: str, dim: int):
     """Eigenvalues `(d,)` and eigenvectors `(d, d)` (None: the coordinate basis) of a `spectrum` string."""
     if text == "isotropic":

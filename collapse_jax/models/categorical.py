@@ -108,6 +108,45 @@ def law_of(params: CategoricalParams, base: jax.Array) -> jax.Array:
     return (1.0 - params.base_share) * params.counts.astype(jnp.float32) / total + params.base_share * base
 
 
+def reweighted_law(
+    params: CategoricalParams, base: jax.Array, *, temperature=1.0, log_factor=None
+) -> CategoricalParams:
+    """The fitted law q raised to 1/`temperature` and times `exp(log_factor)` `(K,)`, renormalised (in
+    logs), as integer tickets over the K categories, 2^30 in all: each probability is kept to within 2^-31
+    (one below 2^-31 rounds to 0). A tempered law (q^(1/tau) / Z) or a reward-tilted one (q e^r / Z)."""
+    k = base.shape[0]
+    law = law_of(params, base)
+    positive = law > 0
+    log_law = jnp.where(positive, jnp.log(jnp.where(positive, law, 1.0)), -jnp.inf) / temperature
+    if log_factor is not None:
+        log_law = log_law + log_factor
+    reweighted = jnp.exp(log_law - jnp.max(log_law))
+    share = reweighted / jnp.sum(reweighted)
+    weights = jnp.round(share * float(1 << 30)).astype(jnp.int32)
+    return CategoricalParams(params.counts, jnp.arange(k, dtype=jnp.int32), jnp.cumsum(weights), jnp.float32(0.0))
+
+
+def category_reward(values, base=None):
+    """A reward r(i) = values[i] on the K categories (a linear reward of the one-hot point) as a
+    `chain.Reward`: scores of drawn categories, E r under a fitted law or the truth (a `TrueLaw`), and the
+    law tilted by e^r (`reweighted_law`, exact up to its 2^-31 tickets). `base`: the fitted model's base
+    law `(K,)` (default uniform, as `make_categorical`)."""
+    from collapse_jax.chain import Reward
+
+    values = jnp.asarray(values, jnp.float32)
+    base_law = jnp.full_like(values, 1.0 / values.shape[0]) if base is None else jnp.asarray(base, jnp.float32)
+
+    def expected(params):
+        law = law_of(params, base_law) if isinstance(params, CategoricalParams) else params.probabilities
+        return jnp.sum(law * values)
+
+    return Reward(
+        score=lambda points: values[points],
+        expected=expected,
+        tilt=lambda params: reweighted_law(params, base_law, log_factor=values),
+    )
+
+
 def make_categorical(num_categories: int, *, smoothing: float = 0.0, base=None) -> Estimator:
     """The empirical law of the training counts, with add-`smoothing` (Laplace / Lidstone) smoothing.
 
@@ -159,15 +198,8 @@ def make_categorical(num_categories: int, *, smoothing: float = 0.0, base=None) 
 
     def temper(params, temperature):
         """The fitted law raised to 1/tau and renormalised (computed in logs), as integer tickets over the K
-        categories, 2^30 in all: each probability is kept to within 2^-31 (one below 2^-31 rounds to 0)."""
-        law = law_of(params, jnp.asarray(base_law, jnp.float32))
-        positive = law > 0
-        log_law = jnp.where(positive, jnp.log(jnp.where(positive, law, 1.0)), -jnp.inf) / temperature
-        tempered = jnp.exp(log_law - jnp.max(log_law))
-        share = tempered / jnp.sum(tempered)
-        weights = jnp.round(share * float(1 << 30)).astype(jnp.int32)
-        atoms = jnp.arange(k, dtype=jnp.int32)
-        return CategoricalParams(params.counts, atoms, jnp.cumsum(weights), jnp.float32(0.0))
+        categories (`reweighted_law`)."""
+        return reweighted_law(params, jnp.asarray(base_law, jnp.float32), temperature=temperature)
 
     return Estimator(
         name="categorical",

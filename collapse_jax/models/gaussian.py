@@ -261,6 +261,26 @@ def make_gaussian(*, ddof: int = 0, full_rank: bool = True, well_conditioned: bo
     )
 
 
+def linear_reward(direction):
+    """The reward r(x) = a . x `(d,)` -> a `chain.Reward`: scores `points @ a`, E r = a . mu, and the
+    exact tilt N(mu, Sigma) e^{a . x} / Z = N(mu + Sigma a, Sigma) (Ferbach et al. 2024: the mean moves
+    by Sigma a, the covariance is unchanged)."""
+    from collapse_jax.chain import Reward
+
+    direction = jnp.asarray(direction)
+
+    def tilt(params: GaussianParams) -> GaussianParams:
+        a = direction.astype(params.mean.dtype)
+        shift = jnp.exp(2.0 * params.log_scale) * _times(params.root, _times(params.root.T, a))
+        return params._replace(mean=params.mean + shift)
+
+    return Reward(
+        score=lambda points: points @ direction.astype(points.dtype),
+        expected=lambda params: jnp.sum(params.mean * direction.astype(params.mean.dtype)),
+        tilt=tilt,
+    )
+
+
 def gaussian_metrics(
     params: GaussianParams, true: GaussianParams, names: tuple[str, ...], *, columns: int | None = None
 ) -> dict:

@@ -141,3 +141,14 @@ def kde_log_density(params: KDEParams, points: jax.Array, *, batch_size: int | N
 def held_out_nll(params: KDEParams, test_points: jax.Array, *, batch_size: int | None = None) -> jax.Array:
     """Mean negative log-likelihood `()` of held-out points `(m, d)` under the KDE."""
     return -jnp.mean(kde_log_density(params, test_points, batch_size=batch_size))
+
+
+def kde_moments(params: KDEParams, real_mean: jax.Array) -> dict:
+    """The KDE's `variance` `()` (tr C / d, C = S + h^2 I its covariance, S the weighted covariance of its
+    points with divisor sum w) and `mean_error_sq` `()` (|weighted mean - real_mean|^2); real_mean `(d,)`."""
+    points, weights = params.points, params.weights
+    total = jnp.maximum(jnp.sum(weights), jnp.finfo(points.dtype).tiny)
+    mean = jnp.sum(weights[:, None] * points, axis=0) / total
+    spread = jnp.sum(weights * jnp.sum((points - mean[None, :]) ** 2, axis=-1)) / total
+    error = mean - jnp.asarray(real_mean, points.dtype)
+    return {"variance": spread / points.shape[-1] + params.bandwidth**2, "mean_error_sq": jnp.sum(error**2)}

@@ -44,6 +44,7 @@ SETTING_PAGES = {
     "discrete": "discrete.md",
     "tails": "tails.md",
     "kde": "kde-gmm.md",
+    "diffusion": "diffusion.md",
     "gmm": "kde-gmm.md",
     "verification": "verification.md",
     "mixture": "mixture.md",
