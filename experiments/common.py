@@ -12,16 +12,46 @@ from collapse_jax.summary import compare, verdict_text
 
 @dataclasses.dataclass
 class Curve:
-    """One simulated curve of a figure and its comparison with theory."""
+    """One simulated curve of a figure and its comparison with theory.
+
+    generations: the points of the curve (generations 0..G: G + 1), of which `verdict["compared"]` were
+    compared; run: the identity of the run that made it (setting and resolved configuration, seed and
+    chains included), so that one run drawn twice (e.g. M_k = 100 k^0 beside M = 100) is counted once;
+    theory_kind: what the chain mean was compared with ("exact", "asymptotic", ...; None without theory).
+    """
 
     experiment: str
     label: str
     metric: str
     verdict: dict
+    generations: int | None = None
+    run: str | None = None
+    theory_kind: str | None = None
+
+
+def run_identity(summary: dict) -> str:
+    """The setting and resolved configuration of a summary, as a string (the output folder left out)."""
+    import json
+
+    config = {k: v for k, v in summary.get("config", {}).items() if k != "out"}
+    return json.dumps({"setting": summary.get("setting"), **config}, sort_keys=True, default=str)
 
 
 def curves_from_summary(experiment: str, label: str, summary: dict, metrics) -> list[Curve]:
-    return [Curve(experiment, label, m, compare(summary["metrics"][m])) for m in metrics]
+    run = run_identity(summary)
+    count = len(summary.get("generations", ())) or None
+    return [
+        Curve(
+            experiment,
+            label,
+            m,
+            compare(summary["metrics"][m]),
+            generations=count,
+            run=run,
+            theory_kind=summary["metrics"][m].get("theory_kind"),
+        )
+        for m in metrics
+    ]
 
 
 def simulate_cells(cells: dict, *, progress: bool = False, workers: int = 2) -> dict:
@@ -80,6 +110,11 @@ def _array(values) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], float)
 
 
+EXACT_STYLE = dict(color="black", lw=0.8, linestyle="-")  # exact theory: thin solid black
+LIMIT_STYLE = dict(color="0.55", lw=1.0, linestyle="-.")  # an asymptotic formula, a limit or a bound: grey dash-dot
+QUANTILE_STYLE = dict(color="black", lw=0.7, linestyle=":")  # the theory's quantiles, beside the chains' median
+
+
 def plot_metric(
     ax,
     summary: dict,
@@ -93,30 +128,40 @@ def plot_metric(
     transform=None,
     positive=False,
 ):
-    """Chain mean with its 95% band (mean +- 1.96 SE), the 5-95% band of the chains, theory as a line.
+    """Chain mean with its 95% band (mean +- 1.96 SE), the 5-95% band of the chains, and theory.
 
-    Theory is solid where the mean is checkable and dotted where heavy tails make the sample mean
-    uninformative (see theory.common.checkable). `positive`: the metric is non-negative and drawn on a
-    log axis, so band edges below zero are drawn at the axis floor instead of being dropped.
+    Theory: exact theory is a thin solid black line (`EXACT_STYLE`), an asymptotic formula or a limit a
+    grey dash-dot line (`LIMIT_STYLE`). Where the mean is not checkable (a heavy-tailed metric whose
+    sample mean does not estimate its expectation, theory.common.checkable), no mean and no SE band are
+    drawn there; a curve with such generations also shows the chains' median at every generation (a
+    thinner line), beside the theory's median (`QUANTILE_STYLE`) where it has quantiles. `positive`: the metric is non-negative and drawn on a log
+    axis, so band edges below zero are drawn at the axis floor instead of being dropped.
     """
     entry = summary["metrics"][metric]
     g = np.asarray(summary["generations"])
     f = transform or (lambda x: x)
     mean, se = _array(entry["mean"]), _array(entry["se"])
+    has_theory = entry["theory_kind"] is not None
+    checkable = np.asarray(entry["checkable"] or [True] * len(g), bool) if has_theory else np.ones(len(g), bool)
     # on a log axis, an SE band edge at or below zero is drawn three decades under the mean (off the chart)
     floor = (lambda lo: np.maximum(lo, 1e-3 * mean)) if positive else (lambda lo: lo)
-    ax.plot(g, f(mean), color=color, linestyle=linestyle, lw=1.4, label=label)
-    ax.fill_between(g, f(floor(mean - 1.96 * se)), f(mean + 1.96 * se), color=color, alpha=0.35, lw=0)
-    if bands and entry["quantiles"]:
-        lo, hi = _array(entry["quantiles"]["0.05"]), _array(entry["quantiles"]["0.95"])
+    shown = np.where(checkable, mean, np.nan)
+    ax.plot(g, f(shown), color=color, linestyle=linestyle, lw=1.4, label=label)
+    lo, hi = np.where(checkable, floor(mean - 1.96 * se), np.nan), np.where(checkable, mean + 1.96 * se, np.nan)
+    ax.fill_between(g, f(lo), f(hi), color=color, alpha=0.35, lw=0)
+    quantiles = entry.get("quantiles") or {}
+    if not checkable.all() and "0.5" in quantiles:  # the median at every generation, thinner than the mean
+        ax.plot(g, f(_array(quantiles["0.5"])), color=color, linestyle=linestyle, lw=0.8)
+    if bands and quantiles:
+        lo, hi = _array(quantiles["0.05"]), _array(quantiles["0.95"])
         ax.fill_between(g, f(lo), f(hi), color=color, alpha=0.08, lw=0)
-    if theory and entry["theory_kind"] is not None:
+    if theory and has_theory:
         t = _array(entry["theory"])
-        checkable = np.asarray(entry["checkable"] or [True] * len(g), bool)
-        solid = np.where(checkable, f(t), np.nan)
-        dotted = np.where(~checkable | np.roll(~checkable, -1), f(t), np.nan)
-        ax.plot(g, solid, color="black", lw=0.9, linestyle="--")
-        ax.plot(g, dotted, color="black", lw=0.9, linestyle=":")
+        style = EXACT_STYLE if entry["theory_kind"] == "exact" else LIMIT_STYLE
+        ax.plot(g, f(np.where(checkable, t, np.nan)), **style)
+        theory_quantiles = entry.get("theory_quantiles") or {}
+        if not checkable.all() and "0.5" in theory_quantiles:
+            ax.plot(g, f(np.where(~checkable, _array(theory_quantiles["0.5"]), np.nan)), **QUANTILE_STYLE)
 
 
 def plot_final_means(ax, summaries: list[dict], xs, metric: str, *, color) -> None:
@@ -140,20 +185,23 @@ def style_axes(ax, *, title=None, xlabel="generation", ylabel=None, logy=False, 
     ax.grid(alpha=0.25, lw=0.5)
 
 
-def finish_figure(fig, title: str, out_dir: str, name: str) -> list[str]:
-    """Title, the band legend, layout; save as PNG and PDF under `out_dir`, close; return the paths."""
+def finish_figure(fig, title: str, out_dir: str, name: str, *, bottom: float = 0.02) -> list[str]:
+    """Title, the band legend, layout; save as PNG and PDF under `out_dir`, close; return the paths.
+    `bottom`: the figure's fraction kept free at the bottom (for a figure-wide legend)."""
     import matplotlib.pyplot as plt
 
     fig.suptitle(title, fontsize=11)
     fig.text(
         0.01,
         0.005,
-        "line: chain mean; dark band: mean +- 1.96 SE; light band: 5-95% of chains; "
-        "black dashed: theory (dotted where the mean is not checkable by simulation)",
+        "coloured line: chain mean, drawn only where checkable (thinner: the chains' median, where heavy tails "
+        "make some means uncheckable); "
+        "dark band: mean +- 1.96 SE; light band: 5-95% of chains; thin solid black: exact theory (dotted: its "
+        "median); grey dash-dot: an asymptotic formula or limit",
         fontsize=7,
         color="0.3",
     )
-    fig.tight_layout(rect=(0, 0.02, 1, 0.97))
+    fig.tight_layout(rect=(0, bottom, 1, 0.97))
     os.makedirs(out_dir, exist_ok=True)
     paths = []
     for ext in ("png", "pdf"):
@@ -164,24 +212,67 @@ def finish_figure(fig, title: str, out_dir: str, name: str) -> list[str]:
     return paths
 
 
+_STATUS_ORDER = {"fail": 0, "deviates (asymptotic)": 1, "not checkable": 2, "pass": 3, "no theory": 4}
+
+
+def _duplicates(curves: list[Curve]) -> dict[int, Curve]:
+    """{index: first curve} for each curve drawn from the same run and metric as an earlier one."""
+    first, same = {}, {}
+    for index, curve in enumerate(curves):
+        if curve.run is None:
+            continue
+        key = (curve.experiment, curve.run, curve.metric)
+        if key in first:
+            same[index] = first[key]
+        else:
+            first[key] = curve
+    return same
+
+
 def report_markdown(curves: list[Curve], figures: dict[str, list[str]], out_dir: str, k: float) -> str:
+    """The agreement report: one line per experiment, then every curve, failures and deviations first.
+
+    Each curve's chain mean is compared with its theory at every checkable generation ("k of G + 1
+    points"); a curve drawn twice from one run (the same setting, configuration and metric) is listed
+    once, its other labels named beside it, and counted once.
+    """
+    same = _duplicates(curves)
+    unique = [c for i, c in enumerate(curves) if i not in same]
+    also = {}
+    for index, original in same.items():
+        also.setdefault(id(original), []).append(curves[index].label)
     lines = [
         "# collapse-jax reproduction report",
         "",
-        "Each curve's chain mean is compared with theory at every checkable generation; the largest",
-        f"|simulation - theory| is given in standard errors of the chain mean (pass: <= {k:g} SE).",
-        "'not checkable by simulation': the metric is a heavy-tailed product of chi-squares there, so a",
-        "sample mean over the chains does not estimate its expectation (see docs/theory.md, 'Heavy tails').",
-        "Non-finite chains are always counted: a curve whose chains went non-finite (NaN, or an infinity the",
-        "theory does not give) at a generation where theory has a value fails ('fail: k of C chains",
-        "non-finite from generation g', k the most at any one generation); infinities that are the exact",
-        "value (the theory's own -inf, or one the metric takes by definition, e.g. KL = +inf for a singular",
-        "covariance) are named with their reason instead.",
+        "Each curve's chain mean is compared with its theory at every checkable generation ('checked': k of",
+        "the curve's G + 1 points); the largest |simulation - theory| is given in standard errors of the chain",
+        f"mean (pass: <= {k:g} SE over those points; they are correlated generations of the same chains, so the",
+        "maximum is a conservative summary). 'statistic' says what the chain mean was compared with: exact",
+        "theory (a failure is a disagreement) or an asymptotic formula or limit (a gap is reported as",
+        "'deviates (asymptotic)', not as a failure). 'not checkable by simulation': the metric is a",
+        "heavy-tailed product of chi-squares there, so a sample mean over the chains does not estimate its",
+        "expectation (see docs/theory.md, 'Heavy tails'). Non-finite chains are always counted: a curve whose",
+        "chains went non-finite (NaN, or an infinity the theory does not give) at a generation where theory",
+        "has a value fails ('fail: k of C chains non-finite from generation g', k the most at any one",
+        "generation); infinities that are the exact value (the theory's own -inf, or one the metric takes by",
+        "definition, e.g. KL = +inf for a singular covariance) are named with their reason instead. Failures",
+        "and deviations are listed first; a curve drawn twice from one run is listed and counted once.",
         "",
-        "| experiment | curve | metric | status | max abs(sim - theory) / SE | at generation | generations compared | not checkable |",
-        "|---|---|---|---|---|---|---|---|",
+        "| experiment | curves | pass | fail | deviates (asymptotic) | not checkable | no theory |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for c in curves:
+    for experiment in dict.fromkeys(c.experiment for c in unique):
+        mine = [c for c in unique if c.experiment == experiment]
+        counts = [sum(c.verdict["status"] == s for c in mine) for s in _STATUS_ORDER]
+        fail, deviates, unchecked, passed, none = counts
+        lines.append(f"| {experiment} | {len(mine)} | {passed} | {fail} | {deviates} | {unchecked} | {none} |")
+    lines += [
+        "",
+        "| experiment | curve | metric | status | statistic | max abs(sim - theory) / SE | at generation | checked | not checkable |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    ordered = sorted(unique, key=lambda c: _STATUS_ORDER.get(c.verdict["status"], 5))
+    for c in ordered:
         v = c.verdict
         status = verdict_text(
             {**v, "status": {"not checkable": "not checkable by simulation"}.get(v["status"], v["status"])},
@@ -189,19 +280,27 @@ def report_markdown(curves: list[Curve], figures: dict[str, list[str]], out_dir:
         ).replace("|", "\\|")
         z = "" if v["max_z"] is None else f"{v['max_z']:.2f}"
         at = "" if v["at_generation"] is None else str(v["at_generation"])
+        checked = f"{v['compared']} of {c.generations}" if c.generations else str(v["compared"])
+        statistic = f"mean vs {c.theory_kind} theory" if c.theory_kind else ""
+        label = c.label + (f" (also drawn as: {'; '.join(also[id(c)])})" if id(c) in also else "")
         lines.append(
-            f"| {c.experiment} | {c.label} | {c.metric} | {status} | {z} | {at} | {v['compared']} | {v['not_checkable']} |"
+            f"| {c.experiment} | {label} | {c.metric} | {status} | {statistic} | {z} | {at} | {checked} | "
+            f"{v['not_checkable']} |"
         )
     lines += ["", "## Figures", ""]
     for name, paths in figures.items():
         for p in paths:
             if p.endswith(".png"):
                 lines.append(f"![{name}]({os.path.relpath(p, out_dir)})")
-    failed = [c for c in curves if c.verdict["status"] == "fail"]
-    nonfinite = [c for c in curves if c.verdict.get("nonfinite_chains_max")]
+    failed = [c for c in unique if c.verdict["status"] == "fail"]
+    nonfinite = [c for c in unique if c.verdict.get("nonfinite_chains_max")]
+    deviating = [c for c in unique if c.verdict["status"] == "deviates (asymptotic)"]
     lines += [
         "",
-        f"**{len(curves)} curves, {len(failed)} failed, {len(nonfinite)} with unexplained non-finite chains.**",
+        f"**{len(unique)} curves, {len(failed)} failed, {len(deviating)} deviate from an asymptotic formula, "
+        f"{len(nonfinite)} with unexplained non-finite chains"
+        + (f"; {len(same)} drawn twice from one run, counted once" if same else "")
+        + ".**",
         "",
     ]
     return "\n".join(lines)

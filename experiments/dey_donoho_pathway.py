@@ -9,7 +9,7 @@ generation 100, the limit being pi^2/2 - 2 ~ 2.93 (theory.md A.4).
 Simulated: OLS linear regression with a fixed design (d = 4, T = 400, sigma^2 = 1, 100 generations),
 replace and accumulate on the exact sufficient-statistic path, accumulate-subsample on the sample path;
 metric `excess_risk` = ||w_k - w*||^2, plotted divided by the one-fit error sigma^2 d/(T - d - 1).
-Theory (black dashed, theory.regression): exact for replace (ratio k) and accumulate (ratio
+Theory (thin solid black, theory.regression): exact for replace (ratio k) and accumulate (ratio
 sum_{i<=k} 1/i^2, for every T, not only asymptotically); for accumulate-subsample the Gaussian-process
 (large-T) limit V_k = 1 + sum_{j=2}^k (2 - 1/(j-1))/j^2 + (1 - 1/k), kind "asymptotic" (at T = 400 the
 chain is within a few percent of it). Horizontal lines: pi^2/6 and pi^2/2 - 2. The report compares the

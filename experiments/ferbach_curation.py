@@ -16,7 +16,7 @@ Columns: (a, d) the reward for K in {1, 2, 4, 16} and K -> infinity without real
 with real fractions alpha in {0, 0.1, 0.5} for K = 16 and K -> infinity; (c, f) the distance to the real
 law for the curves of (b, e).
 
-Theory: black dashed lines are exact (our derivations): the tilted Gaussian chain without real data
+Theory: thin solid black lines are exact (our derivations): the tilted Gaussian chain without real data
 (theory.gaussian.tilted_moments) and the two-category count chain for every K and alpha
 (theory.discrete.curated_binary_distribution); the Gaussian under finite K has no closed form and is
 simulation only. Grey dash-dot lines are infinite-sample limits (M -> infinity): the fitted Gaussian of
@@ -178,7 +178,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
                 ax.legend(fontsize=6.5, loc="best")
     title = (
         f"Curation by a reward (Ferbach et al. 2024): best-of-K with Bradley-Terry choice and its K -> inf limit, "
-        f"replace, M = {SAMPLES}; black dashed: exact theory (ours)"
+        f"replace, M = {SAMPLES}; thin black: exact theory (ours)"
     )
     paths = finish_figure(fig, title, out_dir, NAME)
     return curves, paths

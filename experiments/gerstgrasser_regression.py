@@ -9,7 +9,7 @@ real data. At d = 32, T = 100, sigma^2 = 1: replace 23.88 at n = 50, accumulate 
 Simulated: the chains (metric `excess_risk` = ||w_n - w*||^2), on the exact sufficient-statistic path
 (the fixed design enters through a fixed Wishart root of X^T X, so the cost does not grow with T), for
 sigma^2 in {0.1, 1, 10} (the paper also shows 0.01 and 100; the curves only scale with sigma^2).
-Theory (black dashed, exact, theory.regression): the two closed forms above; thin dotted horizontal
+Theory (thin solid black, exact, theory.regression): the two closed forms above; thin dotted horizontal
 lines mark the accumulate limit (pi^2/6) sigma^2 d/(T - d - 1). Every cell uses seed 0, so the chains
 are common random numbers across sigma^2 (the OLS error is exactly proportional to sigma^2 chain by
 chain) and across T within a policy.

@@ -150,7 +150,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     ax.axhline(1.0 / real, color="0.3", lw=0.8, linestyle=":", label=r"real data only: $\sigma^2/r$")
     style_axes(
         ax,
-        title="(b) alpha = 0.5 over generations: mean +- 1.96 SE, black dashed: exact theory",
+        title="(b) alpha = 0.5 over generations: mean +- 1.96 SE, thin black: exact theory",
         ylabel=r"$E(\mu_k - \mu_0)^2$",
     )
     ax.set_xlim(0, generations)

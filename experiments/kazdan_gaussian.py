@@ -2,9 +2,11 @@
 accumulate-subsample.
 
 MLE refits (ddof = 0) of N(0, I_d), d in {1, 10, 100}, M in {10, 100, 1000}, 100 generations; metrics
-tr Sigma_k / tr Sigma_0 and ||mu_k - mu_0||^2. Replace collapses (trace -> 0, mean error -> tr Sigma_0);
-accumulate plateaus (trace -> sin(pi/sqrt M)/(pi/sqrt M), mean error <= pi^2/6 tr Sigma_0/M);
-accumulate-subsample plateaus above accumulate (simulation only: no closed form).
+tr Sigma_k / tr Sigma_0, log det Sigma_k - log det Sigma_0 (the paper's det Sigma ratio, as a log: -inf
+where M - 1 < d, a singular fit) and ||mu_k - mu_0||^2. Replace collapses (trace -> 0, mean error ->
+tr Sigma_0); accumulate plateaus (trace -> sin(pi/sqrt M)/(pi/sqrt M), mean error <= pi^2/6 tr
+Sigma_0/M); accumulate-subsample plateaus above accumulate: no closed form, but its mean error has the
+large-M limit V_k tr Sigma_0 / M, V_k -> pi^2/2 - 2 (theory.md A.4), drawn as a limit.
 replace and accumulate run on the exact sufficient-statistic path; accumulate-subsample needs the points.
 """
 
@@ -14,8 +16,17 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.lines import Line2D
 
-from experiments.common import curves_from_summary, finish_figure, plot_metric, simulate_cells, style_axes
+from experiments.common import (
+    EXACT_STYLE,
+    LIMIT_STYLE,
+    curves_from_summary,
+    finish_figure,
+    plot_metric,
+    simulate_cells,
+    style_axes,
+)
 
 NAME = "kazdan-gaussian"
 DIMS = (1, 10, 100)
@@ -23,7 +34,7 @@ SIZES = (10, 100, 1000)
 POLICIES = ("replace", "accumulate", "accumulate-subsample")
 COLORS = {10: "#d62728", 100: "#1f77b4", 1000: "#2ca02c"}
 STYLES = {"replace": "-", "accumulate": "--", "accumulate-subsample": ":"}
-METRICS = ("trace_ratio", "mean_error_sq")
+METRICS = ("trace_ratio", "log_det_ratio", "mean_error_sq")
 
 
 def chains_for(dim: int, policy: str, samples: int, mode: str) -> int:
@@ -63,36 +74,55 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     for (dim, policy, m), summary in summaries.items():
         curves += curves_from_summary(NAME, f"d={dim} {policy} M={m}", summary, METRICS)
 
-    fig, axes = plt.subplots(2, len(dims), figsize=(14, 8), sharex=True)
+    fig, axes = plt.subplots(3, len(dims), figsize=(15, 11.5), sharex=True)
+    rows = {
+        "trace_ratio": (r"tr $\Sigma_k$ / tr $\Sigma_0$", True),
+        "log_det_ratio": (r"$\log\det\Sigma_k - \log\det\Sigma_0$", False),
+        "mean_error_sq": (r"$\|\mu_k-\mu_0\|^2$", True),
+    }
     for col, dim in enumerate(dims):
+        singular = []
         for (d, policy, m), summary in summaries.items():
             if d != dim:
                 continue
-            label = f"{policy}, M={m}"
-            plot_metric(
-                axes[0, col],
-                summary,
-                "trace_ratio",
-                positive=True,
-                label=label,
-                color=COLORS[m],
-                linestyle=STYLES[policy],
+            for row, (metric, (_, positive)) in enumerate(rows.items()):
+                means = summary["metrics"][metric]["mean"][1:]
+                if metric == "log_det_ratio" and all(v is None for v in means):  # -inf: every fit singular
+                    singular.append(f"{policy}, M={m}")
+                    continue
+                plot_metric(
+                    axes[row, col],
+                    summary,
+                    metric,
+                    positive=positive,
+                    label=f"{policy}, M={m}",
+                    color=COLORS[m],
+                    linestyle=STYLES[policy],
+                )
+        for row, (ylabel, positive) in enumerate(rows.values()):
+            style_axes(
+                axes[row, col], title=f"d = {dim}" if row == 0 else None, ylabel=ylabel, logy=positive, xlabel=""
             )
-            plot_metric(
-                axes[1, col],
-                summary,
-                "mean_error_sq",
-                positive=True,
-                label=label,
-                color=COLORS[m],
-                linestyle=STYLES[policy],
-            )
-        style_axes(axes[0, col], title=f"d = {dim}", ylabel=r"tr $\Sigma_k$ / tr $\Sigma_0$", logy=True)
         axes[0, col].set_ylim(1e-4, 3)
-        style_axes(axes[1, col], ylabel=r"$\|\mu_k-\mu_0\|^2$", logy=True)
-    axes[0, 0].legend(fontsize=7, ncol=1)
+        if singular:
+            axes[1, col].text(
+                0.02,
+                0.03,
+                "-inf at every generation (M - 1 < d, a singular fit):\n" + "; ".join(singular),
+                transform=axes[1, col].transAxes,
+                fontsize=7,
+                color="0.3",
+            )
+        axes[-1, col].set_xlabel("generation")
+    handles = [Line2D([], [], color=COLORS[m], lw=1.4, label=f"M = {m}") for m in sizes]
+    handles += [Line2D([], [], color="0.3", lw=1.4, linestyle=STYLES[p], label=p) for p in POLICIES]
+    handles += [
+        Line2D([], [], **EXACT_STYLE, label="exact theory"),
+        Line2D([], [], **LIMIT_STYLE, label="large-M limit (accumulate-subsample, theory.md A.4)"),
+    ]
+    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, bbox_to_anchor=(0.5, 0.02))
     title = "Multivariate Gaussian, MLE refits: replace (solid) vs accumulate (dashed) vs accumulate-subsample (dotted)"
-    paths = finish_figure(fig, title, out_dir, NAME)
+    paths = finish_figure(fig, title, out_dir, NAME, bottom=0.07)
     return curves, paths
 
 

@@ -8,7 +8,7 @@ without replacement from the growing pool) plateaus in between: at T = 32, itera
 
 Simulated: every curve (metric `excess_risk` = ||w_n - w*||^2); replace and accumulate on the exact
 sufficient-statistic path, accumulate-subsample on the sample path (it needs the points).
-Theory (black dashed, theory.regression): exact for replace, k sigma^2 d/(T - d - 1), and accumulate,
+Theory (thin solid black, theory.regression): exact for replace, k sigma^2 d/(T - d - 1), and accumulate,
 sigma^2 d/(T - d - 1) sum_{i<=k} 1/i^2, for T >= d + 2. For accumulate-subsample only the large-T limit
 V_k sigma^2 d/(T - d - 1) is known (V_k -> pi^2/2 - 2 ~ 2.93 one-fit errors, kind "asymptotic"; the
 report says "deviates (asymptotic)" where the finite-T chain is measurably off it). It is far off at
@@ -108,7 +108,9 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     ax.axhline(math.pi**2 / 2 - 2, color="0.3", lw=0.8, linestyle=":", label=r"$\pi^2/2 - 2$ (large-T limit)")
     ax.axhline(math.pi**2 / 6, color="0.6", lw=0.8, linestyle=":", label=r"$\pi^2/6$ (accumulate limit)")
     style_axes(
-        ax, title="subsample in one-fit units (dashed: large-T theory $V_k$)", ylabel=r"error / ($\sigma^2 d/(T-d-1)$)"
+        ax,
+        title="subsample in one-fit units (grey dash-dot: large-T theory $V_k$)",
+        ylabel=r"error / ($\sigma^2 d/(T-d-1)$)",
     )
     ax.set_xlim(1, generations)
     ax.set_ylim(0, None)

@@ -10,7 +10,7 @@ Simulated: the `diffusion` setting (a KDE of bandwidth sqrt(t0)), real law N(0, 
 generation of which r = round(alpha M) are fresh real ones, replace, 40 generations.
 
 (a) The model's variance tr C_k / d over generations at t0 = 0.1 for alpha in {0, 0.1, 0.3, 0.5}: chain
-means with bands, the exact finite-M recursion (black dashed; theory.diffusion.exact_moments, our
+means with bands, the exact finite-M recursion (thin solid black; theory.diffusion.exact_moments, our
 derivation) and the paper's M -> infinity limit sigma^2 + t0 (1 - (1 - alpha)^k) / alpha (grey dash-dot).
 (b) The held-out NLL of 200 fresh real points over generations, same runs (fewer chains): simulation
 against the paper's limit, the cross-entropy of N(0, I) against its mixture (grey dash-dot, by
@@ -90,7 +90,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         plot_metric(ax, summary, "variance", label=f"alpha = {alpha}{stationary}", color=COLORS[alpha], bands=False)
         limit = theory.diffusion.variance_limit(real_fraction=alpha, t0=T0, generations=generations)
         ax.plot(g, limit, color="0.5", lw=1.1, linestyle="-.")
-    ax.plot([], [], color="black", lw=0.9, linestyle="--", label=f"exact, M = {SAMPLES} (ours)")
+    ax.plot([], [], color="black", lw=0.8, label=f"exact, M = {SAMPLES} (ours)")
     _limit_style(ax, r"limit $M\to\infty$: $\sigma^2 + t_0(1-(1-\alpha)^k)/\alpha$ (Khelifa et al.)")
     style_axes(ax, title=f"(a) variance of model k, t0 = {T0} ({chains} chains)", ylabel=r"$E\,\mathrm{tr}\,C_k / d$")
     ax.set_xlim(0, generations)

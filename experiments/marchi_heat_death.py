@@ -93,7 +93,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     ax.axhline(0.0, color="0.6", lw=0.6)
     style_axes(
         ax,
-        title=r"(a) no real data: $E \log(\sigma_k^2/\sigma_0^2)$; black dashed: exact theory",
+        title=r"(a) no real data: $E \log(\sigma_k^2/\sigma_0^2)$; thin black: exact theory",
         ylabel=r"$E \log(\sigma_k^2 / \sigma_0^2)$",
     )
     ax.set_xlim(0, generations)

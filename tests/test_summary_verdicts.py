@@ -132,7 +132,26 @@ def test_report_counts_nonfinite(tmp_path):
     bad = compare(entry([1.0, None], [1.0, 1.0], nan=[0, C]))
     report = report_markdown([Curve("e", "c", "m", bad)], {}, str(tmp_path), 5.0)
     assert f"| fail: {C} of {C} chains non-finite from generation 1 (NaN) |" in report
-    assert "1 failed, 1 with unexplained non-finite chains" in report
+    assert "1 curves, 1 failed, 0 deviate from an asymptotic formula, 1 with unexplained non-finite chains" in report
+
+
+def test_report_lists_failures_first_says_k_of_g_and_counts_a_run_once(tmp_path):
+    from experiments.common import Curve, report_markdown
+
+    good = compare(entry([1.0, 1.02, 1.0], [1.0, 1.0, 1.0]))
+    bad = compare(entry([1.0, 3.0, 1.0], [1.0, 1.0, 1.0]))
+    curves = [
+        Curve("e", "first", "m", good, generations=3, run="run-a", theory_kind="exact"),
+        Curve("e", "second", "m", bad, generations=3, run="run-b", theory_kind="exact"),
+        Curve("e", "first again", "m", good, generations=3, run="run-a", theory_kind="exact"),
+    ]
+    report = report_markdown(curves, {}, str(tmp_path), 5.0)
+    rows = [line for line in report.splitlines() if line.startswith("| e | ")]
+    assert rows[0] == "| e | 2 | 1 | 1 | 0 | 0 | 0 |"  # one line per experiment: the repeated run counted once
+    assert rows[1].startswith("| e | second | m | fail")  # the failure first
+    assert "| 3 of 3 |" in rows[1] and "mean vs exact theory" in rows[1]
+    assert "first (also drawn as: first again)" in rows[2] and len(rows) == 3
+    assert "**2 curves, 1 failed" in report and "1 drawn twice from one run, counted once" in report
 
 
 def test_simulate_run_gone_nan_fails(tmp_path, capsys):

@@ -556,6 +556,16 @@ def predict(
     if shared_real_data:
         return NoTheory("with a shared real sample the chain mean is conditional on it; theory is unconditional")
     if policy == "accumulate-subsample":
+        if metric == "mean_error_sq" and real_fraction == 0 and sample_growth == 0 and temperature == 1.0:
+            from theory.ridge import subsample_limit_ratio
+
+            return Prediction(
+                subsample_limit_ratio(generations) * trace0 / samples,
+                "asymptotic",
+                note="large-M limit V_k tr(Sigma_0)/M, V_k -> pi^2/2 - 2 (theory.md A.4: the Gaussian-process "
+                "limit of the mean with the variance known; the refitted variance is ignored, so a finite-M "
+                "chain deviates from it); exact at generations 0 and 1",
+            )
         return NoTheory("accumulate-subsample with mean and covariance refit: no closed form known (simulation only)")
     if real_fraction > 0 and real_draw == "mixture":
         return NoTheory("real points drawn as a mixture (random real count): not derived (simulation only)")
