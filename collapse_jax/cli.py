@@ -82,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--smoke", action="store_true", help="tiny versions that only check the pipeline runs")
     reproduce.add_argument("--out", required=True, help="output directory (figures, report.md)")
     reproduce.add_argument("--quiet", action="store_true", help="no progress output")
+    reproduce.add_argument(
+        "--resume",
+        action="store_true",
+        help="read back every run whose summary.json under --out has exactly its configuration instead of "
+        "running it (an interrupted figure continues; a plotting change costs no simulation); run without it "
+        "after a change to the engine",
+    )
 
     commands.add_parser("list", help="list the registered experiments")
     return parser
@@ -190,7 +197,14 @@ def main(argv=None) -> int:
             from experiments import reproduce
 
             check_output_directory(args.out)
-            failed = reproduce(args.names, out=args.out, quick=args.quick, smoke=args.smoke, verbose=not args.quiet)
+            failed = reproduce(
+                args.names,
+                out=args.out,
+                quick=args.quick,
+                smoke=args.smoke,
+                verbose=not args.quiet,
+                resume=args.resume,
+            )
             return 1 if failed else 0
     except ValueError as error:
         print(f"collapse-jax: error: {error}", file=sys.stderr)

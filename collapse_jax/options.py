@@ -24,6 +24,9 @@ CHAIN_METRICS = ("excess_risk", "excess_bias", "excess_variance")
 DOWNSTREAM_METRICS = ("downstream_excess_risk", "downstream_bias", "downstream_variance", "downstream_synthetic")
 REGRESSION_METRICS = CHAIN_METRICS + DOWNSTREAM_METRICS
 
+# logistic regression (collapse_jax.models.logistic)
+LOGISTIC_METRICS = ("param_error_sq", "excess_log_loss", "separated")
+
 # the categorical model (collapse_jax.models.categorical)
 CATEGORICAL_METRICS = (
     "support_size",

@@ -32,6 +32,7 @@ MODULES = (
     "kazdan_regression",
     "dohmatob_regression",
     "dey_donoho_pathway",
+    "dey_donoho_logistic",
     "discrete_zipf",
     "tale_of_tails",
     "kazdan_kde",
@@ -83,8 +84,12 @@ def _registry() -> dict[str, Experiment]:
 REGISTRY = _registry()
 
 
-def reproduce(names=None, *, out: str, quick: bool = False, smoke: bool = False, verbose: bool = True) -> list:
-    """Run experiments (default: all), write figures and `out/report.md`; return the failed curves."""
+def reproduce(
+    names=None, *, out: str, quick: bool = False, smoke: bool = False, verbose: bool = True, resume: bool = False
+) -> list:
+    """Run experiments (default: all), write figures and `out/report.md`; return the failed curves.
+    `resume`: read back the runs whose summary under `out` has exactly their configuration
+    (`experiments.common.finished_summary`) instead of running them."""
     names = list(names or REGISTRY)
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
@@ -98,7 +103,13 @@ def reproduce(names=None, *, out: str, quick: bool = False, smoke: bool = False,
         start = time.perf_counter()
         if verbose:
             print(f"[{name}] running ({mode}) ...", flush=True)
-        new_curves, paths = REGISTRY[name].run(os.path.join(out, name), mode=mode, progress=verbose)
+        from experiments import common
+
+        common.RESUME["on"] = resume
+        try:
+            new_curves, paths = REGISTRY[name].run(os.path.join(out, name), mode=mode, progress=verbose)
+        finally:
+            common.RESUME["on"] = False
         curves += new_curves
         figures[name] = paths
         if verbose:

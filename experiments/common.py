@@ -54,12 +54,36 @@ def curves_from_summary(experiment: str, label: str, summary: dict, metrics) -> 
     ]
 
 
+RESUME = {"on": False}  # set by `reproduce(resume=True)`: cells whose summary.json matches are not rerun
+
+
+def finished_summary(setting: str, config: dict, out: str) -> dict | None:
+    """The summary a previous run wrote to `out`, if it ran exactly this setting and resolved configuration
+    (seed and chains included); None otherwise (missing, unreadable or different)."""
+    import json
+
+    from collapse_jax.settings import get_setting
+
+    path = os.path.join(out, "summary.json")
+    try:
+        with open(path) as stream:
+            summary = json.load(stream)
+    except (OSError, ValueError):
+        return None
+    resolved = get_setting(setting).resolve(config)
+    wanted = json.loads(json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in resolved.items()}))
+    return summary if summary.get("setting") == setting and summary.get("config") == wanted else None
+
+
 def simulate_cells(cells: dict, *, progress: bool = False, workers: int = 2) -> dict:
     """Run `{name: (setting, config, out_dir)}` cells and return `{name: summary}`.
 
     Programs are compiled two at a time in threads (XLA compiles in C++ without the Python lock, and
     compiling is most of a quick figure's time); they are then executed one after another, because
-    concurrent executions on one CPU device can deadlock in the XLA CPU runtime.
+    concurrent executions on one CPU device can deadlock in the XLA CPU runtime. With `RESUME["on"]`
+    (`collapse-jax reproduce --resume`), a cell whose folder holds the summary of exactly its setting and
+    configuration is read back instead of run: an interrupted figure continues where it stopped, and a
+    change to the plotting alone costs no simulation (after a change to the engine, run without it).
     """
     import time
     from concurrent.futures import ThreadPoolExecutor
@@ -67,6 +91,14 @@ def simulate_cells(cells: dict, *, progress: bool = False, workers: int = 2) -> 
     from collapse_jax.simulate import finish, prepare
 
     start = time.perf_counter()
+    order = list(cells)  # the summaries are returned in the cells' order, read back or run
+    done_before = {}
+    if RESUME["on"]:
+        for name, (setting, config, out) in cells.items():
+            summary = finished_summary(setting, config, out)
+            if summary is not None:
+                done_before[name] = summary
+        cells = {name: cell for name, cell in cells.items() if name not in done_before}
     # Cells that differ only in traced parameters (e.g. the regression's noise_var, ridge, downstream_ridge)
     # compile to the same program. Compile one cell of each program first and the others after all of
     # those are done, so that with the on-disk compilation cache (enabled by the command line) the
@@ -82,7 +114,7 @@ def simulate_cells(cells: dict, *, progress: bool = False, workers: int = 2) -> 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for names in (list(first), rest):
             prepared |= dict(zip(names, pool.map(lambda name: prepare(cells[name][0], cells[name][1]), names)))
-    summaries = {}
+    summaries = dict(done_before)
     for done, (name, (setting, _, out)) in enumerate(cells.items(), 1):
         config, run = prepared[name]
         summaries[name] = finish(setting, config, run, out=out)
@@ -93,7 +125,7 @@ def simulate_cells(cells: dict, *, progress: bool = False, workers: int = 2) -> 
                 f"elapsed {elapsed:.0f} s",
                 flush=True,
             )
-    return summaries
+    return {name: summaries[name] for name in order}
 
 
 def _program_key(setting: str, config: dict) -> tuple:
@@ -191,16 +223,15 @@ def finish_figure(fig, title: str, out_dir: str, name: str, *, bottom: float = 0
     import matplotlib.pyplot as plt
 
     fig.suptitle(title, fontsize=11)
-    fig.text(
-        0.01,
-        0.005,
+    import textwrap
+
+    footer = (
         "coloured line: chain mean, drawn only where checkable (thinner: the chains' median, where heavy tails "
-        "make some means uncheckable); "
-        "dark band: mean +- 1.96 SE; light band: 5-95% of chains; thin solid black: exact theory (dotted: its "
-        "median); grey dash-dot: an asymptotic formula or limit",
-        fontsize=7,
-        color="0.3",
+        "make some means uncheckable); dark band: mean +- 1.96 SE; light band: 5-95% of chains; thin solid "
+        "black: exact theory (dotted: its median); grey dash-dot: an asymptotic formula or limit"
     )
+    width = max(60, int(fig.get_figwidth() * 17))  # characters of 7-point text per line across the figure
+    fig.text(0.01, 0.0, textwrap.fill(footer, width), fontsize=7, color="0.3", va="top")  # below the panels
     fig.tight_layout(rect=(0, bottom, 1, 0.97))
     os.makedirs(out_dir, exist_ok=True)
     paths = []

@@ -173,7 +173,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
                 logy=metric == "mean_error_sq",
             )
             if setting == "discrete":  # below the alpha = 0.1 plateau, above the alpha = 0.5 one
-                ax.legend(fontsize=6, loc="lower left", bbox_to_anchor=(0.4, 0.07))
+                ax.legend(fontsize=6, loc="lower left", bbox_to_anchor=(0.4, 0.13))
             else:
                 ax.legend(fontsize=6.5, loc="best")
     title = (

@@ -148,3 +148,27 @@ def test_bad_curation_options_are_refused_before_compiling():
             definition.resolve(overrides)
     assert gaussian.resolve(dict(reward="linear:1", best_of=2, method="auto"))["method"] == "samples"
     assert gaussian.resolve(dict(reward="linear:1", curation="tilted", method="auto"))["method"] == "sufficient"
+
+
+def test_categorical_reweighting_is_the_tempered_and_the_tilted_law():
+    """`reweighted_law` (the categorical's temper and tilt): q^(1/tau) e^r / Z in integer tickets, each
+    probability within float32 rounding (relative 1e-6) and the tickets' 2^-30 of the exact one."""
+    import jax.numpy as jnp
+
+    from collapse_jax.models.categorical import category_reward, make_categorical
+
+    counts = np.array([50, 30, 15, 5, 0])
+    estimator = make_categorical(5)
+    params = estimator.fit(None, jnp.repeat(jnp.arange(5), jnp.asarray(counts)), jnp.ones(100))
+    q = counts / 100
+
+    def law(p):
+        return np.diff(np.concatenate([[0], np.asarray(p.tickets)])) / float(p.tickets[-1])
+
+    tempered = q ** (1 / 0.7)
+    np.testing.assert_allclose(law(estimator.temper(params, 0.7)), tempered / tempered.sum(), rtol=1e-6, atol=2**-30)
+    rewards = np.array([0.0, 0.5, 1.0, 2.0, 3.0])
+    tilted = q * np.exp(rewards)
+    reward = category_reward(rewards)
+    np.testing.assert_allclose(law(reward.tilt(params)), tilted / tilted.sum(), rtol=1e-6, atol=2**-30)
+    assert float(reward.expected(params)) == pytest.approx(q @ rewards, rel=1e-6)

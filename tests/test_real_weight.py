@@ -132,6 +132,17 @@ def test_models_that_count_whole_points_refuse_weights_before_compiling():
         prepare("discrete", dict(samples=20, real_fraction=0.5, real_weight=0.6, chains=4, generations=2))
 
 
+def test_weighted_ols_limit_is_the_unified_expression_with_the_golden_optimum():
+    weights = np.linspace(0.05, 1.0, 2000)
+    limit = theory.regression.weighted_ols_limit(weights, real=50, synthetic=50, dim=5, noise_var=2.0)
+    unified = theory.gaussian.weighted_mean_error_limit(weights, real=50, synthetic=50, trace0=10.0)
+    np.testing.assert_allclose(limit, unified, rtol=1e-12)  # sigma^2 d in place of tr Sigma_0
+    assert abs(weights[np.argmin(limit)] - theory.gaussian.optimal_real_weight(50, 50)) < 1e-3
+    with pytest.raises(ValueError, match="real_weight"):
+        theory.regression.weighted_ols_limit(0.0, real=5, synthetic=5, dim=2)
+
+
+@pytest.mark.slow
 @pytest.mark.statistical
 def test_weighted_ols_approaches_the_papers_limit_as_m_grows():
     """Weighted OLS with a fresh design has no finite-M closed form: the simulated stationary excess risk

@@ -229,3 +229,23 @@ def test_singular_gaussian_names_its_infinities(tmp_path, capsys):
         "-inf at 8 of 8 chains from generation 1, exact" in out
         and "+inf at 8 of 8 chains from generation 1, exact" in out
     )
+
+
+def test_resume_reads_back_only_runs_of_exactly_the_same_configuration(tmp_path, monkeypatch):
+    import importlib
+
+    from experiments import common
+
+    module = importlib.import_module("collapse_jax.simulate")  # the package's `simulate` is the function
+
+    config = dict(dim=1, samples=10, generations=3, chains=16, seed=1)
+    cells = {"a": ("gaussian", config, str(tmp_path / "a"))}
+    first = common.simulate_cells(cells)["a"]
+    ran = []
+    original = module.finish
+    monkeypatch.setattr(module, "finish", lambda *a, **k: ran.append(1) or original(*a, **k))
+    monkeypatch.setitem(common.RESUME, "on", True)
+    again = common.simulate_cells(cells)["a"]
+    assert ran == [] and again["metrics"] == first["metrics"]  # read back, not run
+    changed = {"a": ("gaussian", dict(config, seed=2), str(tmp_path / "a"))}
+    assert common.simulate_cells(changed)["a"]["seed"] == 2 and ran == [1]  # a different seed runs again

@@ -112,7 +112,8 @@ def test_other_settings_report_no_theory_at_a_temperature():
     assert isinstance(withheld, theory.NoTheory) and "temperature" in withheld.reason
 
 
-@pytest.mark.parametrize("temperature", [0.8, pytest.param(1.25, marks=pytest.mark.slow)])
+@pytest.mark.slow  # 10^5 points per generation: a large-sample check of a limit
+@pytest.mark.parametrize("temperature", [0.8, 1.25])
 def test_discrete_law_approaches_its_infinite_sample_limit(temperature):
     """The empirical law sampled at temperature tau: its entropy tends to that of p^(tau^-(k-1)) as M grows
     (a limit, held to its convergence: the gap at M = 10^5 is below 0.01 nats and below the gap at 10^3),

@@ -4,7 +4,18 @@
 names) and returns arrays over generations, so that a shared bug cannot make both sides agree.
 """
 
-from theory import diffusion, discrete, gaussian, mixtures, neural, regression, strong_collapse, tails, verification
+from theory import (
+    diffusion,
+    discrete,
+    gaussian,
+    logistic,
+    mixtures,
+    neural,
+    regression,
+    strong_collapse,
+    tails,
+    verification,
+)
 from theory.common import NoTheory, Prediction, checkable
 
 
@@ -24,6 +35,7 @@ def _first_fit_on_samples(predict):
 _PREDICTORS = {
     "gaussian": gaussian.predict,
     "regression": regression.predict,
+    "logistic": logistic.predict,
     "discrete": discrete.predict,
     "tails": tails.predict,
     "kde": mixtures.predict_kde,
@@ -63,6 +75,7 @@ __all__ = [
     "diffusion",
     "discrete",
     "gaussian",
+    "logistic",
     "mixtures",
     "neural",
     "regression",

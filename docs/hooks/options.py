@@ -41,6 +41,7 @@ from collapse_jax.settings import (  # noqa: E402
 SETTING_PAGES = {
     "gaussian": "gaussian.md",
     "regression": "regression.md",
+    "logistic": "logistic.md",
     "discrete": "discrete.md",
     "tails": "tails.md",
     "kde": "kde-gmm.md",
