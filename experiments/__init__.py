@@ -113,9 +113,11 @@ def reproduce(
         curves += new_curves
         figures[name] = paths
         if verbose:
-            bad = sum(c.verdict["status"] == "fail" for c in new_curves)
+            repeated = common.repeated_curves(new_curves)
+            unique = [c for i, c in enumerate(new_curves) if i not in repeated]
+            bad = sum(c.verdict["status"] == "fail" for c in unique)
             print(
-                f"[{name}] {len(new_curves)} curves, {bad} failed, {time.perf_counter() - start:.0f} s; "
+                f"[{name}] {len(unique)} curves, {bad} failed, {time.perf_counter() - start:.0f} s; "
                 f"figures: {', '.join(paths)}",
                 flush=True,
             )

@@ -246,7 +246,7 @@ def finish_figure(fig, title: str, out_dir: str, name: str, *, bottom: float = 0
 _STATUS_ORDER = {"fail": 0, "deviates (asymptotic)": 1, "not checkable": 2, "pass": 3, "no theory": 4}
 
 
-def _duplicates(curves: list[Curve]) -> dict[int, Curve]:
+def repeated_curves(curves: list[Curve]) -> dict[int, Curve]:
     """{index: first curve} for each curve drawn from the same run and metric as an earlier one."""
     first, same = {}, {}
     for index, curve in enumerate(curves):
@@ -267,7 +267,7 @@ def report_markdown(curves: list[Curve], figures: dict[str, list[str]], out_dir:
     points"); a curve drawn twice from one run (the same setting, configuration and metric) is listed
     once, its other labels named beside it, and counted once.
     """
-    same = _duplicates(curves)
+    same = repeated_curves(curves)
     unique = [c for i, c in enumerate(curves) if i not in same]
     also = {}
     for index, original in same.items():
