@@ -76,3 +76,30 @@ def test_pure_cholesky_and_substitutions_match_numpy():
     np.testing.assert_allclose(lower, np.linalg.cholesky(matrix), rtol=1e-4, atol=1e-5)
     x = triangular_solve(lower, triangular_solve(lower, rhs), transpose=True)
     np.testing.assert_allclose(np.asarray(x), np.linalg.solve(matrix, rhs), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("pivot", [False, True])
+def test_qr_root_lapack_route_equals_the_pure_route(pivot):
+    """Where LAPACK is safe qr_root uses geqp3/geqrf (one matrix per call under vmap); the pure-array
+    reflections give the same root and diagonal, also for a rank-deficient stack (its absent directions
+    at rounding level in both)."""
+    import jax
+
+    from collapse_jax.linalg import qr_root
+
+    key = jax.random.PRNGKey(3)
+    full = jax.random.normal(key, (4, 41, 20))
+    deficient = full[:, :, :7] @ jax.random.normal(jax.random.PRNGKey(4), (7, 20))  # rank 7
+    for rows in (full, deficient):
+        lapack = jax.jit(jax.vmap(lambda r: qr_root(r, pivot=pivot)))(rows)
+        pure = jax.jit(jax.vmap(lambda r: qr_root(r, pivot=pivot, pure=True)))(rows)
+        for a, b in zip(lapack, pure):
+            assert a.shape == b.shape
+        np.testing.assert_allclose(
+            np.einsum("bij,bkj->bik", lapack[0], lapack[0]), np.einsum("bij,bkj->bik", pure[0], pure[0]), atol=2e-3
+        )
+        if rows is full:
+            np.testing.assert_allclose(np.sort(lapack[1]), np.sort(pure[1]), atol=1e-3)
+        elif pivot:  # rank revealing: the last 13 pivots are at rounding level in both
+            for diag in (lapack[1], pure[1]):
+                assert np.all(np.asarray(diag)[:, 7:] < np.asarray(diag)[:, :1] - 8)
