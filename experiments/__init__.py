@@ -64,6 +64,52 @@ def _listing(module: str) -> tuple[str, str]:
     return ast.literal_eval(name), ast.literal_eval(description)
 
 
+def _module_of(name: str) -> str:
+    """The module of a registered experiment name (`he-golden-ratio` -> `he_golden_ratio`)."""
+    for module in MODULES:
+        if _listing(module)[0] == name:
+            return module
+    raise ValueError(f"unknown experiment {name!r}")
+
+
+def source_hash(name: str) -> str:
+    """A short hash of what makes an experiment's figure: the syntax trees of its module and of
+    `experiments/common.py` (docstrings, comments and formatting left out, so a reformat or a reworded
+    docstring keeps figures current; any change to the code makes them stale)."""
+    import hashlib
+
+    def tree(path: str) -> str:
+        with open(path) as stream:
+            parsed = ast.parse(stream.read())
+        for node in ast.walk(parsed):  # drop docstrings
+            body = getattr(node, "body", None)
+            first = body[0] if isinstance(body, list) and body else None
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                node.body = body[1:] or [ast.Pass()]
+        return ast.dump(parsed)
+
+    here = os.path.dirname(__file__)
+    text = tree(os.path.join(here, f"{_module_of(name)}.py")) + tree(os.path.join(here, "common.py"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def stamp(name: str, mode: str) -> dict:
+    """What a figure records of how it was made: toolkit and JAX versions, source hash, mode."""
+    import importlib.metadata
+
+    import jax
+
+    try:
+        version = importlib.metadata.version("collapse-jax")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    return {"collapse_jax": version, "jax": jax.__version__, "source_hash": source_hash(name), "mode": mode}
+
+
 def _deferred_run(module: str) -> Callable:
     """The module's `EXPERIMENT.run`, imported on the first call."""
 
@@ -82,6 +128,26 @@ def _registry() -> dict[str, Experiment]:
 
 
 REGISTRY = _registry()
+
+
+MANIFEST = "manifest.json"
+
+
+def _record_in_manifest(out: str, name: str, made: dict, curves: list) -> None:
+    """Add one experiment's stamp and verdict counts to `out/manifest.json` (kept for the others)."""
+    import json
+
+    path = os.path.join(out, MANIFEST)
+    try:
+        with open(path) as stream:
+            manifest = json.load(stream)
+    except (OSError, ValueError):
+        manifest = {}
+    statuses = [c.verdict["status"] for c in curves]
+    manifest[name] = {**made, "curves": len(curves), **{s: statuses.count(s) for s in sorted(set(statuses))}}
+    with open(path, "w") as stream:
+        json.dump(manifest, stream, indent=1, sort_keys=True)
+        stream.write("\n")
 
 
 def reproduce(
@@ -106,15 +172,19 @@ def reproduce(
         from experiments import common
 
         common.RESUME["on"] = resume
+        made = stamp(name, mode)
+        common.STAMP.update(made, name=name)
         try:
             new_curves, paths = REGISTRY[name].run(os.path.join(out, name), mode=mode, progress=verbose)
         finally:
             common.RESUME["on"] = False
+            common.STAMP.clear()
         curves += new_curves
         figures[name] = paths
+        repeated = common.repeated_curves(new_curves)
+        unique = [c for i, c in enumerate(new_curves) if i not in repeated]
+        _record_in_manifest(out, name, made, unique)
         if verbose:
-            repeated = common.repeated_curves(new_curves)
-            unique = [c for i, c in enumerate(new_curves) if i not in repeated]
             bad = sum(c.verdict["status"] == "fail" for c in unique)
             print(
                 f"[{name}] {len(unique)} curves, {bad} failed, {time.perf_counter() - start:.0f} s; "

@@ -54,6 +54,7 @@ def curves_from_summary(experiment: str, label: str, summary: dict, metrics) -> 
     ]
 
 
+STAMP: dict = {}  # set by `reproduce` while an experiment runs: printed in its figures' footer
 RESUME = {"on": False}  # set by `reproduce(resume=True)`: cells whose summary.json matches are not rerun
 
 
@@ -230,6 +231,11 @@ def finish_figure(fig, title: str, out_dir: str, name: str, *, bottom: float = 0
         "make some means uncheckable); dark band: mean +- 1.96 SE; light band: 5-95% of chains; thin solid "
         "black: exact theory (dotted: its median); grey dash-dot: an asymptotic formula or limit"
     )
+    if STAMP:
+        footer += (
+            f". Made by collapse-jax {STAMP['collapse_jax']} (reproduce {STAMP['name']} in {STAMP['mode']} mode, "
+            f"source {STAMP['source_hash']}), JAX {STAMP['jax']}"
+        )
     width = max(60, int(fig.get_figwidth() * 17))  # characters of 7-point text per line across the figure
     fig.text(0.01, 0.0, textwrap.fill(footer, width), fontsize=7, color="0.3", va="top")  # below the panels
     fig.tight_layout(rect=(0, bottom, 1, 0.97))

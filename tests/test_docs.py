@@ -127,3 +127,38 @@ def test_hook_imports_no_jax():
     )
     code += "assert 'jax' not in sys.modules, 'the docs hook imported JAX'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
+
+
+def test_shipped_figures_in_the_manifest_are_current():
+    """docs/manifest.json records, for each figure made with the current conventions, the hash of the
+    code that makes it (its experiment module and experiments/common.py, docstrings and formatting left
+    out): a change to that code makes the shipped figure stale until it is made again."""
+    import json
+
+    from experiments import source_hash
+
+    with open(os.path.join(DOCS, "manifest.json"), encoding="utf-8") as stream:
+        manifest = json.load(stream)
+    assert manifest, "docs/manifest.json lists the shipped figures"
+    stale = [name for name, entry in manifest.items() if entry["source_hash"] != source_hash(name)]
+    assert not stale, (
+        f"figures older than their code: {', '.join(stale)}; run `collapse-jax reproduce NAME --out DIR` "
+        "and copy DIR/NAME/NAME.png and DIR/manifest.json's entries into docs/"
+    )
+    for name, entry in manifest.items():
+        assert os.path.exists(os.path.join(DOCS, f"{name}.png")), name
+        assert entry["mode"] == "full" and entry.get("fail", 0) == 0, (name, entry)
+
+
+def test_source_hash_ignores_docstrings_and_formatting(tmp_path, monkeypatch):
+    import experiments
+
+    code = 'def run(x):\n    """doc"""\n    return x + 1\n'
+    for name, text in (("a", code), ("b", code.replace('"""doc"""', '"""other doc"""').replace("x + 1", "x+1"))):
+        (tmp_path / f"{name}.py").write_text(text)
+    (tmp_path / "common.py").write_text("")
+    monkeypatch.setattr(experiments, "_module_of", lambda name: name)
+    monkeypatch.setattr(experiments.os.path, "dirname", lambda path: str(tmp_path))
+    assert experiments.source_hash("a") == experiments.source_hash("b")
+    (tmp_path / "b.py").write_text(code.replace("x + 1", "x + 2"))
+    assert experiments.source_hash("a") != experiments.source_hash("b")
