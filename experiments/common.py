@@ -143,9 +143,12 @@ def _array(values) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], float)
 
 
-EXACT_STYLE = dict(color="black", lw=0.8, linestyle="-")  # exact theory: thin solid black
-LIMIT_STYLE = dict(color="0.55", lw=1.0, linestyle="-.")  # an asymptotic formula, a limit or a bound: grey dash-dot
-QUANTILE_STYLE = dict(color="black", lw=0.7, linestyle=":")  # the theory's quantiles, beside the chains' median
+# theory is drawn under the chain means (zorder 1.5 < 2), so a dashed or dotted mean keeps its style
+EXACT_STYLE = dict(color="black", lw=0.8, linestyle="-", zorder=1.5)  # exact theory: thin solid black
+LIMIT_STYLE = dict(color="0.55", lw=1.0, linestyle="-.", zorder=1.5)  # an asymptotic formula, a limit or a bound
+QUANTILE_STYLE = dict(
+    color="black", lw=0.7, linestyle=":", zorder=1.5
+)  # the theory's median, beside the chains' median
 
 
 def plot_metric(
@@ -160,8 +163,12 @@ def plot_metric(
     theory=True,
     transform=None,
     positive=False,
+    median=False,
 ):
     """Chain mean with its 95% band (mean +- 1.96 SE), the 5-95% band of the chains, and theory.
+
+    `median`: draw the chains' median and 5-95% band only (no mean, no theory): for a metric whose
+    expectation is infinite, where a chain mean is meaningless at every generation.
 
     Theory: exact theory is a thin solid black line (`EXACT_STYLE`), an asymptotic formula or a limit a
     grey dash-dot line (`LIMIT_STYLE`). Where the mean is not checkable (a heavy-tailed metric whose
@@ -173,6 +180,14 @@ def plot_metric(
     entry = summary["metrics"][metric]
     g = np.asarray(summary["generations"])
     f = transform or (lambda x: x)
+    if median:
+        quantiles = entry["quantiles"]
+        ax.plot(g, f(_array(quantiles["0.5"])), color=color, linestyle=linestyle, lw=1.2, label=label)
+        if bands:
+            ax.fill_between(
+                g, f(_array(quantiles["0.05"])), f(_array(quantiles["0.95"])), color=color, alpha=0.08, lw=0
+            )
+        return
     mean, se = _array(entry["mean"]), _array(entry["se"])
     has_theory = entry["theory_kind"] is not None
     checkable = np.asarray(entry["checkable"] or [True] * len(g), bool) if has_theory else np.ones(len(g), bool)

@@ -97,12 +97,13 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         )
         ax.set_xlabel("model-fitting iteration n")
         ax.set_xlim(1, generations)  # iteration 0 is the truth itself (error 0, off a log axis)
-    axes[0, 0].legend(fontsize=7, ncol=2, loc="upper left")
+    handles, labels = axes[0, 0].get_legend_handles_labels()  # one legend below the panels: none covers a curve
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=7, bbox_to_anchor=(0.5, 0.0))
     title = (
         f"Linear regression, d = {DIM}, fixed design, OLS: replace (solid) grows linearly, accumulate (dashed) "
         rf"stays below $\pi^2/6$ x one fit (dotted); {chains} (replace), {accumulate_chains} (accumulate) chains"
     )
-    paths = finish_figure(fig, title, out_dir, NAME)
+    paths = finish_figure(fig, title, out_dir, NAME, bottom=0.08)
     return curves, paths
 
 

@@ -86,7 +86,16 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     for col, policy in enumerate(POLICIES):
         ax = axes[col]
         for t in sizes:
-            plot_metric(ax, summaries[policy, t], "excess_risk", positive=True, label=f"T={t}", color=COLORS[t])
+            infinite = t < DIM + 2  # E (X^T X)^-1 is infinite at T = d: the chain mean means nothing
+            plot_metric(
+                ax,
+                summaries[policy, t],
+                "excess_risk",
+                positive=True,
+                label=f"T={t}" + (" (median: infinite mean)" if infinite else ""),
+                color=COLORS[t],
+                median=infinite,
+            )
         style_axes(ax, title=policy, ylabel=r"test error $\|\hat w_k - w^*\|^2$" if col == 0 else None, logy=True)
         ax.set_xlim(1, generations)  # generation 0 is the truth (error 0, off a log axis)
     axes[0].legend(fontsize=8, title=f"d = {DIM}, $\\sigma^2$ = {NOISE:g}", title_fontsize=8)
