@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from collapse_jax.summary import DEFAULT_K
+from experiments import common
 from experiments.common import report_markdown
 
 
@@ -23,6 +24,7 @@ class Experiment:
     name: str
     description: str
     run: Callable
+    module: str = ""  # the module under experiments/ that defines it (set by the registry)
 
 
 MODULES = (
@@ -66,10 +68,9 @@ def _listing(module: str) -> tuple[str, str]:
 
 def _module_of(name: str) -> str:
     """The module of a registered experiment name (`he-golden-ratio` -> `he_golden_ratio`)."""
-    for module in MODULES:
-        if _listing(module)[0] == name:
-            return module
-    raise ValueError(f"unknown experiment {name!r}")
+    if name not in REGISTRY:
+        raise ValueError(f"unknown experiment {name!r}")
+    return REGISTRY[name].module
 
 
 def source_hash(name: str) -> str:
@@ -121,7 +122,7 @@ def _deferred_run(module: str) -> Callable:
 
 def _registry() -> dict[str, Experiment]:
     return {
-        name: Experiment(name, description, _deferred_run(module))
+        name: Experiment(name, description, _deferred_run(module), module)
         for module in MODULES
         for name, description in [_listing(module)]
     }
@@ -169,8 +170,6 @@ def reproduce(
         start = time.perf_counter()
         if verbose:
             print(f"[{name}] running ({mode}) ...", flush=True)
-        from experiments import common
-
         common.RESUME["on"] = resume
         made = stamp(name, mode)
         common.STAMP.update(made, name=name)

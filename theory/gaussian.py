@@ -399,11 +399,13 @@ def tilted_moments(direction, *, samples, ddof, num_generations, covariance=None
     powers = c ** np.arange(num_generations + 1)
     reward = np.concatenate([[0.0], np.cumsum(np.concatenate([[0.0], powers[1:-1]])) * s_a])
     noise = np.concatenate([[0.0], np.cumsum(powers[:-1]) * np.trace(sigma0) / samples])
+    # drift_k = sum_{i,j<k} c^|i-j| e_min(i,j), in O(G): drift_{k+1} = drift_k + e_k + 2 S_k with
+    # S_k = sum_{i<k} c^(k-i) e_i, S_{k+1} = c (S_k + e_k)
     drift = np.zeros(num_generations + 1)
-    for k in range(2, num_generations + 1):
-        j = np.arange(1, k)
-        gaps = c ** np.abs(j[:, None] - j[None, :])
-        drift[k] = float(np.sum(gaps * second[np.minimum(j[:, None], j[None, :])]))
+    lagged = 0.0
+    for k in range(1, num_generations):
+        drift[k + 1] = drift[k] + second[k] + 2.0 * lagged
+        lagged = c * (lagged + second[k])
     return reward, noise + drift
 
 
