@@ -213,3 +213,23 @@ def test_means_match_theory_with_ten_times_more_chains(case):
     for name, entry in summary["metrics"].items():
         if entry["theory_kind"] is not None:
             assert compare(entry, K)["status"] == "pass", (name, compare(entry, K))
+
+
+@pytest.mark.slow
+@pytest.mark.statistical
+def test_accumulate_subsample_mean_error_approaches_its_large_m_limit():
+    """The accumulate-subsample mean error against V_k tr(Sigma_0)/M (theory.md A.4, an asymptotic
+    prediction: the variance is refitted, the limit assumes it known): at M = 10 the chains sit
+    significantly above it by generation 40, at M = 400 within 5 SE of it at every generation."""
+    gaps = {}
+    for samples in (10, 400):
+        summary = simulate(
+            "gaussian",
+            dict(dim=1, samples=samples, ddof=0, policy="accumulate-subsample", generations=40, chains=4000, seed=3)
+            | dict(metrics="mean_error_sq"),
+        )
+        entry = summary["metrics"]["mean_error_sq"]
+        assert entry["theory_kind"] == "asymptotic"
+        gaps[samples] = compare(entry, 5.0)
+    assert gaps[10]["status"] == "deviates (asymptotic)", gaps[10]
+    assert gaps[400]["status"] == "pass", gaps[400]
