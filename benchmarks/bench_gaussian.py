@@ -117,7 +117,7 @@ def gaussian_setting():
     import jax.numpy as jnp
 
     from collapse_jax.chain import Setting
-    from collapse_jax.models.gaussian import gaussian_metrics, gaussian_params, make_gaussian
+    from collapse_jax.models.gaussian.model import gaussian_metrics, gaussian_params, make_gaussian
 
     est = make_gaussian(ddof=1)
     true = gaussian_params(jnp.zeros(1), jnp.eye(1))

@@ -14,20 +14,20 @@ REWARD_METRIC = "expected_reward"  # recorded when a reward curates the syntheti
 VERIFICATION_METRICS = ("kept_fraction", "synthetic_kept")
 METHODS = ("samples", "sufficient")
 
-# the Gaussian model (collapse_jax.models.gaussian)
+# the Gaussian model (collapse_jax.models.gaussian.model)
 GAUSSIAN_METRICS = ("mean_error_sq", "trace_ratio", "log_det_ratio", "w2_sq")
 EXTRA_GAUSSIAN_METRICS = ("kl_divergence",)  # recorded on request (--metrics), simulation only
 
-# linear regression (collapse_jax.models.regression)
+# linear regression (collapse_jax.models.regression.model)
 DESIGNS = ("fixed", "fresh")
 CHAIN_METRICS = ("excess_risk", "excess_bias", "excess_variance")
 DOWNSTREAM_METRICS = ("downstream_excess_risk", "downstream_bias", "downstream_variance", "downstream_synthetic")
 REGRESSION_METRICS = CHAIN_METRICS + DOWNSTREAM_METRICS
 
-# logistic regression (collapse_jax.models.logistic)
+# logistic regression (collapse_jax.models.logistic.model)
 LOGISTIC_METRICS = ("param_error_sq", "excess_log_loss", "separated")
 
-# the categorical model (collapse_jax.models.categorical)
+# the categorical model (collapse_jax.models.discrete.model)
 CATEGORICAL_METRICS = (
     "support_size",
     "lost_mass",
@@ -47,10 +47,10 @@ GAUSSIAN_DATASET = "gaussian"  # N(0, sigma^2 I_d) in any dimension (collapse_ja
 DIFFUSION_DATASETS = (GAUSSIAN_DATASET,) + DATASET_NAMES
 DIFFUSION_METRICS = ("variance", "mean_error_sq", "held_out_nll")
 
-# classifiers (collapse_jax.models.classifier)
+# classifiers (collapse_jax.models.verification.model)
 CLASSIFIERS = ("mean", "least-squares", "logistic")
 
-# neural networks (collapse_jax.models.neural)
+# neural networks (collapse_jax.models.neural.model)
 OPTIMIZERS = ("adam", "adamw", "sgd")
 TASKS = ("regression", "eigen", "lm")
 LM_MODELS = ("transformer", "bigram")

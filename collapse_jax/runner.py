@@ -40,7 +40,7 @@ CACHE_CHUNK_BYTES = 16 * 1024 * 1024
 MIN_CACHE_CHUNK = 32
 SEED_RANGE = 2**32
 MAX_CHAINS = 2**32  # chain ids are 32-bit (folded into the keys as uint32): ids 0..2^32 - 1 are distinct
-_EAGER_LOCK = threading.Lock()  # building a setting evaluates small arrays eagerly: one thread at a time
+EAGER_LOCK = threading.Lock()  # building a setting evaluates small arrays eagerly: one thread at a time
 
 
 @dataclasses.dataclass
@@ -275,7 +275,7 @@ def prepare_program(
     if not selected or any(not 0 <= i < len(cells) for i in selected):
         raise ValueError(f"selected must be a non-empty list of cell indices in [0, {len(cells)}), got {selected!r}")
     start = time.perf_counter()  # compile_seconds: tracing (the eager example, the memory estimate) and compiling
-    with _EAGER_LOCK:
+    with EAGER_LOCK:
         example = setting_fn(cells.hyper_of(0))
         make_chain_fn(example, spec)  # validates the spec against the estimator before anything compiles
         bytes_hint = chain_bytes_estimate(example, spec)

@@ -81,10 +81,11 @@ def prepare(setting: str, overrides: dict | None = None, *, devices=None, out=No
     config = definition.resolve(overrides)
     if out is not None:
         check_output_directory(out)
-    if config["x64"]:
-        import jax
+    import jax
 
-        jax.config.update("jax_enable_x64", True)
+    # float64 exactly when the config asks: a float32 run after an x64 run in the same process must draw
+    # and round as it does alone (JAX's x64 flag is global and would otherwise stay on)
+    jax.config.update("jax_enable_x64", config["x64"])
     from collapse_jax.runner import Cells, prepare_program
 
     setting_fn, spec = definition.program(config)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import theory
-from collapse_jax.models.gaussian import GaussianParams, make_gaussian
+from collapse_jax.models.gaussian.model import GaussianParams, make_gaussian
 from collapse_jax.simulate import simulate
 from collapse_jax.summary import compare
 

@@ -155,7 +155,7 @@ def test_categorical_reweighting_is_the_tempered_and_the_tilted_law():
     probability within float32 rounding (relative 1e-6) and the tickets' 2^-30 of the exact one."""
     import jax.numpy as jnp
 
-    from collapse_jax.models.categorical import category_reward, make_categorical
+    from collapse_jax.models.discrete.model import category_reward, make_categorical
 
     counts = np.array([50, 30, 15, 5, 0])
     estimator = make_categorical(5)

@@ -62,7 +62,7 @@ def test_metrics_of_one_model_against_numpy():
     """`variance` and `mean_error_sq` of a weighted KDE against a direct NumPy computation."""
     import jax.numpy as jnp
 
-    from collapse_jax.models.kde import KDEParams, kde_moments
+    from collapse_jax.models.kde.model import KDEParams, kde_moments
 
     rng = np.random.default_rng(0)
     points, weights = rng.normal(size=(30, 3)), rng.uniform(size=30) * (rng.uniform(size=30) > 0.2)

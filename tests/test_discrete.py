@@ -7,7 +7,7 @@ import pytest
 
 from collapse_jax.chain import make_chain_fn
 from collapse_jax.keys import root_key
-from collapse_jax.models.categorical import (
+from collapse_jax.models.discrete.model import (
     CategoricalParams,
     alias_table,
     make_categorical,
@@ -66,7 +66,7 @@ def test_samplers_draw_the_right_frequencies():
 
 
 def test_restricted_sampler_draws_the_renormalised_law():
-    from collapse_jax.models.categorical import sample_restricted
+    from collapse_jax.models.discrete.model import sample_restricted
 
     p = np.array([0.5, 0.25, 0.125, 0.0625, 0.0625])
     support = jnp.array([False, True, True, False, True])

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from collapse_jax.models.regression import make_linear_regression
+from collapse_jax.models.regression.model import make_linear_regression
 
 ONES = lambda n: jnp.ones((n,), jnp.float32)
 

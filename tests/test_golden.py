@@ -55,3 +55,18 @@ def test_golden_case(name, golden):
     assert set(arrays) == set(expected)
     for key, value in arrays.items():
         np.testing.assert_allclose(value, expected[key], rtol=2e-5, atol=1e-6, equal_nan=True, err_msg=key)
+
+
+def test_a_float32_run_after_an_x64_run_is_unchanged(golden):
+    """JAX's x64 flag is global: an x64 run used to leave it on, so a float32 run after it in the same
+    process drew and rounded differently (discrete counts moved). `simulate` now sets it per run."""
+    import jax
+
+    from collapse_jax.simulate import simulate
+
+    simulate("gaussian", {"chains": 2, "generations": 2, "x64": True})
+    assert jax.config.jax_enable_x64
+    name = "discrete-accumulate-groups"
+    arrays = run_case(name)
+    for key, value in arrays.items():
+        np.testing.assert_allclose(value, golden[key], rtol=2e-5, atol=1e-6, equal_nan=True, err_msg=key)

@@ -22,7 +22,7 @@ from collapse_jax.datasets import (
     blobs_mixture,
     make_dataset,
 )
-from collapse_jax.models.gmm import (
+from collapse_jax.models.gmm.model import (
     check_gmm_config,
     gmm_l2_distance,
     gmm_l2_distance_sq,
@@ -32,7 +32,7 @@ from collapse_jax.models.gmm import (
     gmm_params,
     make_gmm,
 )
-from collapse_jax.models.kde import held_out_nll, kde_log_density, make_kde, weighted_indices
+from collapse_jax.models.kde.model import held_out_nll, kde_log_density, make_kde, weighted_indices
 
 K_SE = 5.0
 # eager calls compile op by op (seconds each): every package function is called jitted

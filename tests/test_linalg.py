@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from collapse_jax.linalg import cholesky_root, nuclear_norm, pivoted_root
-from collapse_jax.models.gaussian import gaussian_params, make_gaussian
+from collapse_jax.models.gaussian.model import gaussian_params, make_gaussian
 
 
 @pytest.mark.parametrize("dim,rank", [(1, 1), (3, 3), (5, 2), (20, 9), (20, 20)])

@@ -13,7 +13,7 @@ import pytest
 
 import theory
 from collapse_jax import runner
-from collapse_jax.models.logistic import (
+from collapse_jax.models.logistic.model import (
     LogisticParams,
     excess_log_loss,
     make_logistic_regression,

@@ -11,7 +11,7 @@ from collapse_jax.chain import ChainSpec, Setting, Verifier, make_chain_fn
 from collapse_jax.estimator import Estimator
 from collapse_jax.keys import root_key
 from collapse_jax.linalg import symmetric_eigenvalues
-from collapse_jax.models import neural
+from collapse_jax.models.neural import model as neural
 from collapse_jax.runner import run_chains
 from collapse_jax.settings import get_setting
 from collapse_jax.simulate import simulate

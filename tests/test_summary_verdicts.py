@@ -156,7 +156,8 @@ def test_report_lists_failures_first_says_k_of_g_and_counts_a_run_once(tmp_path)
 
 def test_simulate_run_gone_nan_fails(tmp_path, capsys):
     """A residual verifier at tolerance 1e-6 keeps no synthetic row: every chain's risk is NaN from
-    generation 2 (generation 1 is fit on real data). The run used to print 'pass'."""
+    generation 2 (generation 1 is fit on real data). The run used to print 'pass'. (Refill: the residual
+    verifier's theory covers it; with the prune budget there is no theory, and the line says so.)"""
     code = cli.main(
         [
             "simulate",
@@ -170,7 +171,7 @@ def test_simulate_run_gone_nan_fails(tmp_path, capsys):
             "--method",
             "samples",
             "--verified-budget",
-            "prune",
+            "refill",
             "--generations",
             "3",
             "--chains",

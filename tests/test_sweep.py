@@ -466,18 +466,19 @@ def test_the_folder_lock_refuses_a_second_run_and_takes_over_a_dead_ones(mode, t
     import socket
 
     from collapse_jax import sweep
+    from collapse_jax.sweep import locks
 
-    monkeypatch.setattr(sweep, "_FLOCK", mode != "exclusive-create")
+    monkeypatch.setattr(locks, "_FLOCK", mode != "exclusive-create")
     if mode == "flock-unsupported":  # as on a file system without flock: the exclusive create is used
 
         def no_flock(fd, operation):
             raise OSError(errno.ENOLCK, "No locks available")
 
-        monkeypatch.setattr(sweep.fcntl, "flock", no_flock)
+        monkeypatch.setattr(locks.fcntl, "flock", no_flock)
     flock = mode == "flock"
     monkeypatch.setattr(runner, "prepare_program", lambda *a, **k: pytest.fail("compiled while locked out"))
     out = tmp_path / "s"
-    held = sweep._SweepLock.acquire(str(out))
+    held = locks.SweepLock.acquire(str(out))
     holder = json.loads((out / "sweep.lock").read_text())
     assert holder["pid"] == os.getpid() and holder["host"] == socket.gethostname() and holder["started"]
     for resume in (False, True):
@@ -491,7 +492,7 @@ def test_the_folder_lock_refuses_a_second_run_and_takes_over_a_dead_ones(mode, t
     # a lock left by a dead process on this host is taken over, with a message
     (out / "sweep.lock").write_text(json.dumps({"pid": _dead_pid(), "host": socket.gethostname(), "started": "x"}))
     capsys.readouterr()
-    lock = sweep._SweepLock.acquire(str(out))
+    lock = locks.SweepLock.acquire(str(out))
     assert "taking over the lock left by a run that is gone" in capsys.readouterr().err
     assert json.loads((out / "sweep.lock").read_text())["pid"] == os.getpid()
     lock.release()
@@ -499,7 +500,7 @@ def test_the_folder_lock_refuses_a_second_run_and_takes_over_a_dead_ones(mode, t
         for info in ({"pid": os.getpid(), "host": socket.gethostname()}, {"pid": _dead_pid(), "host": "elsewhere"}):
             (out / "sweep.lock").write_text(json.dumps(info))
             with pytest.raises(sweep.SweepBusy, match=f"remove {out / 'sweep.lock'}"):
-                sweep._SweepLock.acquire(str(out))
+                locks.SweepLock.acquire(str(out))
 
 
 def test_two_resumed_runs_of_different_specs_into_one_new_folder(tmp_path):

@@ -22,11 +22,14 @@ from collapse_jax.sweep import (
     cell_id,
     check_cell,
     expand,
+    folder,
     group_cells,
     group_id,
     legacy_cell_id,
+    locks,
     parse_shard,
     parse_spec,
+    plan,
     run_sweep,
     shard_groups,
     sweep_status,
@@ -234,7 +237,7 @@ def test_folders_of_the_previous_id_rule_are_migrated(sharded, monkeypatch, caps
     summary = json.loads((copy / "cells" / f"{victim}.json").read_text())
     summary["config"]["smoothing"] = 0.5
     (copy / "cells" / f"{victim}.json").write_text(json.dumps(summary))
-    sweep._open_directory(str(copy), spec, cells, True, True, None)
+    folder.open_directory(str(copy), spec, cells, True, True, None)
     assert "5 finished cells kept; 1 cells were written with another config" in capsys.readouterr().err
     assert sweep_status(spec, str(copy)).missing == [cells[3]]
     assert (copy / "cells" / f"{victim}.json").exists()  # left in place, not deleted
@@ -310,8 +313,8 @@ def test_shards_are_disjoint_whole_groups_balanced_and_stable():
         ids = [c.id for part in parts for g in part for c in g]
         assert sorted(ids) == sorted(c.id for c in cells)  # disjoint and covering
         assert sorted(group_id(g) for part in parts for g in part) == sorted(group_id(g) for g in groups)
-        work = [sum(sweep._group_work(g) for g in part) for part in parts]
-        heaviest = max(sweep._group_work(g) for g in groups)
+        work = [sum(plan.group_work(g) for g in part) for part in parts]
+        heaviest = max(plan.group_work(g) for g in groups)
         assert max(work) - min(work) <= heaviest  # the longest-processing-time rule's bound
         assert sum(1 for part in parts if part) == min(count, len(groups))
     # the assignment depends on the cells, not on the order the axes list their values
@@ -324,7 +327,7 @@ def test_shards_are_disjoint_whole_groups_balanced_and_stable():
 def test_a_shard_run_twice_is_refused_and_other_shards_are_not(tmp_path, monkeypatch):
     spec = parse_spec({"setting": "gaussian", "fixed": {"generations": 2, "chains": 4}, "axes": {"dim": [1, 2, 3]}})
     out = tmp_path / "s"
-    held = sweep._SweepLock.acquire(str(out), sweep._lock_name((1, 3)))
+    held = locks.SweepLock.acquire(str(out), locks.lock_name((1, 3)))
     try:
         _no_compiling(monkeypatch)
         with pytest.raises(SweepBusy, match=f"shard 1/3 of {out} is in use by another sweep run \\(pid {os.getpid()}"):
@@ -349,7 +352,7 @@ def test_a_group_another_run_holds_is_left_to_it(tmp_path, monkeypatch, capsys):
     spec = parse_spec({"setting": "gaussian", "fixed": {"generations": 2, "chains": 4}, "axes": {"seed": [0, 1]}})
     out = tmp_path / "s"
     (group,) = group_cells(spec, expand(spec))
-    held = sweep._SweepLock.acquire(str(out), os.path.join("locks", group_id(group) + ".lock"))
+    held = locks.SweepLock.acquire(str(out), os.path.join("locks", group_id(group) + ".lock"))
     monkeypatch.setattr(runner, "prepare_program", lambda *a, **k: None)  # never executed
     try:
         report = run_sweep(spec, str(out), progress=False)
@@ -370,20 +373,20 @@ def test_the_manifest_is_created_once_by_shards_arriving_together(links, tmp_pat
 
         monkeypatch.setattr(os, "link", no_link)
     created, errors = [], []
-    original = sweep._create_exclusive
+    original = folder.create_exclusive
 
     def counting(path, text):
         original(path, text)
         created.append(threading.get_ident())
 
-    monkeypatch.setattr(sweep, "_create_exclusive", counting)
+    monkeypatch.setattr(folder, "create_exclusive", counting)
     out = str(tmp_path / "s")
     start = threading.Barrier(8)
 
     def join(i):
         start.wait()
         try:
-            sweep._open_directory(out, spec, cells, False, True, (i, 8))
+            folder.open_directory(out, spec, cells, False, True, (i, 8))
         except Exception as error:  # reported below
             errors.append(error)
 
@@ -398,7 +401,7 @@ def test_the_manifest_is_created_once_by_shards_arriving_together(links, tmp_pat
     assert not [n for n in os.listdir(out) if n.startswith(".tmp-")]
     other = parse_spec({**spec.as_dict(), "axes": {"dim": [1, 2]}})
     with pytest.raises(ValueError, match=r"different spec.*axes.dim \(\[1, 2, 3\] there, \[1, 2\] here\)"):
-        sweep._open_directory(out, other, expand(other), False, True, (0, 2))
+        folder.open_directory(out, other, expand(other), False, True, (0, 2))
 
 
 @pytest.mark.slow  # four processes compiling at once

@@ -1,4 +1,4 @@
-"""Simulated verification and mixture chains against theory.verification and theory.strong_collapse:
+"""Simulated verification and mixture chains against theory.verification and theory.mixture:
 every exact prediction within 5 standard errors (fixed seeds), with power checks and the convergence of
 the asymptotic ridge limit."""
 
@@ -7,7 +7,7 @@ import pytest
 
 from collapse_jax.simulate import simulate
 from tests.helpers import z_scores
-from theory import strong_collapse, verification
+from theory import mixture, verification
 
 VERIFICATION_CASES = [
     dict(
@@ -74,9 +74,9 @@ def test_mixture_matches_the_exact_theory(config):
     # power: theory.md C.2's approximation (4% low here; noise-free labels make the synthetic term
     # visible) or the N -> infinity limit is rejected at this small N
     if "model" in config:
-        wrong = strong_collapse.projection_limit(20, 5, 0.5, 2.0)
+        wrong = mixture.projection_limit(20, 5, 0.5, 2.0)
     else:
-        wrong = strong_collapse.ols_mixture_error(10, 40, 12, 0.0, 1.0)
+        wrong = mixture.ols_mixture_error(10, 40, 12, 0.0, 1.0)
     assert abs(entry["mean"][2] - float(wrong)) > 5 * entry["se"][2]
 
 

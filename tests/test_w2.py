@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from collapse_jax.linalg import polar_schedule, sum_singular_values
-from collapse_jax.models.gaussian import GaussianParams, gaussian_metrics, gaussian_params, make_gaussian
+from collapse_jax.models.gaussian.model import GaussianParams, gaussian_metrics, gaussian_params, make_gaussian
 from collapse_jax.settings import SETTINGS
 
 

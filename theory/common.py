@@ -40,6 +40,29 @@ class NoTheory(NamedTuple):
     reason: str
 
 
+# The values of the simulation's chain options that the theory modules know (the simulation's names, repeated
+# here because `theory` never imports `collapse_jax`). A value outside them (a pool rule added later, say
+# "sliding-window") is one no formula here was derived for: `unmodelled` turns it into NoTheory.
+POLICIES = ("replace", "accumulate", "accumulate-subsample")
+REAL_SOURCES = ("fresh", "original")
+REAL_DRAWS = ("fixed", "mixture")
+METHODS = ("samples", "sufficient")  # both draw the same law (sufficient statistics are exact)
+CURATIONS = ("best", "bradley-terry", "tilted")
+VERIFIED_BUDGETS = ("refill", "prune", "weight")
+
+
+def unmodelled(**options) -> NoTheory | None:
+    """NoTheory naming the first option whose value a theory does not model, else None.
+
+    Each keyword is `name=(value, modelled values)`, e.g. `unmodelled(policy=(policy, ("replace",)))`.
+    """
+    for name, (value, modelled) in options.items():
+        if value not in modelled:
+            known = ", ".join(repr(v) for v in modelled)
+            return NoTheory(f"{name} {value!r}: not derived (this theory models {name} {known} only)")
+    return None
+
+
 def checkable(log_relative_variance, num_chains: int):
     """Whether a mean over `num_chains` chains estimates the expectation of a log-normal-like metric.
 

@@ -45,7 +45,18 @@ import math
 
 import numpy as np
 
-from theory.common import NoTheory, Prediction, integer_at_least, probability, real_count
+from theory.common import (
+    METHODS,
+    POLICIES,
+    REAL_DRAWS,
+    REAL_SOURCES,
+    NoTheory,
+    Prediction,
+    integer_at_least,
+    probability,
+    real_count,
+    unmodelled,
+)
 
 METRICS = ("variance", "mean_error_sq", "held_out_nll")
 SOURCE = "Khelifa, Turner & Venkataramanan 2026 (arXiv 2602.16601)"
@@ -196,9 +207,27 @@ def held_out_nll_limit(
 
 
 def _not_derived(
-    dataset: str, policy: str, real_fraction: float, real_source: str, real_draw: str, shared: bool, weight
+    dataset: str,
+    policy: str,
+    real_fraction: float,
+    real_source: str,
+    real_draw: str,
+    shared: bool,
+    weight,
+    sample_growth: float = 0.0,
+    method: str = "samples",
 ) -> str | None:
     """Why a configuration has no theory here, or None."""
+    why = unmodelled(
+        policy=(policy, POLICIES),
+        real_source=(real_source, REAL_SOURCES),
+        real_draw=(real_draw, REAL_DRAWS),
+        method=(method, METHODS),
+    )
+    if why is not None:
+        return why.reason
+    if sample_growth:
+        return "growing sample size (sample_growth > 0): not derived"
     if dataset not in DEFAULT_NOISE:
         return f"dataset {dataset}: not derived"
     if shared:
@@ -229,6 +258,8 @@ def predict(
     real_draw: str = "fixed",
     shared_real_data: bool = False,
     real_weight: float = -1.0,
+    sample_growth: float = 0.0,
+    method: str = "samples",
     **_ignored,
 ) -> Prediction | NoTheory:
     """The exact prediction (`exact_moments`, our derivation) of one metric of the diffusion setting,
@@ -238,7 +269,9 @@ def predict(
     datasets (`law_variance`: the recursion needs only the real law's mean and trace)."""
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
-    why = _not_derived(dataset, policy, real_fraction, real_source, real_draw, shared_real_data, real_weight)
+    why = _not_derived(
+        dataset, policy, real_fraction, real_source, real_draw, shared_real_data, real_weight, sample_growth, method
+    )
     if why is not None:
         return NoTheory(why)
     if metric == "held_out_nll":
@@ -273,6 +306,8 @@ def predict_limit(
     real_draw: str = "fixed",
     shared_real_data: bool = False,
     real_weight: float = -1.0,
+    sample_growth: float = 0.0,
+    method: str = "samples",
     **_ignored,
 ) -> Prediction | NoTheory:
     """The paper's M -> infinity limit of one metric as a Prediction of kind "limit" (not exact at any
@@ -280,7 +315,9 @@ def predict_limit(
     error, `held_out_nll_limit`. Same configurations as `predict` (with alpha the real fraction itself)."""
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
-    why = _not_derived(dataset, policy, real_fraction, real_source, real_draw, shared_real_data, real_weight)
+    why = _not_derived(
+        dataset, policy, real_fraction, real_source, real_draw, shared_real_data, real_weight, sample_growth, method
+    )
     if why is not None:
         return NoTheory(why)
     common = dict(real_fraction=real_fraction, t0=t0, noise=noise, generations=generations)

@@ -35,7 +35,17 @@ import re
 
 import numpy as np
 
-from theory.common import NoTheory, Prediction, real_count
+from theory.common import (
+    CURATIONS,
+    METHODS,
+    POLICIES,
+    REAL_DRAWS,
+    REAL_SOURCES,
+    NoTheory,
+    Prediction,
+    real_count,
+    unmodelled,
+)
 from theory.special import gammaln, xlog1py, xlogy
 
 METRICS = (
@@ -50,7 +60,6 @@ METRICS = (
 )
 NO_CLOSED_FORM = ("entropy", "tv_distance", "kl_to_original")
 REWARD_METRIC = "expected_reward"  # sum_i q_i r(i), recorded when a reward r curates the samples
-POLICIES = ("replace", "accumulate", "accumulate-subsample")
 _CHUNK_ELEMENTS = 1 << 22  # floats per (categories x states) block: 32 MB in float64
 WRIGHT_FISHER_BUDGET = 1 << 26  # floats of the (M+1)^2 Wright-Fisher matrix: 512 MB in float64, M <= 8191
 
@@ -847,6 +856,7 @@ def predict(
     reward: str = "none",
     curation: str = "best",
     best_of: int = 1,
+    method: str = "samples",
     **_ignored,
 ) -> Prediction | NoTheory:
     """The prediction for one discrete-setting metric over generations 0..G (the simulation's names).
@@ -858,8 +868,20 @@ def predict(
     NoTheory: entropy, tv_distance, kl_to_original (no closed form); support under accumulate-subsample;
     support and second moments with real points reused from the generation-1 sample (support under
     accumulate excepted); a shared real sample (conditional results); a growing sample size; a count
-    chain beyond REPLACE_REAL_BUDGET.
+    chain beyond REPLACE_REAL_BUDGET; an option value not modelled here (a pool rule, real source or draw,
+    method or curation outside the known ones; a reward other than linear).
     """
+    why = unmodelled(
+        policy=(policy, POLICIES),
+        real_source=(real_source, REAL_SOURCES),
+        real_draw=(real_draw, REAL_DRAWS),
+        method=(method, METHODS),
+        curation=(curation, CURATIONS),
+    )
+    if why is not None:
+        return why
+    if reward != "none" and not reward.startswith("linear:"):
+        return NoTheory(f"reward {reward!r}: only linear rewards are derived")
     group_list = parse_groups(groups, categories)
     group_names = {g[0]: g for g in group_list}
     base = metric.split(".", 1)[0]

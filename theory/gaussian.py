@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from theory.common import NoTheory, Prediction
+from theory.common import CURATIONS, METHODS, POLICIES, REAL_DRAWS, REAL_SOURCES, NoTheory, Prediction, unmodelled
 from theory.special import digamma, gammaln, normal_quantile, polygamma
 
 METRICS = ("mean_error_sq", "trace_ratio", "log_det_ratio", "w2_sq")
@@ -75,8 +75,11 @@ def first_moments(
     pool's own scatter under accumulate is not tempered). Real points are not tempered.
 
     Returns:
-      (e, s): two arrays of shape `(G + 1,)`, e = E||mu_k - mu_0||^2, s = E tr Sigma_k.
+      (e, s): two arrays of shape `(G + 1,)`, e = E||mu_k - mu_0||^2, s = E tr Sigma_k. ValueError for any
+      other policy (accumulate-subsample's refit is not a merge of scatters).
     """
+    if policy not in ("replace", "accumulate"):
+        raise ValueError(f"policy must be 'replace' or 'accumulate' for first_moments, got {policy!r}")
     trace0 = float(trace0)
     total, real = sample_sizes(
         samples=samples, num_generations=num_generations, real_fraction=real_fraction, sample_growth=sample_growth
@@ -516,14 +519,27 @@ def predict(
     reward: str = "none",
     curation: str = "best",
     best_of: int = 1,
+    method: str = "samples",
     **_ignored,
 ) -> Prediction | NoTheory:
     """The prediction for one metric, taking the simulation's own parameter names (`generations` = G).
 
     Returns NoTheory(reason) where no closed form is known (accumulate-subsample; w2_sq in d > 1 or off
     replace; log_det_ratio off plain replace; real points drawn from the generation-1 sample; results
-    conditional on a shared real sample).
+    conditional on a shared real sample), and for an option value not modelled here (a pool rule, real
+    source or draw, method or curation outside the known ones; a reward other than linear).
     """
+    why = unmodelled(
+        policy=(policy, POLICIES),
+        real_source=(real_source, REAL_SOURCES),
+        real_draw=(real_draw, REAL_DRAWS),
+        method=(method, METHODS),
+        curation=(curation, CURATIONS),
+    )
+    if why is not None:
+        return why
+    if reward != "none" and not reward.startswith("linear:"):
+        return NoTheory(f"reward {reward!r}: only linear rewards a . x are derived")
     if metric == "kl_divergence":
         return NoTheory("E KL(truth || model): not derived (it involves E Sigma_k^-1 along the chain)")
     direction = reward_direction(reward, dim)

@@ -47,7 +47,7 @@ import math
 
 import numpy as np
 
-from theory.common import NoTheory, Prediction, integer_at_least, nonnegative
+from theory.common import METHODS, POLICIES, NoTheory, Prediction, integer_at_least, nonnegative, unmodelled
 from theory.ridge import subsample_limit_ratio
 
 METRICS = ("param_error_sq", "excess_log_loss", "separated")
@@ -119,13 +119,24 @@ def predict(
     generations: int,
     design: str = "fixed",
     real_fraction: float = 0.0,
+    shared_real_data: bool = False,
+    sample_growth: float = 0.0,
+    method: str = "samples",
     **_ignored,
 ) -> Prediction | NoTheory:
     """The prediction for one metric of the logistic setting, taking its own parameter names
     (`samples` = M): kind "asymptotic" (large M/d), so that a deviation at finite M reads "deviates
-    (asymptotic)", not "fail"; NoTheory for `separated` and for fresh real points."""
+    (asymptotic)", not "fail"; NoTheory for `separated`, for fresh real points, a shared real sample, a
+    growing sample size, and an option value not modelled here (a pool rule, design or method)."""
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    why = unmodelled(policy=(policy, POLICIES), design=(design, ("fixed", "fresh")), method=(method, METHODS))
+    if why is not None:
+        return why
+    if shared_real_data:
+        return NoTheory("with a shared real sample the chain mean is conditional on it; theory is unconditional")
+    if sample_growth:
+        return NoTheory("growing sample size (sample_growth > 0): not derived")
     if metric == "separated":
         return NoTheory(
             "the probability that the MLE does not exist (separable data) has no closed form here; it vanishes "

@@ -6,7 +6,9 @@ transformer chains, the eigenvalue task) has no closed form: NoTheory, and the s
 from __future__ import annotations
 
 from theory import discrete, regression
-from theory.common import NoTheory, Prediction
+from theory.common import METHODS, POLICIES, NoTheory, Prediction, unmodelled
+
+METRICS = ("test_mse", "first_token_support")  # the metrics with a prediction (the others: NoTheory)
 
 
 def predict(metric: str, *, task: str, policy: str, generations: int, samples: int, **config) -> Prediction | NoTheory:
@@ -21,12 +23,25 @@ def predict(metric: str, *, task: str, policy: str, generations: int, samples: i
     lm, first_token_support (bigram): the first tokens of the M sequences are M draws from the fitted
       first-token law, the discrete setting's empirical-law chain over a Zipf law (theory.discrete:
       Wright-Fisher under replace; exact).
+    A pool rule or method outside the known ones, a verifier or best-of-K: NoTheory (the options the
+    regression and discrete theories take are passed on, and they say NoTheory for what they do not model).
     """
+    why = unmodelled(policy=(policy, POLICIES), method=(config.get("method", "samples"), METHODS))
+    if why is not None:
+        return why
+    if config.get("verifier", "none") != "none" or config.get("best_of", 1) != 1:
+        return NoTheory("a verifier or best-of-K selection of the synthetic points: not derived")
+    if config.get("shared_real_data", False):
+        return NoTheory("with a shared real sample the chain mean is conditional on it; theory is unconditional")
     if task == "regression" and metric == "test_mse":
         if config.get("depth") != 0 or config.get("teacher_depth") != 0:
             return NoTheory(
                 "a non-linear (MLP) teacher or student: no closed form; the linear theory applies to "
                 "depth = teacher_depth = 0 only"
+            )
+        if config.get("weight_decay", 0.0) != 0:
+            return NoTheory(
+                "weight decay moves the minimiser off the least-squares fit: the OLS theory assumes weight_decay = 0"
             )
         if config.get("batch_size", 0) != 0:
             return NoTheory(
@@ -48,6 +63,9 @@ def predict(metric: str, *, task: str, policy: str, generations: int, samples: i
             generations=generations,
             design="fresh",
             real_fraction=config.get("real_fraction", 0.0),
+            real_source=config.get("real_source", "fresh"),
+            real_draw=config.get("real_draw", "fixed"),
+            sample_growth=config.get("sample_growth", 0.0),
         )
         if isinstance(result, Prediction):
             return result._replace(
@@ -55,8 +73,6 @@ def predict(metric: str, *, task: str, policy: str, generations: int, samples: i
             )
         return result
     if task == "lm" and metric == "first_token_support" and config.get("model") == "bigram":
-        if config.get("verifier", "none") != "none":
-            return NoTheory("a verifier: not derived")
         return discrete.predict(
             "support_size",
             categories=config["vocab"],
@@ -68,5 +84,6 @@ def predict(metric: str, *, task: str, policy: str, generations: int, samples: i
             real_draw=config.get("real_draw", "fixed"),
             real_source=config.get("real_source", "fresh"),
             shared_real_data=config.get("shared_real_data", False),
+            sample_growth=config.get("sample_growth", 0.0),
         )
     return NoTheory(f"{metric} of a trained network ({task}): no closed form; simulation only")

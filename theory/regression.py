@@ -18,7 +18,16 @@ import math
 import numpy as np
 
 from theory import ridge as ridge_theory
-from theory.common import NoTheory, Prediction
+from theory.common import (
+    METHODS,
+    POLICIES,
+    REAL_DRAWS,
+    REAL_SOURCES,
+    VERIFIED_BUDGETS,
+    NoTheory,
+    Prediction,
+    unmodelled,
+)
 
 CHAIN_METRICS = ("excess_risk", "excess_bias", "excess_variance")
 DOWNSTREAM_METRICS = ("downstream_excess_risk", "downstream_bias", "downstream_variance", "downstream_synthetic")
@@ -136,8 +145,10 @@ def _chain_risk(*, dim, samples, noise_var, policy, generations, design):
                 else "exact: sigma^2 sum d/(i(iT-d-1)) (fresh design)"
             )
             return risk, zeros, risk, "exact", note
-        risk = ols_subsample(**args)
-        return risk, zeros, risk, "asymptotic", "large-T limit V_k sigma^2 d/(T-d-1), V_k -> pi^2/2 - 2"
+        if policy == "accumulate-subsample":
+            risk = ols_subsample(**args)
+            return risk, zeros, risk, "asymptotic", "large-T limit V_k sigma^2 d/(T-d-1), V_k -> pi^2/2 - 2"
+        return f"OLS chain under policy {policy!r}: not derived"
     if samples <= dim - 2:
         if policy != "replace":
             return f"min-norm chain under {policy}: not derived"
@@ -204,15 +215,39 @@ def predict(
     verifier: str = "none",
     verifier_tolerance: float = 1.0,
     verifier_bias: float = 0.0,
+    best_of: int = 1,
+    verified_budget: str = "refill",
+    real_source: str = "fresh",
+    real_draw: str = "fixed",
+    sample_growth: float = 0.0,
+    method: str = "samples",
     **_ignored,
 ) -> Prediction | NoTheory:
     """The prediction for one metric, taking the simulation's own parameter names (`generations` = G,
-    `samples` = T)."""
+    `samples` = T). NoTheory for an option value not modelled here (a pool rule, design, verifier, verified
+    budget, real source or draw, or method outside the known ones), a growing sample size and best-of-K."""
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    why = unmodelled(
+        policy=(policy, POLICIES),
+        design=(design, ("fixed", "fresh")),
+        verifier=(verifier, ("none", "residual")),
+        verified_budget=(verified_budget, VERIFIED_BUDGETS),
+        real_source=(real_source, REAL_SOURCES),
+        real_draw=(real_draw, REAL_DRAWS),
+        method=(method, METHODS),
+    )
+    if why is not None:
+        return why
+    if sample_growth:
+        return NoTheory("growing sample size (sample_growth > 0): not derived")
+    if best_of != 1:
+        return NoTheory(f"best-of-{best_of} selection of synthetic rows: not derived")
     if verifier != "none":
         simple = (
             verifier_bias == 0
+            and verified_budget == "refill"
+            and not shared_design
             and policy == "replace"
             and design == "fresh"
             and ridge == 0
@@ -224,7 +259,7 @@ def predict(
             return NoTheory(
                 "a residual verifier (Yi et al. 2025) keeps rows depending on x and y: the chain "
                 "contracts towards the verifier's centre w_v; only the unbiased (w_v = w*) replace OLS "
-                "chain with a fresh isotropic design has a (linearised) prediction"
+                "chain with a fresh isotropic design, refilled to T kept rows, has a (linearised) prediction"
             )
         return Prediction(
             residual_verifier_unbiased(

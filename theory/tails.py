@@ -27,10 +27,12 @@ import math
 import numpy as np
 
 from theory import discrete, special
-from theory.common import NoTheory, Prediction
+from theory.common import METHODS, POLICIES, REAL_DRAWS, REAL_SOURCES, NoTheory, Prediction, unmodelled
 from theory.special import xlog1py
 
 _CHUNK_ELEMENTS = 1 << 16  # floats per (items x states) block: 512 KB, kept in cache (1 << 22 was 2.4x slower)
+METRICS = ("lost_mass",)  # and one test_error.T per training size T (TEST_ERROR + str(T))
+TEST_ERROR = "test_error."
 FORWARD_BUDGET = 4e10  # multiply-adds allowed for the forward propagation (pi > 0)
 
 
@@ -322,23 +324,39 @@ def predict(
     real_fraction: float = 0.0,
     shared_real_data: bool = False,
     chain: str = "empirical",
+    real_source: str = "fresh",
+    real_draw: str = "fixed",
+    sample_growth: float = 0.0,
+    method: str = "samples",
     **_ignored,
 ) -> Prediction | NoTheory:
     """The prediction for test_error.T or lost_mass over generations 0..G (the simulation's names).
 
     Exact for policy replace without chain real data (real_fraction = 0): generation 0 and a deterministic
     generator by the exact sum, the empirical chain by the Wright-Fisher expectation. NoTheory for other
-    policies, chain real data, a shared real sample, or a forward propagation beyond FORWARD_BUDGET.
+    policies, chain real data, a shared real sample, a growing sample size, a forward propagation beyond
+    FORWARD_BUDGET, or an option value not modelled here (a pool rule, chain, real source or draw, method).
     """
     if isinstance(train_sizes, str):
         train_sizes = [t for t in train_sizes.split(",") if t.strip()]
-    if metric != "lost_mass" and not (metric.startswith("test_error.") and metric[len("test_error.") :].isdigit()):
+    if metric not in METRICS and not (metric.startswith(TEST_ERROR) and metric[len(TEST_ERROR) :].isdigit()):
         raise ValueError(f"metric must be test_error.T or lost_mass, got {metric!r}")
     if not law.startswith("zipf:"):
         raise ValueError(f"law must be zipf:BETA for the tails setting, got {law!r}")
     beta = float(law[len("zipf:") :])
     _require_beta(beta, "law's BETA")
     discrete._check_generations(generations)
+    why = unmodelled(
+        policy=(policy, POLICIES),
+        chain=(chain, ("empirical", "shrinking")),
+        real_source=(real_source, REAL_SOURCES),
+        real_draw=(real_draw, REAL_DRAWS),
+        method=(method, METHODS),
+    )
+    if why is not None:
+        return why
+    if sample_growth:
+        return NoTheory("growing sample size (sample_growth > 0): not derived")
     if shared_real_data:
         return NoTheory("with a shared real sample the chain mean is conditional on it; theory is unconditional")
     if chain == "shrinking":

@@ -38,7 +38,19 @@ import math
 
 import numpy as np
 
-from theory.common import NoTheory, Prediction, integer_at_least, nonnegative, probability, real_count
+from theory.common import (
+    METHODS,
+    POLICIES,
+    REAL_DRAWS,
+    REAL_SOURCES,
+    NoTheory,
+    Prediction,
+    integer_at_least,
+    nonnegative,
+    probability,
+    real_count,
+    unmodelled,
+)
 
 METRICS = ("accuracy", "kept_fraction", "p_star")
 BUDGETS = ("refill", "prune")
@@ -477,6 +489,11 @@ def predict(
     classifier: str = "mean",
     real_fraction: float = 0.0,
     policy: str = "replace",
+    real_source: str = "fresh",
+    real_draw: str = "fixed",
+    shared_real_data: bool = False,
+    sample_growth: float = 0.0,
+    method: str = "samples",
     **_ignored,
 ) -> Prediction | NoTheory:
     """The prediction of one metric over generations 0..G (`generations` = G), in the simulation's names.
@@ -486,10 +503,23 @@ def predict(
     `training_law`). Generation >= 3 (labels from the fitted model 2, whose errors depend on x) and the
     fitted generator's generation >= 2: no closed form, NoTheory. `std` is the per-chain standard deviation.
     verifier "none" is taken as "oracle:1,1" (keeps everything); with best_of = K > 1 it then picks the first
-    of K candidates (p* = 1 - eps, kept_fraction 1/K).
+    of K candidates (p* = 1 - eps, kept_fraction 1/K). NoTheory for a pool rule other than replace, real
+    points drawn as a mixture or reused from the generation-1 sample, a shared real sample, a growing sample
+    size, and an option value not modelled here (verified budget, generator, classifier, method).
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    why = unmodelled(
+        policy=(policy, POLICIES),
+        verified_budget=(verified_budget, BUDGETS),
+        generator=(generator, ("oracle", "fitted")),
+        classifier=(classifier, ("mean", "least-squares", "logistic")),
+        real_source=(real_source, REAL_SOURCES),
+        real_draw=(real_draw, REAL_DRAWS),
+        method=(method, METHODS),
+    )
+    if why is not None:
+        return why
     generations = integer_at_least(generations, "generations", 0)
     dim = integer_at_least(dim, "dim", 1)
     samples = integer_at_least(samples, "samples", 1)
@@ -503,6 +533,14 @@ def predict(
     if classifier not in ("mean", "least-squares", "logistic"):
         raise ValueError(f"classifier must be 'mean', 'least-squares' or 'logistic', got {classifier!r}")
     real = real_count(samples, probability(real_fraction, "real_fraction"))
+    if shared_real_data:
+        return NoTheory("with a shared real sample the chain mean is conditional on it; theory is unconditional")
+    if sample_growth:
+        return NoTheory("growing sample size (sample_growth > 0): not derived")
+    if real_fraction > 0 and real_draw == "mixture":
+        return NoTheory("real points drawn as a mixture (random real count): not derived")
+    if real > 0 and real_source == "original":
+        return NoTheory("real points reused from the generation-1 sample: not derived")
     if policy != "replace":
         return NoTheory(f"policy {policy!r}: only 'replace' is derived")
     if classifier != "mean":
@@ -587,5 +625,7 @@ def predict_setting(
         return NoTheory("soft weights (verified_budget='weight'): the weighted mean classifier is not derived here")
     if metric == "synthetic_kept":
         return NoTheory("a count recorded to expose pruning and unfilled refills; its law follows from kept_fraction")
+    if verifier not in ("none", "oracle", "linear"):
+        return NoTheory(f"verifier {verifier!r}: not derived (this theory models verifier none, oracle, linear)")
     text = {"none": "none", "oracle": f"oracle:{keep_correct!r},{keep_wrong!r}"}.get(verifier, "linear:")
     return predict(metric, verifier=text, **config)

@@ -29,13 +29,9 @@ if _ROOT not in sys.path:  # the repository's own package, also when it is not i
     sys.path.insert(0, _ROOT)
 
 from collapse_jax.cli import build_parser  # noqa: E402
-from collapse_jax.settings import (  # noqa: E402
-    CHAIN_PARAMETERS,
-    NEURAL_DEFAULTS,
-    NEURAL_METRICS,
-    RUN_PARAMETERS,
-    SETTINGS,
-)
+from collapse_jax.models import SETTINGS  # noqa: E402
+from collapse_jax.models.neural.setting import NEURAL_DEFAULTS, NEURAL_METRICS  # noqa: E402
+from collapse_jax.settings import CHAIN_PARAMETERS, RUN_PARAMETERS  # noqa: E402
 
 # the page of each registered setting, relative to docs/settings/
 SETTING_PAGES = {

@@ -2,7 +2,7 @@
 
 A data point is a row `[x_1..x_d, y]` of shape `(d + 1,)` with `y` in {0, 1} (stored in the working
 float), so the chain engine's pools (buffers, weights, subsampling) handle it as they handle the
-regression rows of `collapse_jax.models.regression`. Model k labels the next generation's points with
+regression rows of `collapse_jax.models.regression.model`. Model k labels the next generation's points with
 `y ~ Bernoulli(sigmoid(<beta_k, x>))`; no intercept (the features are centred).
 
 Features `x = S z`, `z ~ N(0, I_d)`, `S S^T = Sigma` (`covariance_root`; None is the identity).

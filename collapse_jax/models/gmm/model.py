@@ -45,7 +45,7 @@ import jax
 import jax.numpy as jnp
 
 from collapse_jax.estimator import Estimator
-from collapse_jax.models.kde import weighted_indices
+from collapse_jax.models.kde.model import weighted_indices
 
 
 class GMMParams(NamedTuple):

@@ -1,0 +1,143 @@
+"""The gaussian setting: its parameter table and builder (JAX is imported inside the builder)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from collapse_jax.options import (
+    EXTRA_GAUSSIAN_METRICS,
+    GAUSSIAN_METRICS,
+    REWARD_METRIC,
+)
+from collapse_jax.settings import (
+    Parameter,
+    SettingDefinition,
+    chain_spec,
+    parse_reward,
+    smallest_fit,
+)
+
+
+def check(config):
+    if config["samples"] < config["ddof"] + 1:
+        raise ValueError(
+            f"samples (--samples) must be >= {config['ddof'] + 1} with ddof={config['ddof']} "
+            f"(the covariance divides by M - ddof), got {config['samples']}"
+        )
+    if 0 < config["first_samples"] < config["ddof"] + 1:
+        raise ValueError(
+            f"first_samples (--first-samples) must be 0 (M) or >= {config['ddof'] + 1} with ddof={config['ddof']} "
+            f"(model 1's covariance divides by M_1 - ddof), got {config['first_samples']}"
+        )
+
+
+def build(config):
+    import jax.numpy as jnp
+
+    from collapse_jax.chain import Setting
+    from collapse_jax.models.gaussian.model import gaussian_metrics, gaussian_params, make_gaussian
+
+    dtype = jnp.float64 if config["x64"] else jnp.float32
+    dim = config["dim"]
+    true = gaussian_params(jnp.zeros(dim, dtype), jnp.eye(dim, dtype=dtype))
+    names = tuple(config["metrics"])
+    full_rank = config["_full_rank"] if "_full_rank" in config else full_rank_of(config)
+    well_conditioned = config["_well_conditioned"] if "_well_conditioned" in config else well_conditioned_of(config)
+    sufficient = config["method"] == "sufficient"
+    columns = config["_w2_columns"] if "_w2_columns" in config else w2_columns_of(config)
+
+    def metrics(params, true_params):  # generation 0 is metrics(truth, truth): all d columns
+        return gaussian_metrics(params, true_params, names, columns=None if params is true_params else columns)
+
+    setting = Setting(
+        "gaussian",
+        make_gaussian(ddof=config["ddof"], full_rank=full_rank, well_conditioned=well_conditioned),
+        true,
+        metrics,
+        sample_size=jnp.asarray(config["samples"], dtype) if sufficient else None,
+    )
+    return setting, chain_spec(config)
+
+
+def reward(config):
+    dim = config["dim"]
+    a = parse_reward(config["reward"], dim, lambda value: value * np.eye(dim)[0], "linear:A or linear:a_1,...,a_d")
+    if a is None:
+        return None
+    from collapse_jax.models.gaussian.model import linear_reward
+
+    return linear_reward(a)
+
+
+def full_rank_of(config):  # model 1 (M_1 points) and every later fit (M points) have more than d points
+    return smallest_fit(config) - 1 >= config["dim"]
+
+
+def well_conditioned_of(config):  # every fit has at least 4d points: scatters far from singular
+    return smallest_fit(config) >= 4 * config["dim"]
+
+
+def complete(config, overrides):
+    if "metrics" not in overrides and not w2_is_cheap(config):
+        config = {**config, "metrics": tuple(m for m in config["metrics"] if m != "w2_sq")}
+    return config
+
+
+def notes(config):
+    if "w2_sq" in config["metrics"] or w2_is_cheap(config):
+        return ()
+    return (
+        "w2_sq is not among this configuration's default metrics: it would cost more than half the run "
+        "(it is a default where d <= 2, or with method samples and M >= 100 d); --metrics "
+        "mean_error_sq,trace_ratio,log_det_ratio,w2_sq records it",
+    )
+
+
+def w2_is_cheap(config):  # w2_sq adds at most half the run without it (benchmarks/metric_cost.py)
+    return config["dim"] <= 2 or (config["method"] == "samples" and config["samples"] >= 100 * config["dim"])
+
+
+def w2_columns_of(config):  # a fit on n <= d points has a root with n nonzero columns (w2_sq's cost)
+    points = max(config["samples"], config["first_samples"])
+    if config["policy"] == "accumulate":
+        points = (config["first_samples"] or config["samples"]) + (config["generations"] - 1) * config["samples"]
+    if config["sample_growth"] > 0 or points >= config["dim"]:
+        return config["dim"]
+    if config["method"] == "sufficient":  # M is traced there: a power of 2, fewer programs in a sweep over M
+        return min(config["dim"], 1 << (points - 1).bit_length())
+    return points
+
+
+DEFINITION = SettingDefinition(
+    name="gaussian",
+    description="recursive fitting of a d-dimensional Gaussian (real distribution N(0, I_d))",
+    parameters=(
+        Parameter("dim", int, 1, "d, dimension", low=1, high=4096),
+        Parameter("ddof", int, 1, "covariance divisor M - ddof: 0 = MLE, 1 = unbiased", choices=(0, 1)),
+        Parameter(
+            "metrics",
+            "list",
+            GAUSSIAN_METRICS,
+            "metrics to record (default: all but kl_divergence = KL(truth || model), which is on request; "
+            "w2_sq, 16 matrix-product steps on a d x min(M, d) block per generation, only where that "
+            "costs at most half the run: d <= 2, or method samples with M >= 100 d; ask for it with "
+            "--metrics elsewhere)",
+            choices=GAUSSIAN_METRICS + EXTRA_GAUSSIAN_METRICS + (REWARD_METRIC,),
+        ),
+    ),
+    build=build,
+    check=check,
+    complete=complete,
+    notes=notes,
+    traced_sample_size=True,
+    tempers=True,
+    reward=reward,
+    reward_help="r(x) = a . x, a reward that curates the synthetic points (Ferbach et al. 2024): none, "
+    "linear:A (a = A e_1, the first coordinate) or linear:a_1,...,a_d; with --best-of K or --curation "
+    f"tilted (the mean then moves by Sigma a per generation); records {REWARD_METRIC} = a . mu_k",
+    static_extras=lambda config: {
+        "_full_rank": full_rank_of(config),
+        "_well_conditioned": well_conditioned_of(config),
+        "_w2_columns": w2_columns_of(config),
+    },
+)

@@ -1,0 +1,222 @@
+"""The tails setting: its parameter table and builder (JAX is imported inside the builder)."""
+
+from __future__ import annotations
+
+from collapse_jax.models.discrete.setting import parse_law
+from collapse_jax.settings import (
+    Parameter,
+    SettingDefinition,
+    chain_spec,
+    check_model_size,
+    prefixed_number,
+)
+
+MAX_TAIL_DRAWS = 10**7  # draws per chain and generation of the tails metrics (fixed_synthetic, max train size)
+
+
+TAIL_DRAW_BYTES = 100  # measured memory per such draw (the alias sampler's temporaries)
+
+
+def parse_generator(text: str, categories: int, beta: float):
+    """`(kind, law)` of a tails `--generator` string: ("empirical", None), ("cut", p restricted to ranks
+    <= k, renormalised) or ("narrow", Zipf(BETA2) over the same categories, BETA2 > beta)."""
+
+    where = "generator (--generator)"
+    forms = "empirical, cut:K or narrow:BETA2"
+    if text == "empirical":
+        return "empirical", None
+    if text.startswith("cut:"):
+        try:
+            rank = int(text[len("cut:") :])
+        except ValueError:
+            raise ValueError(f"{where} must be {forms}; got {text!r}") from None
+        if not 1 <= rank < categories:
+            raise ValueError(f"{where}: K in cut:K must be in [1, categories - 1 = {categories - 1}], got {rank}")
+        law = parse_law(f"zipf:{beta!r}", categories)
+        law[rank:] = 0.0
+        return "cut", law / law.sum()
+    if text.startswith("narrow:"):
+        narrow = prefixed_number(text, "narrow:", "BETA2", 10, where, forms)
+        if narrow <= beta:
+            raise ValueError(f"{where}: BETA2 in narrow:BETA2 must be > the law's BETA = {beta:g}, got {narrow:g}")
+        return "narrow", parse_law(f"zipf:{narrow!r}", categories)
+    raise ValueError(f"{where} must be {forms}; got {text!r}")
+
+
+def beta_of(config):
+    text = config["law"]
+    if not text.startswith("zipf:"):
+        raise ValueError(f"law (--law) must be zipf:BETA for the tails setting, got {text!r}")
+    beta = prefixed_number(text, "zipf:", "BETA", 10, "law (--law)", "zipf:BETA")
+    if beta <= 1:
+        raise ValueError(f"law (--law): BETA must be > 1 (Zipf's law with a finite scaling constant), got {beta:g}")
+    return beta
+
+
+def metric_names(config):
+    return tuple(f"test_error.{t}" for t in config["train_sizes"]) + ("lost_mass",)
+
+
+def check(config):
+    kind, _ = parse_generator(config["generator"], config["categories"], beta_of(config))
+    if config["chain"] == "shrinking" and kind != "empirical":
+        raise ValueError(
+            "chain (--chain) shrinking needs generator (--generator) empirical (model 1 is the "
+            "true law restricted to the items seen in T0 real draws)"
+        )
+    if kind != "empirical" and config["policy"] != "replace":
+        raise ValueError(
+            f"policy (--policy) must be replace with generator {config['generator']} (model 1 is the "
+            "given generator; each later model is the empirical law of the previous one's draws)"
+        )
+    bad = [m for m in config["metrics"] if m not in metric_names(config)]
+    if bad:
+        raise ValueError(f"metrics (--metrics): unknown {', '.join(bad)}; allowed: {', '.join(metric_names(config))}")
+    if config["method"] == "sufficient":
+        raise ValueError("method (--method) must be 'samples' for the tails setting")
+    if kind == "empirical" and config["chain"] == "empirical":
+        check_model_size(config, "tails")
+
+
+def complete(config, overrides):
+    sizes = config["train_sizes"]
+    try:
+        sizes = tuple(sorted({int(t) for t in sizes}))
+    except ValueError:
+        raise ValueError(
+            f"train_sizes (--train-sizes) must be positive integers, got {config['train_sizes']!r}"
+        ) from None
+    if not sizes or sizes[0] < 1 or sizes[-1] > MAX_TAIL_DRAWS:
+        raise ValueError(
+            f"train_sizes (--train-sizes) must be integers in [1, {MAX_TAIL_DRAWS}] (each chain "
+            f"holds about {TAIL_DRAW_BYTES} bytes per draw), got {config['train_sizes']!r}"
+        )
+    config = {**config, "train_sizes": sizes}
+    if "metrics" not in overrides:
+        config = {**config, "metrics": metric_names(config)}
+    return config
+
+
+def build(config):
+    import jax
+    import jax.numpy as jnp
+
+    from collapse_jax.chain import Setting
+    from collapse_jax.models.discrete.model import (
+        CategoricalParams,
+        SupportParams,
+        alias_table,
+        categorical_metrics,
+        given_law,
+        make_categorical,
+        make_support_restriction,
+        sample_alias,
+        true_law,
+    )
+
+    k = config["categories"]
+    law = parse_law(config["law"], k)
+    kind, generator = parse_generator(config["generator"], k, beta_of(config))
+    truth = true_law(law, tail_rank=1)
+    table = alias_table(law)
+    shrinking = config["chain"] == "shrinking"
+    estimator = make_support_restriction(law) if shrinking else make_categorical(k, base=generator)
+    sizes = tuple(config["train_sizes"])
+    names = tuple(config["metrics"])
+    real_share, fixed = config["train_real_fraction"], config["fixed_synthetic"]
+
+    def sample_real(key, n):
+        return sample_alias(key, table, n)
+
+    def sample_model(key, params, n):
+        if isinstance(params, (CategoricalParams, SupportParams)):
+            return estimator.sample(key, params, n)
+        return sample_real(key, n)
+
+    def metrics(key, params, true):
+        key_model, key_real, key_mix, key_fixed = jax.random.split(key, 4)
+        longest = sizes[-1]
+        draws = sample_model(key_model, params, longest)
+        if real_share > 0:
+            is_real = jax.random.bernoulli(key_mix, real_share, (longest,))
+            draws = jnp.where(is_real, sample_real(key_real, longest), draws)
+        first_seen = jnp.full((k,), longest, jnp.int32).at[draws].min(jnp.arange(longest, dtype=jnp.int32))
+        unseen_mass = true.probabilities
+        if fixed > 0:
+            seen = jnp.zeros((k,), bool).at[sample_model(key_fixed, params, fixed)].set(True)
+            unseen_mass = jnp.where(seen, 0.0, unseen_mass)
+        values = {f"test_error.{t}": jnp.sum(jnp.where(first_seen >= t, unseen_mass, 0.0)) for t in sizes}
+        values.update(
+            categorical_metrics(
+                params,
+                true,
+                ("lost_mass",),
+                base=None if generator is None else jnp.asarray(generator, jnp.float32),
+            )
+        )
+        return {name: values[name] for name in names}
+
+    first_model = None
+    if kind != "empirical":
+        first_model = given_law(k, config["samples"])
+    setting = Setting(
+        "tails",
+        estimator,
+        truth,
+        metrics,
+        random_metrics=True,
+        sample_real=sample_real,
+        first_model=first_model,
+        metric_bytes=TAIL_DRAW_BYTES * (sizes[-1] + fixed),
+    )
+    return setting, chain_spec(config)
+
+
+DEFINITION = SettingDefinition(
+    name="tails",
+    description="Hutter's memorisation model on Zipf data (Dohmatob et al. 2024, A Tale of Tails): a learner "
+    "that memorises T draws from a tail-cut, tail-narrowed or recursively re-estimated law, "
+    "tested on the real law",
+    parameters=(
+        Parameter("law", str, "zipf:2", "true law zipf:BETA, BETA > 1"),
+        Parameter("categories", int, 100_000, "K, number of items (the Zipf law's support)", low=2, high=10**7),
+        Parameter(
+            "generator",
+            str,
+            "empirical",
+            "model 1: empirical (law of T0 = --samples real draws), cut:K "
+            "(ranks <= K, renormalised) or narrow:BETA2 (Zipf(BETA2), BETA2 > BETA)",
+        ),
+        Parameter(
+            "chain",
+            str,
+            "empirical",
+            "models k >= 2: empirical (the empirical law of T0 draws from the "
+            "previous model: Wright-Fisher) or shrinking (the true law restricted to the items seen in "
+            "T0 draws from the previous model)",
+            choices=("empirical", "shrinking"),
+        ),
+        Parameter(
+            "train_sizes",
+            "list",
+            ("100", "1000", "10000"),
+            "T: the memoriser's training sizes (one metric "
+            f"test_error.T each), integers in [1, {MAX_TAIL_DRAWS}]: every generation draws the largest T "
+            f"points per chain (about {TAIL_DRAW_BYTES} bytes each)",
+        ),
+        Parameter("train_real_fraction", float, 0.0, "each training draw is real with this probability", low=0, high=1),
+        Parameter(
+            "fixed_synthetic",
+            int,
+            0,
+            "N extra training draws from the generator (fixed amount); every "
+            f"generation draws them per chain, about {TAIL_DRAW_BYTES} bytes each (10^7: 1 GB per chain)",
+            low=0,
+            high=MAX_TAIL_DRAWS,
+        ),
+        Parameter("metrics", "list", ("lost_mass",), "metrics (default: test_error.T for each T, and lost_mass)"),
+    ),
+    build=build,
+    check=check,
+    complete=complete,
+)
