@@ -116,8 +116,8 @@ def numpy_vectorised(num_chains: int, generations: int, samples: int, seed: int,
 def gaussian_setting():
     import jax.numpy as jnp
 
-    from collapse_jax.chain import Setting
     from collapse_jax.models.gaussian.model import gaussian_metrics, gaussian_params, make_gaussian
+    from collapse_jax.types import Setting
 
     est = make_gaussian(ddof=1)
     true = gaussian_params(jnp.zeros(1), jnp.eye(1))
@@ -126,8 +126,8 @@ def gaussian_setting():
 
 def collapse_jax_run(setting, generations: int, samples: int, method: str, num_chains: int, seed: int):
     """One full `run_chains` call: (RunResult, Timer of the whole call)."""
-    from collapse_jax.chain import ChainSpec
     from collapse_jax.runner import run_chains
+    from collapse_jax.types import ChainSpec
 
     spec = ChainSpec(num_generations=generations, samples=samples, policy="replace", method=method)
     with Timer() as timer:

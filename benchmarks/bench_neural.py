@@ -58,7 +58,7 @@ def main(argv=None) -> dict:
 
     from collapse_jax.chain import make_chain_fn
     from collapse_jax.keys import root_key
-    from collapse_jax.models.neural.model import CausalTransformer
+    from collapse_jax.models.neural.networks import CausalTransformer
     from collapse_jax.settings import get_setting
 
     config = dict(

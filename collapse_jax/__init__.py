@@ -17,8 +17,8 @@ import importlib
 from collapse_jax.simulate import simulate  # JAX-free to import; eager, so the name is the function, not the module
 
 _HOMES = {  # public name -> the module that defines it, imported on first access (JAX, flax load on demand)
-    "ChainSpec": "collapse_jax.chain",
-    "Setting": "collapse_jax.chain",
+    "ChainSpec": "collapse_jax.types",
+    "Setting": "collapse_jax.types",
     "make_chain_fn": "collapse_jax.chain",
     "Estimator": "collapse_jax.estimator",
     "gaussian_metrics": "collapse_jax.models.gaussian.model",

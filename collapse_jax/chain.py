@@ -3,8 +3,8 @@
 Conventions (see docs/conventions.md): generation 0 is the real distribution; model k >= 1 is fitted at generation k;
 model 1 is fitted on M real points only. Every generation k >= 2 draws a batch of M points: M - r
 synthetic points from model k-1 and r = round(real_fraction * M) real points (fresh draws from the real
-distribution, or draws without replacement from the generation-1 real sample). The pool rule decides
-what model k is fitted on:
+distribution, or draws without replacement from the generation-1 real sample). The pool rule
+(declared in `collapse_jax.policies`) decides what model k is fitted on:
 
   replace               the batch of generation k (M points);
   accumulate            all batches of generations 1..k (kM points);
@@ -14,16 +14,8 @@ With `real_draw="mixture"` (Kanabar & Gastpar 2025) each of the M points of gene
 instead drawn from the mixture alpha * real + (1 - alpha) * model k-1, so the real count is
 Binomial(M, alpha).
 
-A verifier (`Setting.verifier`) filters the synthetic points of every generation k >= 2 before the pool
-rule sees them: each candidate passes with the verifier's keep probability (`verified_budget="refill"`:
-the generator proposes until M - r are kept; `"prune"`: M - r are proposed and the kept ones are used;
-`"weight"`: all M - r are used, each weighted by its keep probability),
-or, with `best_of=K > 1`, the generator proposes K candidates per point and the verifier picks the one
-it scores highest (`curation="best"`), or one drawn with Bradley-Terry probabilities, a softmax of the
-scores (`curation="bradley-terry"`: curation by a reward, Ferbach et al. 2024). Its K -> infinity limit
-draws the synthetic points from the model's law tilted by the reward, p e^r / Z (`Setting.tilt`, exact
-where the tilted law stays in the model class). The chain then records `kept_fraction`, `synthetic_kept` and the verifier's own
-diagnostics (averaged over the kept points).
+A verifier (`Setting.verifier`) filters or curates the synthetic points of every generation k >= 2 before
+the pool rule sees them (see `collapse_jax.verify`).
 
 Two exact paths: `method="samples"` draws the points; `method="sufficient"` draws the batch's
 sufficient statistics from their exact law (estimators with `sample_statistics`), so its cost does not
@@ -33,10 +25,8 @@ grow with M, and allows a growing sample size M_k = round(M k^a).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 from collections.abc import Callable
-from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -52,6 +42,9 @@ from collapse_jax.options import (  # noqa: F401 (re-exported)
     VERIFICATION_METRICS,
     VERIFIED_BUDGETS,
 )
+from collapse_jax.policies import keeps_buffer, keeps_statistics, pool_rule, rules_with
+from collapse_jax.types import ChainSpec, Reward, Setting, Verifier, round_half_up  # noqa: F401 (re-exported)
+from collapse_jax.verify import kept_average, verified_sample
 
 _GENERATION_LISTENERS: list[Callable[[int], None]] = []
 
@@ -75,90 +68,6 @@ def listen_to_generations(listener: Callable[[int], None]):
         _GENERATION_LISTENERS.remove(listener)
 
 
-def round_half_up(x: float) -> int:
-    """The rounding used for counts such as round(alpha * M)."""
-    return int(math.floor(x + 0.5))
-
-
-class Verifier(NamedTuple):
-    """Selects a generation's synthetic points (see the module docstring).
-
-    keep_probability(points) -> `(n,)` in [0, 1]: the chance that each candidate passes.
-    score(points) -> `(n,)`: what best-of-K maximises (default: the keep probability; ties go to the
-      first candidate, i.e. uniformly at random among tied candidates).
-    diagnostics(points) -> {name: `(n,)`}: per-point values averaged over the kept points and recorded
-      per generation (e.g. `p_star`: 1 where the label is correct); generations 0 and 1 record their
-      average over the generation-1 real sample.
-    """
-
-    keep_probability: Callable[[Any], jax.Array]
-    score: Callable[[Any], jax.Array] | None = None
-    diagnostics: Callable[[Any], dict] | None = None
-
-
-class Reward(NamedTuple):
-    """A reward r on points that curates a model's samples (Ferbach, Bertrand, Bose & Gidel 2024).
-
-    score(points) -> `(n,)`: r at each point (the Bradley-Terry logits of best-of-K).
-    expected(params) -> `()`: E r(x) for x drawn from a fitted model (or from the setting's true
-      parameters, generation 0), exactly.
-    tilt(params) -> params: the model's law times e^r, renormalised, as parameters of the same class
-      (the K -> infinity limit of Bradley-Terry best-of-K); None where that law leaves the class.
-    """
-
-    score: Callable[[Any], jax.Array]
-    expected: Callable[[Any], jax.Array]
-    tilt: Callable[[Any], Any] | None = None
-
-
-class Setting(NamedTuple):
-    """A model class, the real distribution (as true parameters of that class) and its metrics.
-
-    metrics(params, true_params) -> dict of scalar arrays, one per metric name; with `random_metrics`,
-      metrics(key, params, true_params), the key being the chain's (generation, EVALUATE) key, for
-      metrics that draw (a downstream model fitted on fresh points, a held-out sample).
-    per_chain: optional `(chain_key, shared_key) -> Setting`, for settings whose real distribution is
-      itself drawn (a design matrix, a true weight vector): each chain calls it once with keys of
-      purpose TRUTH (its own, and the one all chains share) and runs on the setting it returns, whose
-      estimator, true parameters and metrics must have the shapes of this one's.
-    sample_size: optional scalar (may be traced) that replaces `ChainSpec.samples` on the sufficient
-      path, whose shapes do not depend on M: a sweep over M then runs inside one program.
-    sample_real: optional `(key, n) -> data`, n static: draws from the real distribution when it is not
-      a member of the model class (a 2-D dataset under a KDE, a Zipf law under an empirical law); by
-      default real points are `estimator.sample(key, true_params, n)`. `true_params` is then whatever
-      the metrics need of the truth, and `metrics(true_params, true_params)` gives generation 0.
-    first_model: optional parameters of model 1, given instead of fitted on real points (a fixed
-      generator, e.g. a tail-cut law); `replace` only.
-    verifier: optional `Verifier` that filters the synthetic points (sample path only).
-    real_weight: w in [0, 1] (may be traced), read when `ChainSpec.real_weighted`: the share of each
-      batch's weight M carried by its r real points (He, Xu & Cheng 2025): each real point has weight
-      w M / r, each synthetic point (1 - w) M / (M - r). Taken from the setting a cell builds (not from
-      `per_chain`), so a sweep over w runs inside one program.
-    temperature: tau > 0 (may be traced), read when `ChainSpec.tempered`: synthetic points are drawn from
-      `estimator.temper(params, tau)`; taken from the setting a cell builds, as `real_weight`.
-    tilt: optional `params -> params`: synthetic points are drawn from `tilt(params)` (after the
-      temperature), e.g. `Reward.tilt`, the K -> infinity limit of Bradley-Terry curation; real points
-      are never tilted.
-    metric_bytes: memory one chain's metrics hold at once beyond the batch and the parameters (their own
-      draws, e.g. a memoriser's training sample), counted by `chain_bytes_estimate` to size chunks.
-    """
-
-    name: str
-    estimator: Estimator
-    true_params: Any
-    metrics: Callable[[Any, Any], dict]
-    per_chain: Callable[[jax.Array, jax.Array], Setting] | None = None
-    sample_size: Any = None
-    random_metrics: bool = False
-    sample_real: Callable[[jax.Array, int], Any] | None = None
-    first_model: Any = None
-    verifier: Verifier | None = None
-    metric_bytes: float = 0.0
-    real_weight: Any = None
-    temperature: Any = None
-    tilt: Callable[[Any], Any] | None = None
-
-
 def sample_real(setting: Setting, key: jax.Array, n: int):
     """`n` draws from the real distribution of a setting (see `Setting.sample_real`)."""
     if setting.sample_real is not None:
@@ -174,6 +83,15 @@ def evaluate(setting: Setting, key_chain: jax.Array, generation, params) -> dict
     return setting.metrics(params, setting.true_params)
 
 
+def evaluate_truth(setting: Setting, key_chain: jax.Array) -> dict:
+    """The metrics of generation 0, the real distribution itself (see `Setting.truth_metrics`)."""
+    if setting.truth_metrics is None:
+        return evaluate(setting, key_chain, 0, setting.true_params)
+    if setting.random_metrics:
+        return setting.truth_metrics(generation_key(key_chain, 0, Purpose.EVALUATE), setting.true_params)
+    return setting.truth_metrics(setting.true_params)
+
+
 def chain_setting(setting: Setting, key: jax.Array, key_chain: jax.Array) -> Setting:
     """The setting one chain runs on (see `Setting.per_chain`)."""
     if setting.per_chain is None:
@@ -181,69 +99,6 @@ def chain_setting(setting: Setting, key: jax.Array, key_chain: jax.Array) -> Set
     return setting.per_chain(
         generation_key(key_chain, 0, Purpose.TRUTH), generation_key(shared_key(key), 0, Purpose.TRUTH)
     )
-
-
-@dataclasses.dataclass(frozen=True)
-class ChainSpec:
-    """Everything that fixes shapes or code paths of a chain (hashable; one compile per spec).
-
-    Attributes:
-      num_generations: G, the number of fitted models (generations 1..G).
-      samples: M, points per generation (M_1 when `sample_growth` > 0).
-      policy: pool rule, one of POLICIES.
-      real_fraction: alpha in [0, 1]; r = round(alpha M) real points per generation k >= 2.
-      real_source: "fresh" (new real draws) or "original" (from the generation-1 sample).
-      real_draw: "fixed" (exactly round(alpha M) real points per generation k >= 2) or "mixture" (each
-        point real with probability alpha; fresh real points only).
-      method: "samples" or "sufficient".
-      shared_real_data: all chains share the same real draws (results are then conditional on them).
-      sample_growth: a >= 0, M_k = round(M k^a) (sufficient path only).
-      accumulate_with_statistics: under `accumulate`, merge sufficient statistics (O(1) memory) when the
-        estimator has them, instead of keeping a buffer of all points. Both give the same fits.
-      best_of: K >= 1; with a verifier and K > 1, each synthetic point is the best of K candidates.
-      curation: how best-of-K picks: "best" (the highest score) or "bradley-terry" (at random with
-        probabilities softmax(scores)); "tilted" marks the K -> infinity limit, drawn from `Setting.tilt`
-        (then best_of must be 1).
-      verified_budget: with a verifier and K = 1, "refill" (propose until M - r pass), "prune" or
-        "weight" (keep all, weighted by the keep probability).
-      max_refill_rounds: cap on the refill rounds of M - r candidates each; a generation that does not
-        fill within it trains on the points kept so far (recorded in `synthetic_kept`).
-      report_generations: call the listeners of `listen_to_generations` as each generation k >= 2
-        finishes (a host callback per generation: for slow generations, such as network training).
-      real_weighted: weight the real and synthetic points of each batch k >= 2 by `Setting.real_weight`
-        (fixed real draw with 0 < r < M, sample path); False: every point has weight 1.
-      tempered: draw every synthetic batch at `Setting.temperature` (the estimator's `temper`).
-      first_samples: M_1, the real points model 1 is fitted on (0: M; sample path). With
-        `real_source="original"` and r = M_1, every later generation reuses exactly those real points
-        beside M - M_1 synthetic ones (Kazdan et al.'s real x synthetic counts).
-    """
-
-    num_generations: int
-    samples: int
-    policy: str = "replace"
-    real_fraction: float = 0.0
-    real_source: str = "fresh"
-    real_draw: str = "fixed"
-    method: str = "samples"
-    shared_real_data: bool = False
-    sample_growth: float = 0.0
-    accumulate_with_statistics: bool = True
-    best_of: int = 1
-    curation: str = "best"
-    verified_budget: str = "refill"
-    max_refill_rounds: int = 10_000
-    first_samples: int = 0
-    report_generations: bool = False
-    real_weighted: bool = False
-    tempered: bool = False
-
-    @property
-    def first_count(self) -> int:
-        return self.first_samples or self.samples
-
-    @property
-    def real_count(self) -> int:
-        return round_half_up(self.real_fraction * self.samples)
 
 
 def validate_spec(spec: ChainSpec, estimator: Estimator | None = None) -> None:
@@ -256,8 +111,7 @@ def validate_spec(spec: ChainSpec, estimator: Estimator | None = None) -> None:
 
     whole("num_generations", spec.num_generations, 1)
     whole("samples", spec.samples, 1)
-    if spec.policy not in POLICIES:
-        raise ValueError(f"policy must be one of {', '.join(POLICIES)}; got {spec.policy!r}")
+    rule = pool_rule(spec.policy)
     if spec.real_source not in REAL_SOURCES:
         raise ValueError(f"real_source must be one of {', '.join(REAL_SOURCES)}; got {spec.real_source!r}")
     if spec.real_draw not in REAL_DRAWS:
@@ -297,8 +151,10 @@ def validate_spec(spec: ChainSpec, estimator: Estimator | None = None) -> None:
     if spec.method == "sufficient":
         if estimator is not None and not estimator.has_sufficient_path:
             raise ValueError(f"method='sufficient' needs sufficient statistics; {estimator.name} has none")
-        if spec.policy == "accumulate-subsample":
-            raise ValueError("method='sufficient' supports policy replace or accumulate, not accumulate-subsample")
+        if not rule.sufficient_path:
+            raise ValueError(
+                f"method='sufficient' supports policy {' or '.join(rules_with('sufficient_path'))}, not {rule.name}"
+            )
         if spec.real_count > 0 and spec.real_source == "original":
             raise ValueError("method='sufficient' supports real_source='fresh' only (original needs the points)")
     elif spec.sample_growth != 0.0:
@@ -377,9 +233,7 @@ def chain_bytes_estimate(setting: Setting, spec: ChainSpec, safety: float = 8.0)
     """
     est = setting.estimator
     batch_elems, param_elems = _batch_and_parameter_elements(setting, spec)
-    buffered = spec.policy == "accumulate-subsample" or (
-        spec.policy == "accumulate" and not (spec.accumulate_with_statistics and est.has_statistics)
-    )
+    buffered = keeps_buffer(pool_rule(spec.policy), spec.accumulate_with_statistics, est.has_statistics)
     pool_elems = spec.num_generations * batch_elems if buffered else 0
     history = (spec.num_generations + 1) * 8
     return safety * 4 * (pool_elems + 4 * batch_elems + 8 * param_elems + history) + setting.metric_bytes
@@ -403,8 +257,9 @@ def make_chain_fn(setting: Setting, spec: ChainSpec) -> Callable[[jax.Array, jax
         if setting.verifier is not None:
             raise ValueError("a verifier needs the points: use method='samples'")
         return _make_sufficient_chain(setting, spec)
-    if setting.first_model is not None and spec.policy != "replace":
-        raise ValueError("a given model 1 (Setting.first_model) needs policy='replace'")
+    if setting.first_model is not None and not pool_rule(spec.policy).given_first_model:
+        allowed = " or ".join(repr(name) for name in rules_with("given_first_model"))
+        raise ValueError(f"a given model 1 (Setting.first_model) needs policy={allowed}")
     return _make_sample_chain(setting, spec)
 
 
@@ -412,95 +267,9 @@ def _history(setting: Setting, key_chain, first_params, scan_metrics, first_stat
     """Stack generation 0 (the truth), generation 1 and the scanned generations 2..G (`first_stats`:
     values of the engine's own metrics at generations 0 and 1)."""
     first_stats = first_stats or {}
-    m0 = {**evaluate(setting, key_chain, 0, setting.true_params), **first_stats}
+    m0 = {**evaluate_truth(setting, key_chain), **first_stats}
     m1 = {**evaluate(setting, key_chain, 1, first_params), **first_stats}
     return {name: jnp.concatenate([m0[name][None], m1[name][None], scan_metrics[name]]) for name in m0}
-
-
-def _select_rows(points, index):
-    return jax.tree.map(lambda leaf: leaf[index], points)
-
-
-def _kept_average(values: dict, weights) -> dict:
-    total = jnp.maximum(jnp.sum(weights), 1.0)
-    return {name: jnp.sum(value * weights) / total for name, value in values.items()}
-
-
-def verified_sample(
-    verifier: Verifier,
-    spec: ChainSpec,
-    sample: Callable,
-    key_synthetic,
-    key_verify,
-    n: int,
-    sample_candidates: Callable | None = None,
-):
-    """`n` synthetic points selected by `verifier` (see the module docstring).
-
-    `sample(key, count)` draws `count` candidates; `sample_candidates(key, n, k)`, if given, draws k
-    candidate answers to each of n shared inputs for best-of-k (`Estimator.sample_candidates`). Returns `(points (n, ...), weights (n,), stats)`:
-    kept points have weight 1, dropped or unfilled slots weight 0 (under "weight", each point's keep
-    probability); `stats` holds `kept_fraction` (kept / proposed: under refill, the candidates up to the
-    last one kept; under "weight", the mean weight), `synthetic_kept` (the weights' sum) and the
-    verifier's diagnostics averaged over the kept points (weighted; 0 when n = 0).
-    """
-    score = verifier.score or verifier.keep_probability
-    if n == 0:  # an all-real batch (real_fraction = 1): nothing to verify
-        points = sample(key_synthetic, 0)
-        stats = {"kept_fraction": jnp.float32(1.0), "synthetic_kept": jnp.float32(0.0)}
-        if verifier.diagnostics is not None:
-            stats.update({name: jnp.zeros((), value.dtype) for name, value in verifier.diagnostics(points).items()})
-        return points, jnp.zeros((0,), jnp.float32), stats
-    if spec.best_of > 1:
-        k = spec.best_of
-        candidates = (
-            sample(key_synthetic, n * k) if sample_candidates is None else sample_candidates(key_synthetic, n, k)
-        )
-        scores = score(candidates).reshape(n, k)
-        if spec.curation == "bradley-terry":  # P(candidate j) = e^{r_j} / sum_i e^{r_i}
-            best = jax.random.categorical(key_verify, scores, axis=1)
-        else:
-            best = jnp.argmax(scores, axis=1)
-        points = _select_rows(candidates, jnp.arange(n) * k + best)
-        weights = jnp.ones((n,), jnp.float32)
-        kept_fraction = jnp.asarray(1.0 / k, jnp.float32)
-    elif spec.verified_budget == "weight":
-        points = sample(key_synthetic, n)
-        weights = verifier.keep_probability(points).astype(jnp.float32)
-        kept_fraction = jnp.mean(weights)
-    elif spec.verified_budget == "prune":
-        candidates = sample(key_synthetic, n)
-        keep = jax.random.uniform(key_verify, (n,)) < verifier.keep_probability(candidates)
-        points, weights = candidates, keep.astype(jnp.float32)
-        kept_fraction = jnp.mean(keep.astype(jnp.float32))
-    else:
-
-        def fill(state):
-            round_, filled, examined, points = state
-            key_round = jnp.where(round_ == 0, key_synthetic, jax.random.fold_in(key_synthetic, round_))
-            candidates = sample(key_round, n)
-            keep = jax.random.uniform(jax.random.fold_in(key_verify, round_), (n,)) < verifier.keep_probability(
-                candidates
-            )
-            rank = filled + jnp.cumsum(keep, dtype=jnp.int32) - 1  # int32 counters, also under jax_enable_x64
-            slot = jnp.where(keep & (rank < n), rank, n)
-            points = jax.tree.map(lambda out, new: out.at[slot].set(new, mode="drop"), points, candidates)
-            last = jnp.argmax(keep & (rank == n - 1)).astype(jnp.int32)  # the candidate filling the last slot
-            examined = examined + jnp.where(rank[-1] >= n - 1, last + 1, n).astype(jnp.int32)
-            return round_ + 1, jnp.minimum(filled + jnp.sum(keep, dtype=jnp.int32), n), examined, points
-
-        shape = jax.eval_shape(lambda: sample(key_synthetic, n))
-        empty = jax.tree.map(lambda leaf: jnp.zeros(leaf.shape, leaf.dtype), shape)
-        state = (jnp.int32(0), jnp.int32(0), jnp.int32(0), empty)
-        _, filled, examined, points = jax.lax.while_loop(
-            lambda state: (state[1] < n) & (state[0] < spec.max_refill_rounds), fill, state
-        )
-        weights = (jnp.arange(n) < filled).astype(jnp.float32)
-        kept_fraction = filled / jnp.maximum(examined, 1).astype(jnp.float32)
-    stats = {"kept_fraction": kept_fraction, "synthetic_kept": jnp.sum(weights)}
-    if verifier.diagnostics is not None:
-        stats.update(_kept_average(verifier.diagnostics(points), weights))
-    return points, weights, stats
 
 
 def _sampled_law(setting: Setting, spec: ChainSpec):
@@ -522,10 +291,9 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
     mixture = spec.real_draw == "mixture" and spec.real_fraction > 0
     if mixture:
         r = 0
-    use_statistics = (
-        spec.policy == "accumulate" and spec.accumulate_with_statistics and setting.estimator.has_statistics
-    )
-    use_buffer = spec.policy == "accumulate-subsample" or (spec.policy == "accumulate" and not use_statistics)
+    rule = pool_rule(spec.policy)
+    use_statistics = keeps_statistics(rule, spec.accumulate_with_statistics, setting.estimator.has_statistics)
+    use_buffer = keeps_buffer(rule, spec.accumulate_with_statistics, setting.estimator.has_statistics)
     verified = setting.verifier is not None
     # an unweighted synthetic batch that enters the fit only through its statistics is summarised in
     # the model's own frame (Estimator.draw_statistics): exact as the model collapses
@@ -535,7 +303,8 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
         and not verified
         and not mixture
         and not spec.real_weighted
-        and (spec.policy == "replace" or use_statistics)
+        and rule.merges_statistics
+        and (not rule.grows or use_statistics)
     )
     M1 = spec.first_count
     capacity = M1 + (G - 1) * M
@@ -572,7 +341,7 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
                     return est.refit(key_fit, previous, data, data_weights)
                 return est.fit(key_fit, data, data_weights)
 
-            if spec.policy == "replace":
+            if not rule.grows:  # the pool is the batch
                 return fit(batch, weights), pool
             if use_statistics:
                 pool = est.merge(pool, est.statistics(batch, weights))
@@ -584,7 +353,7 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
             data = jax.lax.dynamic_update_slice_in_dim(data, batch, count, axis=0)
             pool_weights = jax.lax.dynamic_update_slice_in_dim(pool_weights, weights, count, axis=0)
             count = count + jnp.sum(weights > 0).astype(count.dtype)
-            if spec.policy == "accumulate":
+            if not rule.subsamples:
                 return fit(data, pool_weights), (data, pool_weights, count)
             key_sub = generation_key(key_chain, generation, Purpose.SUBSAMPLE)
             index = distinct_uniform_indices(key_sub, count, M, capacity)  # the pool: the first `count` slots
@@ -659,7 +428,7 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
             draw_from = sampled_law(est, params)
             if in_frame:
                 batch_stats, stats = statistics_of_batch(generation, draw_from), {}
-                if spec.policy != "replace":
+                if rule.grows:
                     batch_stats = pool = est.merge(pool, batch_stats)
                 params = est.fit_statistics(generation_key(key_chain, generation, Purpose.FIT), batch_stats)
             else:
@@ -674,7 +443,7 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
         if verified:
             first_stats = {"kept_fraction": jnp.float32(1.0), "synthetic_kept": jnp.float32(0.0)}
             if this.verifier.diagnostics is not None:
-                first_stats.update(_kept_average(this.verifier.diagnostics(real_first), ones_first))
+                first_stats.update(kept_average(this.verifier.diagnostics(real_first), ones_first))
             history = _history(this, key_chain, first, scanned, first_stats)
         else:
             history = _history(this, key_chain, first, scanned)
@@ -685,6 +454,7 @@ def _make_sample_chain(setting: Setting, spec: ChainSpec):
 
 def _make_sufficient_chain(setting: Setting, spec: ChainSpec):
     G = spec.num_generations
+    grows = pool_rule(spec.policy).grows
     sampled_law = _sampled_law(setting, spec)
 
     def sizes(samples, generation):
@@ -715,7 +485,7 @@ def _make_sufficient_chain(setting: Setting, spec: ChainSpec):
             if spec.real_fraction > 0:
                 real_stats = est.sample_statistics(_real_key(key, key_chain, spec, generation), true, real)
                 batch = est.merge(batch, real_stats)
-            pool = est.merge(pool, batch) if spec.policy == "accumulate" else batch
+            pool = est.merge(pool, batch) if grows else batch
             params = est.fit_statistics(generation_key(key_chain, generation, Purpose.FIT), pool)
             return (params, pool), evaluate(this, key_chain, generation, params)
 

@@ -152,10 +152,9 @@ def main(argv=None) -> int:
         enable_compilation_cache()
     try:
         if args.command == "list":
-            from experiments import REGISTRY
-
-            for name, experiment in REGISTRY.items():
-                print(f"{name:<28}{experiment.description}")
+            for provider in figure_providers():
+                for name, experiment in provider.REGISTRY.items():
+                    print(f"{name:<28}{experiment.description}")
             return 0
         if args.command == "simulate":
             from collapse_jax.simulate import simulate
@@ -194,22 +193,52 @@ def main(argv=None) -> int:
             return 0
         if args.command == "reproduce":
             from collapse_jax.simulate import check_output_directory
-            from experiments import reproduce
 
+            providers = figure_providers()
+            known = {name: provider for provider in providers for name in provider.REGISTRY}
+            unknown = [name for name in args.names if name not in known]
+            if unknown:
+                raise ValueError(
+                    f"unknown experiment(s) {', '.join(unknown)}; `collapse-jax list` shows: {', '.join(known)}"
+                )
             check_output_directory(args.out)
-            failed = reproduce(
-                args.names,
-                out=args.out,
-                quick=args.quick,
-                smoke=args.smoke,
-                verbose=not args.quiet,
-                resume=args.resume,
-            )
+            failed = []
+            for provider in providers:
+                names = [name for name in args.names if known[name] is provider]
+                if args.names and not names:
+                    continue
+                failed += provider.reproduce(
+                    names,
+                    out=args.out,
+                    quick=args.quick,
+                    smoke=args.smoke,
+                    verbose=not args.quiet,
+                    resume=args.resume,
+                )
             return 1 if failed else 0
     except ValueError as error:
         print(f"collapse-jax: error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+FIGURES_GROUP = "collapse_jax.figures"
+
+
+def figure_providers() -> list:
+    """The installed figure packages: the modules registered under the entry-point group
+    `collapse_jax.figures`, each with `REGISTRY` (name -> experiment) and `reproduce(names, *, out, quick,
+    smoke, verbose, resume) -> failed curves`. The library never imports them itself: this repository's
+    `experiments` package registers itself in pyproject.toml, and another package can add its own figures."""
+    from importlib.metadata import entry_points
+
+    providers = [point.load() for point in sorted(entry_points(group=FIGURES_GROUP), key=lambda p: p.name)]
+    if not providers:
+        raise ValueError(
+            f"no figure experiments are installed (none registered under the entry-point group {FIGURES_GROUP}; "
+            "install this repository with `pip install -e .`)"
+        )
+    return providers
 
 
 if __name__ == "__main__":

@@ -4,12 +4,14 @@ The command line builds its parser (and `--help`) from the settings' parameter t
 these names; the modules that use them (`chain`, the models, `datasets`) re-export them.
 """
 
+from collapse_jax.policies import POOL_RULES
+
 # the chain (collapse_jax.chain)
-POLICIES = ("replace", "accumulate", "accumulate-subsample")
+POLICIES = tuple(POOL_RULES)  # the pool rules, declared in collapse_jax.policies
 REAL_SOURCES = ("fresh", "original")
 REAL_DRAWS = ("fixed", "mixture")
 VERIFIED_BUDGETS = ("refill", "prune", "weight")
-CURATIONS = ("best", "bradley-terry", "tilted")  # how best-of-K picks among its candidates (chain.verified_sample)
+CURATIONS = ("best", "bradley-terry", "tilted")  # how best-of-K picks among its candidates (verify.verified_sample)
 REWARD_METRIC = "expected_reward"  # recorded when a reward curates the synthetic points
 VERIFICATION_METRICS = ("kept_fraction", "synthetic_kept")
 METHODS = ("samples", "sufficient")
@@ -50,7 +52,7 @@ DIFFUSION_METRICS = ("variance", "mean_error_sq", "held_out_nll")
 # classifiers (collapse_jax.models.verification.model)
 CLASSIFIERS = ("mean", "least-squares", "logistic")
 
-# neural networks (collapse_jax.models.neural.model)
+# neural networks (collapse_jax.models.neural)
 OPTIMIZERS = ("adam", "adamw", "sgd")
 TASKS = ("regression", "eigen", "lm")
 LM_MODELS = ("transformer", "bigram")

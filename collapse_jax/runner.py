@@ -26,8 +26,9 @@ import numpy as np
 from jax.sharding import PartitionSpec
 
 from collapse_jax import parallel
-from collapse_jax.chain import ChainSpec, Setting, chain_bytes_estimate, chain_working_set_bytes, make_chain_fn
+from collapse_jax.chain import chain_bytes_estimate, chain_working_set_bytes, make_chain_fn
 from collapse_jax.stats import StreamingMoments, quantiles, reduce_segments
+from collapse_jax.types import ChainSpec, Setting
 
 MEMORY_FRACTION = 0.4  # share of free memory one chunk may use
 MAX_CHUNK = 1 << 20

@@ -8,141 +8,23 @@ every entry point (errors name the parameter and its allowed range before anythi
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from collapse_jax.curation import CURATION, REWARD_BEST_OF, check_curation, complete_curation, curated
 from collapse_jax.options import (
-    CURATIONS,
     METHODS,
     POLICIES,
     REAL_DRAWS,
     REAL_SOURCES,
-    REWARD_METRIC,
 )
+from collapse_jax.parameters import Parameter
+from collapse_jax.policies import pool_rule
 
-if TYPE_CHECKING:  # the engine (JAX) is imported where a chain is built or checked, not to read the tables
-    from collapse_jax.chain import ChainSpec, Reward, Setting
-
-
-@dataclasses.dataclass(frozen=True)
-class Parameter:
-    """One parameter of a setting. `kind` is int, float, str, bool or "list" (comma-separated names).
-
-    Numbers must lie in [low, high] (finite; integers as integers, NumPy scalars accepted) or be one
-    of `also` (e.g. 0 meaning "the default"). `traced` parameters enter the compiled program as array
-    values (they change no shape or code path), so a sweep over them runs inside one compile; the
-    others are static.
-    """
-
-    name: str
-    kind: Any
-    default: Any
-    help: str
-    low: float | None = None
-    high: float | None = None
-    choices: tuple | None = None
-    traced: bool = False
-    also: tuple = ()
-
-    @property
-    def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
-
-    @property
-    def where(self) -> str:
-        return f"{self.name} ({self.flag})"
-
-    def check(self, value) -> Any:
-        """Return the value (normalised to a plain Python value) or raise ValueError naming the
-        parameter and its allowed range. NaN, +-inf, booleans as numbers and non-integral integers are
-        refused; NumPy scalars (and 0-d arrays) are accepted."""
-        where = self.where
-        if isinstance(value, np.ndarray) and value.ndim == 0:
-            value = value[()]
-        if self.kind is bool:
-            if not isinstance(value, (bool, np.bool_)):
-                raise ValueError(f"{where} must be true or false, got {value!r}")
-            return bool(value)
-        if self.kind is int:
-            value = self._integer(value)
-        elif self.kind is float:
-            if not _is_number(value):
-                raise ValueError(f"{where} must be a number {self.allowed()}, got {value!r}")
-            if not math.isfinite(float(value)):
-                raise ValueError(f"{where} must be a finite number {self.allowed()}, got {value!r}")
-            value = float(value)
-        elif self.kind == "list":
-            return self._list(value)
-        elif self.kind is str:
-            if not isinstance(value, str):
-                raise ValueError(f"{where} must be a string, got {value!r}")
-            value = str(value)
-        if self.choices is not None and value not in self.choices:
-            raise ValueError(f"{where} must be one of {', '.join(map(str, self.choices))}; got {value!r}")
-        if value in self.also:
-            return value
-        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
-            kind = "an integer " if self.kind is int else ""
-            raise ValueError(f"{where} must be {kind}{self.allowed()}, got {value!r}")
-        return value
-
-    def _integer(self, value) -> int:
-        original = value
-        if _is_number(value) and not isinstance(value, (int, np.integer)):
-            value = float(value)
-            if not (math.isfinite(value) and value.is_integer()):
-                raise ValueError(f"{self.where} must be an integer {self.allowed()}, got {original!r}")
-            outside = (self.low is not None and value < self.low) or (self.high is not None and value > self.high)
-            if outside and value not in self.also:  # before int(): 1e30 is reported as given
-                raise ValueError(f"{self.where} must be an integer {self.allowed()}, got {original!r}")
-        elif not _is_number(value):
-            raise ValueError(f"{self.where} must be an integer {self.allowed()}, got {original!r}")
-        return int(value)
-
-    def _list(self, value) -> tuple:
-        where = self.where
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        try:
-            items = list(value)
-        except TypeError:
-            items = None
-        if items is not None:
-            items = [
-                str(int(v)) if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) else v
-                for v in items
-            ]
-        if items is None or not items or not all(isinstance(v, str) for v in items):
-            allowed = f" from {', '.join(self.choices)}" if self.choices else ""
-            raise ValueError(f"{where} must be a non-empty comma-separated list of names{allowed}; got {value!r}")
-        value = tuple(str(v) for v in items)
-        bad = [v for v in value if self.choices and v not in self.choices]
-        if bad:
-            raise ValueError(f"{where} must be a non-empty list from {', '.join(self.choices)}; got {value!r}")
-        return value
-
-    def allowed(self) -> str:
-        """The allowed range in words, e.g. "in [1, 4096]" or "0 or in [0.01, 100]" ("" if unbounded)."""
-        number = (lambda v: str(int(v))) if self.kind is int else (lambda v: f"{v:g}")
-        if self.low is not None and self.high is not None:
-            text = f"in [{number(self.low)}, {number(self.high)}]"
-        elif self.low is not None:
-            text = f">= {number(self.low)}"
-        elif self.high is not None:
-            text = f"<= {number(self.high)}"
-        else:
-            return ""
-        if self.also:
-            text = " or ".join(number(v) for v in self.also) + " or " + text
-        return text
-
-
-def _is_number(value) -> bool:
-    """A real number (Python or NumPy), not a boolean."""
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+if TYPE_CHECKING:
+    from collapse_jax.types import ChainSpec, Reward, Setting
 
 
 CHAIN_PARAMETERS = (
@@ -221,25 +103,6 @@ TEMPERATURE = Parameter(
     traced=True,
 )
 
-# the engine's curation by a reward (Ferbach et al. 2024), for settings with a reward (SettingDefinition.rewards);
-# the setting gives the help of `reward` (its forms)
-CURATION = Parameter(
-    "curation",
-    str,
-    "best",
-    "with --reward: best (best-of-K keeps the highest reward), bradley-terry (best-of-K keeps candidate j "
-    "with probability e^r_j / sum_i e^r_i) or tilted (the K -> infinity limit: draws from the model's law "
-    "times e^r, renormalised; leave --best-of at 1)",
-    choices=CURATIONS,
-)
-REWARD_BEST_OF = Parameter(
-    "best_of",
-    int,
-    1,
-    "K: with --reward, each synthetic point is picked among K candidates (1: no curation)",
-    low=1,
-    high=1024,
-)
 
 RUN_PARAMETERS = (
     Parameter("chunk_size", int, 0, "chains per compiled call (0: sized from free memory)", low=0, high=2**32),
@@ -264,6 +127,10 @@ class SettingDefinition:
     parameters: tuple[Parameter, ...]
     build: Callable[[dict], tuple[Setting, ChainSpec]]
     check: Callable[[dict], None] = lambda config: None
+    # the estimator draws exact sufficient statistics (method="sufficient"); the engine refuses that method
+    # otherwise, with `samples_only_reason` (why not) in its message
+    sufficient_path: bool = False
+    samples_only_reason: str = ""
     traced_sample_size: bool = False  # on method="sufficient", M is traced (Setting.sample_size)
     static_extras: Callable[[dict], dict] = lambda config: {}  # static values derived from traced ones
     complete: Callable[[dict, dict], dict] = lambda config, overrides: config  # defaults that depend on others
@@ -339,6 +206,12 @@ class SettingDefinition:
 
         return setting_fn, spec
 
+    def instantiate(self, config: dict) -> tuple[Setting, ChainSpec]:
+        """`(Setting, ChainSpec)` of a resolved config exactly as a run executes them (`program`, with the
+        traced values given concretely): what `simulate` compiles, for tests, benchmarks and notebooks."""
+        setting_fn, spec = self.program(config)
+        return setting_fn({name: config[name] for name in self.traced_for(config)}), spec
+
     def resolve(self, overrides: dict | None = None) -> dict:
         """Full config (defaults filled in), validated. Unknown names raise ValueError."""
         overrides = dict(overrides or {})
@@ -353,13 +226,21 @@ class SettingDefinition:
         if config["method"] == "auto":
             config = {**config, "method": self.fastest_method(config)}
         if self.reward is not None:
-            config = _complete_curation(config, overrides)
+            config = complete_curation(config, overrides)
         validate_spec(chain_spec(config))  # combinations of chain options, as the engine checks them
+        self.check_method(config)
         if self.reward is not None:
-            _check_curation(config)
+            check_curation(config)
             self.reward(config)  # parses the reward: a bad form is refused here, before anything compiles
         self.check(config)
         return config
+
+    def check_method(self, config: dict) -> None:
+        """The engine's rule for every setting: method "sufficient" needs an estimator with exact sufficient
+        statistics (declared by `sufficient_path`)."""
+        if config["method"] == "sufficient" and not self.sufficient_path:
+            reason = f" ({self.samples_only_reason})" if self.samples_only_reason else ""
+            raise ValueError(f"method (--method) must be 'samples' for the {self.name} setting{reason}")
 
     def fastest_method(self, config: dict) -> str:
         """ "sufficient" where this config passes every check with it (the setting's estimator has exact
@@ -373,82 +254,13 @@ class SettingDefinition:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 validate_spec(chain_spec(candidate))
+                self.check_method(candidate)
                 if self.reward is not None:
-                    _check_curation(candidate)
+                    check_curation(candidate)
                 self.check(candidate)
         except ValueError:
             return "samples"
         return "sufficient"
-
-
-def _complete_curation(config: dict, overrides: dict) -> dict:
-    """With a reward, its metric `expected_reward` is recorded unless --metrics says otherwise."""
-    if config["reward"] != "none" and "metrics" not in overrides and REWARD_METRIC not in config["metrics"]:
-        config = {**config, "metrics": tuple(config["metrics"]) + (REWARD_METRIC,)}
-    return config
-
-
-def _check_curation(config: dict) -> None:
-    """The combinations of `reward`, `curation` and `best_of` the engine runs (ValueError otherwise)."""
-    if config["reward"] == "none":
-        if config["curation"] != "best" or config["best_of"] != 1:
-            raise ValueError("curation (--curation) and best_of (--best-of) need a reward (--reward)")
-        if REWARD_METRIC in config["metrics"]:
-            raise ValueError(f"metrics (--metrics): {REWARD_METRIC} needs a reward (--reward)")
-        return
-    if config["best_of"] > 1 and config["method"] != "samples":  # best-of-K compares drawn candidates
-        raise ValueError(
-            f"method (--method) must be 'samples' with best_of (--best-of) = {config['best_of']} "
-            "(the candidates are drawn points); curation tilted runs on either path"
-        )
-
-
-def curated(setting: Setting, reward: Reward, config: dict) -> Setting:
-    """`setting` with its synthetic points curated by `reward` as `config` says (`curation`, `best_of`):
-    best-of-K through a verifier that keeps every candidate and scores it by the reward, or the tilted law
-    (K -> infinity); with `expected_reward` among the metrics, E r under each model is recorded."""
-    import jax.numpy as jnp
-
-    from collapse_jax.chain import Verifier
-
-    if config["curation"] == "tilted":
-        if reward.tilt is None:
-            raise ValueError(f"curation (--curation) tilted: this reward's tilted law has no form in {setting.name}")
-        setting = setting._replace(tilt=reward.tilt)
-    elif config["best_of"] > 1:
-        verifier = Verifier(keep_probability=lambda points: jnp.ones(points.shape[:1]), score=reward.score)
-        setting = setting._replace(verifier=verifier)
-    if REWARD_METRIC not in config["metrics"]:
-        return setting
-    metrics = setting.metrics
-    if setting.random_metrics:
-
-        def with_reward(key, params, true):
-            return {**metrics(key, params, true), REWARD_METRIC: reward.expected(params)}
-    else:
-
-        def with_reward(params, true):
-            return {**metrics(params, true), REWARD_METRIC: reward.expected(params)}
-
-    return setting._replace(metrics=with_reward)
-
-
-def parse_reward(text: str, size: int, scalar: Callable[[float], np.ndarray], forms: str) -> np.ndarray | None:
-    """A `--reward` string: "none" (None) or "linear:" followed by one number A (`scalar(A)` gives the
-    `(size,)` coefficients) or `size` comma-separated coefficients; finite, at most 1e4 in size (e^r is
-    taken in float32 through logits). Raises ValueError naming reward (--reward) and `forms`."""
-    if text == "none":
-        return None
-    error = f"reward (--reward) must be none or {forms}; got {text!r}"
-    if not text.startswith("linear:"):
-        raise ValueError(error)
-    try:
-        values = [float(part) for part in text[len("linear:") :].split(",")]
-    except ValueError:
-        raise ValueError(error) from None
-    if len(values) not in (1, size) or not all(math.isfinite(v) and abs(v) <= 1e4 for v in values):
-        raise ValueError(f"{error} (one number, or {size} numbers, each finite with |a| <= 1e4)")
-    return scalar(values[0]) if len(values) == 1 else np.asarray(values, np.float64)
 
 
 def weighs_real_points(config: dict) -> bool:
@@ -457,7 +269,7 @@ def weighs_real_points(config: dict) -> bool:
 
 
 def chain_spec(config: dict) -> ChainSpec:
-    from collapse_jax.chain import ChainSpec
+    from collapse_jax.types import ChainSpec
 
     return ChainSpec(
         num_generations=config["generations"],
@@ -484,12 +296,13 @@ def smallest_fit(config: dict) -> int:
 
 def check_model_size(config: dict, setting: str) -> None:
     """Models that hold their training points (an empirical law, a KDE) have the size of their sample:
-    under replace, model 1 (M_1 points) must have the size of the later models (M points)."""
+    under a pool rule that does not grow (replace), model 1 (M_1 points) must have the size of the later
+    models (M points)."""
     first, samples = config["first_samples"], config["samples"]
-    if config["policy"] == "replace" and first not in (0, samples):
+    if not pool_rule(config["policy"]).grows and first not in (0, samples):
         raise ValueError(
             f"first_samples (--first-samples) must be 0 or samples (--samples) = {samples} for the "
-            f"{setting} setting under policy replace (its model holds its training points, so model "
+            f"{setting} setting under policy {config['policy']} (its model holds its training points, so model "
             f"1 must have the size of the later models; accumulate policies allow any M_1), got {first}"
         )
 

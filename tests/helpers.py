@@ -9,7 +9,7 @@ def build(**overrides):
     """(Setting, ChainSpec, config) of the Gaussian setting with overrides."""
     definition = get_setting("gaussian")
     config = definition.resolve(overrides)
-    setting, spec = definition.build(config)
+    setting, spec = definition.instantiate(config)
     return setting, spec, config
 
 

@@ -23,7 +23,7 @@ from tests.helpers import assert_histories_close
 def _build(name, **overrides):
     definition = get_setting(name)
     config = definition.resolve(overrides)
-    setting, spec = definition.build(config)
+    setting, spec = definition.instantiate(config)
     return setting, spec
 
 

@@ -7,15 +7,24 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from collapse_jax.chain import ChainSpec, Setting, Verifier, make_chain_fn
+from collapse_jax.chain import make_chain_fn
 from collapse_jax.estimator import Estimator
 from collapse_jax.keys import root_key
 from collapse_jax.linalg import symmetric_eigenvalues
-from collapse_jax.models.neural import model as neural
+from collapse_jax.models.neural.eigen import eigen_oracle_verifier, make_eigen_task, symmetric_from_triangle
+from collapse_jax.models.neural.markov import (
+    inverse_cdf_draw,
+    make_markov_language,
+    markov_log_probs,
+    markov_sample,
+    zipf_law,
+)
+from collapse_jax.models.neural.training import Training, minibatch_indices
 from collapse_jax.runner import run_chains
 from collapse_jax.settings import get_setting
 from collapse_jax.simulate import simulate
 from collapse_jax.summary import compare
+from collapse_jax.types import ChainSpec, Setting, Verifier
 from tests.helpers import assert_histories_close
 
 TINY = {
@@ -78,7 +87,7 @@ LINEAR = dict(
 
 def _build(**overrides):
     definition = get_setting("neural")
-    return definition.build(definition.resolve(overrides))
+    return definition.instantiate(definition.resolve(overrides))
 
 
 def _stats(result, metric):
@@ -102,7 +111,7 @@ def test_jacobi_eigenvalues_match_lapack():
 
 def test_minibatches_are_drawn_in_proportion_to_the_weights():
     weights = jnp.array([0.0, 1.0, 3.0, 0.0, 4.0, 0.5])
-    index = np.asarray(neural.minibatch_indices(jax.random.key(0), jnp.cumsum(weights), 40_000))
+    index = np.asarray(minibatch_indices(jax.random.key(0), jnp.cumsum(weights), 40_000))
     counts = np.bincount(index, minlength=6)
     p = np.asarray(weights) / float(weights.sum())
     assert counts[0] == counts[3] == 0
@@ -112,35 +121,33 @@ def test_minibatches_are_drawn_in_proportion_to_the_weights():
 
 def test_inverse_cdf_draws_follow_the_law():
     p = jnp.array([0.5, 0.0, 0.2, 0.3])
-    draws = np.asarray(neural.inverse_cdf_draw(jax.random.key(1), jnp.broadcast_to(jnp.cumsum(p), (50_000, 4))))
+    draws = np.asarray(inverse_cdf_draw(jax.random.key(1), jnp.broadcast_to(jnp.cumsum(p), (50_000, 4))))
     freq = np.bincount(draws, minlength=4) / 50_000
     assert freq[1] == 0
     np.testing.assert_allclose(freq, p, atol=5 * np.sqrt(0.25 / 50_000))
 
 
 def test_markov_language_is_a_proper_law_with_zipf_rows():
-    language = neural.make_markov_language(jax.random.key(0), 10, 6, 1.5)
+    language = make_markov_language(jax.random.key(0), 10, 6, 1.5)
     np.testing.assert_allclose(language.transition.sum(1), 1.0, rtol=1e-6)
     np.testing.assert_allclose(
         np.sort(np.asarray(language.transition[3]))[::-1],
-        np.sort(np.asarray(neural.zipf_law(jax.random.key(9), 10, 1.5)))[::-1],
+        np.sort(np.asarray(zipf_law(jax.random.key(9), 10, 1.5)))[::-1],
         rtol=1e-5,
     )
     assert language.rare_transitions.sum() == 10 * 5 and language.rare_tokens.sum() == 5
-    tokens = neural.markov_sample(jax.random.key(2), language, 20_000, 6)
+    tokens = markov_sample(jax.random.key(2), language, 20_000, 6)
     first = np.bincount(np.asarray(tokens[:, 0], int), minlength=10) / 20_000
     np.testing.assert_allclose(first, language.initial, atol=5 * np.sqrt(0.25 / 20_000))
     # the log-probabilities of the language's own text: its entropy rate, never -inf
-    assert np.isfinite(np.asarray(neural.markov_log_probs(language, tokens))).all()
+    assert np.isfinite(np.asarray(markov_log_probs(language, tokens))).all()
 
 
 def test_eigen_candidates_share_their_matrix_and_the_verifier_reads_the_oracle():
-    training = neural.Training(steps=1, batch_size=4, optimizer="adam", learning_rate=1e-3)
-    net, estimator, _, _ = neural.make_eigen_task(
-        size=3, width=8, depth=1, tolerance=0.05, verifier_noise=0.0, test_size=8, training=training
-    )
-    state = net.init(jax.random.key(0))
-    rows = estimator().sample_candidates(jax.random.key(1), state, 5, 4)
+    training = Training(steps=1, batch_size=4, optimizer="adam", learning_rate=1e-3)
+    task = make_eigen_task(size=3, width=8, depth=1, tolerance=0.05, verifier_noise=0.0, test_size=8, training=training)
+    state = task.network.init(jax.random.key(0))
+    rows = task.estimator.sample_candidates(jax.random.key(1), state, 5, 4)
     assert rows.shape == (20, 6 + 3 * 3)
     triangles = np.asarray(rows[:, :6]).reshape(5, 4, 6)
     assert (triangles == triangles[:, :1]).all() and not (triangles[0, 0] == triangles[1, 0]).all()
@@ -150,10 +157,10 @@ def test_eigen_candidates_share_their_matrix_and_the_verifier_reads_the_oracle()
     np.testing.assert_allclose(truth, np.asarray(rows[:, 12:15]))  # a noiseless oracle reads the truth
     np.testing.assert_allclose(
         truth[::4],
-        np.linalg.eigvalsh(np.asarray(jax.vmap(lambda t: neural.symmetric_from_triangle(t, 3))(rows[::4, :6]))),
+        np.linalg.eigvalsh(np.asarray(jax.vmap(lambda t: symmetric_from_triangle(t, 3))(rows[::4, :6]))),
         atol=1e-4,
     )
-    verifier = neural.eigen_oracle_verifier(3, 0.05)
+    verifier = eigen_oracle_verifier(3, 0.05)
     exact = rows.at[:, 6:9].set(rows[:, 9:12])
     assert (np.asarray(verifier.keep_probability(exact)) == 1).all()
     far = rows.at[:, 6:9].set(rows[:, 9:12] + 10.0)

@@ -325,7 +325,7 @@ def test_downstream_metrics_do_not_depend_on_batch_chunk_or_devices(devices):
     config = definition.resolve(
         dict(dim=4, samples=9, generations=4, design="fresh", downstream_samples=6, downstream_ridge=0.3)
     )
-    setting, spec = definition.build(config)
+    setting, spec = definition.instantiate(config)
     kwargs = dict(seed=3, num_chains=21, save_chains=True)
     single = run_chains(setting, spec, devices=devices[:1], **kwargs)
     chunked_and_sharded = run_chains(setting, spec, devices=devices, chunk_size=5, **kwargs)

@@ -341,8 +341,8 @@ def test_the_tails_draws_count_in_the_memory_estimate():
     from collapse_jax.chain import chain_bytes_estimate
 
     definition = get_setting("tails")
-    small = definition.build(definition.resolve(dict(categories=100, samples=10)))
-    large = definition.build(definition.resolve(dict(categories=100, samples=10, fixed_synthetic=10**6)))
+    small = definition.instantiate(definition.resolve(dict(categories=100, samples=10)))
+    large = definition.instantiate(definition.resolve(dict(categories=100, samples=10, fixed_synthetic=10**6)))
     assert chain_bytes_estimate(*large) - chain_bytes_estimate(*small) >= 10**8  # 100 bytes a draw
 
 
@@ -399,7 +399,9 @@ def test_small_first_samples_runs_finite(setting, overrides):
 
 def test_verifier_loops_keep_int32_counters_under_x64():
     """jax_enable_x64 makes integer sums int64: the refill and subsample loops' carries stay int32."""
-    from collapse_jax.chain import ChainSpec, Verifier, distinct_uniform_indices, verified_sample
+    from collapse_jax.chain import distinct_uniform_indices
+    from collapse_jax.types import ChainSpec, Verifier
+    from collapse_jax.verify import verified_sample
 
     verifier = Verifier(lambda points: jnp.full(points.shape[:1], 0.5, points.dtype))
     spec = ChainSpec(num_generations=2, samples=6)

@@ -19,7 +19,7 @@ from tests.helpers import assert_histories_close
 def _build(name, **overrides):
     definition = get_setting(name)
     config = definition.resolve(overrides)
-    return definition.build(config)
+    return definition.instantiate(config)
 
 
 def _run(setting, spec, chains, seed=0):

@@ -136,7 +136,7 @@ def test_setting_metrics_at_generation_0_use_the_whole_truth():
     """Generation 0 is `metrics(truth, truth)`: w2_sq is 0 although fits are cut to 10 columns."""
     definition = SETTINGS["gaussian"]
     config = definition.resolve(dict(dim=100, samples=10, metrics="w2_sq"))
-    setting, _ = definition.build({**config, **definition.static_extras(config)})
+    setting, _ = definition.instantiate(config)
     assert float(setting.metrics(setting.true_params, setting.true_params)["w2_sq"]) == pytest.approx(0.0, abs=1e-4)
 
 

@@ -128,22 +128,19 @@ def reweighted_law(
 
 def category_reward(values, base=None):
     """A reward r(i) = values[i] on the K categories (a linear reward of the one-hot point) as a
-    `chain.Reward`: scores of drawn categories, E r under a fitted law or the truth (a `TrueLaw`), and the
-    law tilted by e^r (`reweighted_law`, exact up to its 2^-31 tickets). `base`: the fitted model's base
+    `Reward`: scores of drawn categories, E r under a fitted law (`expected`) or the truth (a `TrueLaw`,
+    `expected_truth`), and the law tilted by e^r (`reweighted_law`, exact up to its 2^-31 tickets). `base`: the fitted model's base
     law `(K,)` (default uniform, as `make_categorical`)."""
-    from collapse_jax.chain import Reward
+    from collapse_jax.types import Reward
 
     values = jnp.asarray(values, jnp.float32)
     base_law = jnp.full_like(values, 1.0 / values.shape[0]) if base is None else jnp.asarray(base, jnp.float32)
 
-    def expected(params):
-        law = law_of(params, base_law) if isinstance(params, CategoricalParams) else params.probabilities
-        return jnp.sum(law * values)
-
     return Reward(
         score=lambda points: values[points],
-        expected=expected,
+        expected=lambda params: jnp.sum(law_of(params, base_law) * values),
         tilt=lambda params: reweighted_law(params, base_law, log_factor=values),
+        expected_truth=lambda truth: jnp.sum(truth.probabilities * values),
     )
 
 
@@ -235,8 +232,24 @@ def true_law(probabilities, *, tail_rank: int, groups=()) -> TrueLaw:
     return TrueLaw(jnp.asarray(p, jnp.float32), jnp.asarray(rank > tail_rank, jnp.float32), jnp.asarray(masks))
 
 
+def model_law(params, p, base=None):
+    """The law q `(K,)` of a fitted model, a `CategoricalParams` (with base law `base`, default uniform) or
+    a `SupportParams` (the true law `p` restricted to the support, renormalised)."""
+    if isinstance(params, SupportParams):
+        kept = jnp.where(params.support, p, 0.0)
+        return kept / jnp.maximum(jnp.sum(kept), jnp.finfo(p.dtype).tiny)
+    base_law = jnp.full_like(p, 1.0 / p.shape[0]) if base is None else base
+    return law_of(params, base_law)
+
+
 def categorical_metrics(params, truth: TrueLaw, names, group_names=(), base=None) -> dict:
-    """Metrics of a fitted law (or of the truth itself, at generation 0), each a scalar.
+    """Metrics of a fitted law (`model_law`), each a scalar (see `law_metrics`)."""
+    return law_metrics(model_law(params, truth.probabilities, base), truth, names, group_names)
+
+
+def law_metrics(q, truth: TrueLaw, names, group_names=()) -> dict:
+    """Metrics of a law q `(K,)`, each a scalar; generation 0 (the truth itself) is
+    `law_metrics(truth.probabilities, truth, ...)`.
 
     support_size: categories with positive mass; lost_mass: real mass of the categories the model
     lost; tail_mass: model mass beyond the tail rank; group_mass.<name>: model mass of a group;
@@ -244,14 +257,6 @@ def categorical_metrics(params, truth: TrueLaw, names, group_names=(), base=None
     categories are lost; infinite only if the model puts mass where p has none); l2_risk = ||q - p||^2.
     """
     p = truth.probabilities
-    if isinstance(params, CategoricalParams):
-        base_law = jnp.full_like(p, 1.0 / p.shape[0]) if base is None else base
-        q = law_of(params, base_law)
-    elif isinstance(params, SupportParams):
-        kept = jnp.where(params.support, p, 0.0)
-        q = kept / jnp.maximum(jnp.sum(kept), jnp.finfo(p.dtype).tiny)
-    else:
-        q = p
     positive = q > 0
     log_q = jnp.log(jnp.where(positive, q, 1.0))
     values = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from collapse_jax.curation import parse_reward
 from collapse_jax.options import (
     CATEGORICAL_METRICS,
     REWARD_METRIC,
@@ -14,7 +15,6 @@ from collapse_jax.settings import (
     chain_spec,
     check_model_size,
     load_array,
-    parse_reward,
     prefixed_number,
 )
 
@@ -112,10 +112,6 @@ def check(config):
             "metrics (--metrics): kl_to_original is infinite with smoothing > 0 and a law with "
             "zero-probability categories; drop it or set smoothing (--smoothing) to 0"
         )
-    if config["method"] == "sufficient":
-        raise ValueError(
-            "method (--method) must be 'samples' for the discrete setting (counts are drawn point by point)"
-        )
     check_model_size(config, "discrete")
 
 
@@ -128,14 +124,15 @@ def complete(config, overrides):
 
 
 def build(config):
-    from collapse_jax.chain import Setting
     from collapse_jax.models.discrete.model import (
         alias_table,
         categorical_metrics,
+        law_metrics,
         make_categorical,
         sample_alias,
         true_law,
     )
+    from collapse_jax.types import Setting
 
     k = config["categories"]
     law = parse_law(config["law"], k)
@@ -150,11 +147,13 @@ def build(config):
         truth,
         lambda params, true: categorical_metrics(params, true, names, group_names),
         sample_real=lambda key, n: sample_alias(key, table, n),
+        truth_metrics=lambda true: law_metrics(true.probabilities, true, names, group_names),
     )
     return setting, chain_spec(config)
 
 
 DEFINITION = SettingDefinition(
+    samples_only_reason="counts are drawn point by point",
     name="discrete",
     description="recursive fitting of a categorical law by its empirical frequencies (Wright-Fisher drift "
     "under replace): the tails and minorities vanish first",

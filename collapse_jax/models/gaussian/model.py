@@ -265,7 +265,7 @@ def linear_reward(direction):
     """The reward r(x) = a . x `(d,)` -> a `chain.Reward`: scores `points @ a`, E r = a . mu, and the
     exact tilt N(mu, Sigma) e^{a . x} / Z = N(mu + Sigma a, Sigma) (Ferbach et al. 2024: the mean moves
     by Sigma a, the covariance is unchanged)."""
-    from collapse_jax.chain import Reward
+    from collapse_jax.types import Reward
 
     direction = jnp.asarray(direction)
 

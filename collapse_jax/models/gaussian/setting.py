@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from collapse_jax.curation import parse_reward
 from collapse_jax.options import (
     EXTRA_GAUSSIAN_METRICS,
     GAUSSIAN_METRICS,
@@ -13,7 +14,6 @@ from collapse_jax.settings import (
     Parameter,
     SettingDefinition,
     chain_spec,
-    parse_reward,
     smallest_fit,
 )
 
@@ -34,8 +34,8 @@ def check(config):
 def build(config):
     import jax.numpy as jnp
 
-    from collapse_jax.chain import Setting
     from collapse_jax.models.gaussian.model import gaussian_metrics, gaussian_params, make_gaussian
+    from collapse_jax.types import Setting
 
     dtype = jnp.float64 if config["x64"] else jnp.float32
     dim = config["dim"]
@@ -46,8 +46,11 @@ def build(config):
     sufficient = config["method"] == "sufficient"
     columns = config["_w2_columns"] if "_w2_columns" in config else w2_columns_of(config)
 
-    def metrics(params, true_params):  # generation 0 is metrics(truth, truth): all d columns
-        return gaussian_metrics(params, true_params, names, columns=None if params is true_params else columns)
+    def metrics(params, true_params):  # a fitted model: its root has `columns` nonzero columns
+        return gaussian_metrics(params, true_params, names, columns=columns)
+
+    def truth_metrics(true_params):  # generation 0: the truth's root has all d columns
+        return gaussian_metrics(true_params, true_params, names, columns=None)
 
     setting = Setting(
         "gaussian",
@@ -55,6 +58,7 @@ def build(config):
         true,
         metrics,
         sample_size=jnp.asarray(config["samples"], dtype) if sufficient else None,
+        truth_metrics=truth_metrics,
     )
     return setting, chain_spec(config)
 
@@ -109,6 +113,7 @@ def w2_columns_of(config):  # a fit on n <= d points has a root with n nonzero c
 
 
 DEFINITION = SettingDefinition(
+    sufficient_path=True,
     name="gaussian",
     description="recursive fitting of a d-dimensional Gaussian (real distribution N(0, I_d))",
     parameters=(

@@ -21,8 +21,6 @@ def check(config):
             f"{config['components']} (a component needs at least one point), "
             f"got {config['first_samples']}"
         )
-    if config["method"] == "sufficient":
-        raise ValueError("method (--method) must be 'samples' for the gmm setting")
     allowed = set(metric_names())
     bad = [m for m in config["metrics"] if m not in allowed]
     if bad:
@@ -44,8 +42,8 @@ def complete(config, overrides):
 def build(config):
     import jax.numpy as jnp
 
-    from collapse_jax.chain import Setting
     from collapse_jax.models.gmm.model import gmm_metrics, gmm_params, make_gmm
+    from collapse_jax.types import Setting
 
     dtype = jnp.float64 if config["x64"] else jnp.float32
     dim, minor = config["dim"], config["minor_weight"]

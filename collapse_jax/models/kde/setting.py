@@ -58,8 +58,6 @@ def check_kde_size(config: dict, setting: str) -> None:
 
 def check(config):
     bandwidth = parse_bandwidth(config["bandwidth"])
-    if config["method"] == "sufficient":
-        raise ValueError("method (--method) must be 'samples' for the kde setting")
     if isinstance(bandwidth, str) and config["samples"] < 2:
         raise ValueError(
             f"samples (--samples) must be >= 2 with bandwidth {bandwidth} (the rule scales the "
@@ -71,19 +69,20 @@ def check(config):
 def build(config):
     import jax.numpy as jnp
 
-    from collapse_jax.chain import Setting
     from collapse_jax.datasets import make_dataset
-    from collapse_jax.models.kde.model import KDEParams, held_out_nll, make_kde
+    from collapse_jax.models.kde.model import held_out_nll, make_kde
+    from collapse_jax.types import Setting
 
     dataset = make_dataset(config["dataset"], config["noise"] or None)
     test_points = config["test_points"]
 
     def metrics(key, params, true):
         del true
-        test = dataset.sample(key, test_points)
-        if isinstance(params, KDEParams):
-            return {"held_out_nll": held_out_nll(params, test, batch_size=256)}
-        return {"held_out_nll": -jnp.mean(dataset.log_density(test))}  # generation 0: the true density
+        return {"held_out_nll": held_out_nll(params, dataset.sample(key, test_points), batch_size=256)}
+
+    def truth_metrics(key, true):  # generation 0: the true density
+        del true
+        return {"held_out_nll": -jnp.mean(dataset.log_density(dataset.sample(key, test_points)))}
 
     setting = Setting(
         "kde",
@@ -92,6 +91,7 @@ def build(config):
         metrics,
         random_metrics=True,
         sample_real=dataset.sample,
+        truth_metrics=truth_metrics,
     )
     return setting, chain_spec(config)
 

@@ -20,11 +20,6 @@ def check(config):
     import warnings
 
     dim, samples = config["dim"], config["samples"]
-    if config["method"] == "sufficient":
-        raise ValueError(
-            "method (--method) must be 'samples' for the logistic setting (logistic regression has no "
-            "finite sufficient statistics of a fresh batch to draw: the labels are the data)"
-        )
     if config["design"] == "fixed":
         if config["real_fraction"] > 0:
             raise ValueError(
@@ -50,13 +45,13 @@ def build(config):
     import jax
     import jax.numpy as jnp
 
-    from collapse_jax.chain import Setting
     from collapse_jax.models.logistic.model import (
         LogisticParams,
         draw_features,
         logistic_metrics,
         make_logistic_regression,
     )
+    from collapse_jax.types import Setting
 
     dtype = jnp.float64 if config["x64"] else jnp.float32
     dim, samples = config["dim"], config["samples"]
@@ -86,6 +81,7 @@ def build(config):
 
 
 DEFINITION = SettingDefinition(
+    samples_only_reason="logistic regression has no finite sufficient statistics of a fresh batch to draw: the labels are the data",
     name="logistic",
     description="recursive logistic regression: maximum-likelihood fits (Newton to a tolerance) "
     "relabelling their data, x ~ N(0, I_d), beta* uniform on the sphere of radius --signal per chain "

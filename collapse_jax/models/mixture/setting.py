@@ -51,8 +51,6 @@ def complete(config, overrides):
 
 def check(config):
     parse_mixture_model(config["model"], config["dim"])
-    if config["method"] == "sufficient":
-        raise ValueError("method (--method) must be 'samples' for the mixture setting")
     if config["synthetic_law"] == "shifted" and config["policy"] != "replace":
         raise ValueError("synthetic_law (--synthetic-law) shifted is a given model 1: it needs policy replace")
 
@@ -61,8 +59,8 @@ def build(config):
     import jax
     import jax.numpy as jnp
 
-    from collapse_jax.chain import Setting
     from collapse_jax.models.regression.model import make_linear_regression, make_projected_regression
+    from collapse_jax.types import Setting
 
     dtype = jnp.float64 if config["x64"] else jnp.float32
     dim = config["dim"]

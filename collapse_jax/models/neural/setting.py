@@ -66,8 +66,6 @@ def check(config):
         raise ValueError("metrics (--metrics): first_token_support is defined for --model bigram only")
     if task != "lm" and model != "transformer":
         raise ValueError(f"model (--model) {model} is a language model: use it with --task lm")
-    if config["method"] == "sufficient":
-        raise ValueError("method (--method) must be 'samples' for the neural setting")
     if config["x64"]:
         raise ValueError("x64 (--x64): networks train in float32; the neural setting does not run in float64")
     if config["real_draw"] == "mixture" and config["verifier"] != "none":
@@ -100,11 +98,14 @@ def build(config):
     import jax
     import jax.numpy as jnp
 
-    from collapse_jax.chain import Setting
-    from collapse_jax.models.neural import model as neural
+    from collapse_jax.models.neural.eigen import eigen_oracle_verifier, make_eigen_task
+    from collapse_jax.models.neural.language import make_lm_task
+    from collapse_jax.models.neural.regression import make_regression_task
+    from collapse_jax.models.neural.training import Training
+    from collapse_jax.types import Setting
 
     task = config["task"]
-    training = neural.Training(
+    training = Training(
         steps=config["steps"],
         batch_size=config["batch_size"],
         optimizer=config["optimizer"],
@@ -116,10 +117,11 @@ def build(config):
     names = tuple(config["metrics"])
 
     def chosen(metrics):
-        return lambda key, params, truth: {n: v for n, v in metrics(key, params, truth).items() if n in names}
+        return lambda key, *args: {n: v for n, v in metrics(key, *args).items() if n in names}
 
+    verifier = None
     if task == "regression":
-        teacher, estimator, metrics, sample_real = neural.make_regression_task(
+        neural_task = make_regression_task(
             dim=config["dim"],
             width=config["width"],
             depth=config["depth"],
@@ -129,26 +131,9 @@ def build(config):
             test_size=config["test_size"],
             training=training,
         )
-
-        def setting(truth, per_chain=None):
-            return Setting(
-                "neural",
-                estimator(),
-                truth,
-                chosen(metrics),
-                per_chain,
-                random_metrics=True,
-                sample_real=sample_real(truth),
-            )
-
-        def per_chain(key_chain, key_shared):  # one teacher for all chains (the seed's)
-            del key_chain
-            return setting(neural.RegressionTruth(teacher.init(key_shared)))
-
-        return setting(neural.RegressionTruth(teacher.init(jax.random.key(0))), per_chain), chain_spec(config)
-    if task == "eigen":
+    elif task == "eigen":
         size = config["matrix_size"]
-        _, estimator, metrics, sample_real = neural.make_eigen_task(
+        neural_task = make_eigen_task(
             size=size,
             width=config["width"],
             depth=config["depth"],
@@ -157,54 +142,42 @@ def build(config):
             test_size=config["test_size"],
             training=training,
         )
-        verifier = (
-            neural.eigen_oracle_verifier(
-                size, jnp.asarray(config["verifier_tolerance"], jnp.float32), config["tolerance"]
-            )
-            if config["verifier"] == "oracle"
-            else None
+        if config["verifier"] == "oracle":
+            tolerance = jnp.asarray(config["verifier_tolerance"], jnp.float32)
+            verifier = eigen_oracle_verifier(size, tolerance, config["tolerance"])
+    else:
+        neural_task = make_lm_task(
+            model=config["model"],
+            vocab=config["vocab"],
+            length=config["context"],
+            zipf=config["zipf"],
+            width=config["width"],
+            depth=config["depth"],
+            heads=config["heads"],
+            smoothing=config["smoothing"],
+            temperature=jnp.asarray(config["temperature"], jnp.float32),
+            test_size=config["test_size"],
+            training=training,
         )
-        return Setting(
-            "neural",
-            estimator(),
-            neural.EigenTruth(jnp.zeros(())),
-            chosen(metrics),
-            random_metrics=True,
-            sample_real=sample_real,
-            verifier=verifier,
-        ), chain_spec(config)
-    estimator, metrics, sample_real = neural.make_lm_task(
-        model=config["model"],
-        vocab=config["vocab"],
-        length=config["context"],
-        width=config["width"],
-        depth=config["depth"],
-        heads=config["heads"],
-        smoothing=config["smoothing"],
-        temperature=jnp.asarray(config["temperature"], jnp.float32),
-        test_size=config["test_size"],
-        training=training,
-    )
 
-    def lm_setting(language, per_chain=None):
+    def setting(truth, per_chain=None):
         return Setting(
             "neural",
-            estimator(),
-            language,
-            chosen(metrics),
+            neural_task.estimator,
+            truth,
+            chosen(neural_task.metrics),
             per_chain,
             random_metrics=True,
-            sample_real=sample_real(language),
+            sample_real=neural_task.sample_real(truth),
+            verifier=verifier,
+            truth_metrics=chosen(neural_task.truth_metrics),
         )
 
-    def language_of(key):
-        return neural.make_markov_language(key, config["vocab"], config["context"], config["zipf"])
-
-    def lm_per_chain(key_chain, key_shared):  # one language for all chains (the seed's)
+    def per_chain(key_chain, key_shared):  # one truth for all chains (the seed's)
         del key_chain
-        return lm_setting(language_of(key_shared))
+        return setting(neural_task.draw_truth(key_shared))
 
-    return lm_setting(language_of(jax.random.key(0)), lm_per_chain), chain_spec(config)
+    return setting(neural_task.draw_truth(jax.random.key(0)), per_chain), chain_spec(config)
 
 
 DEFINITION = SettingDefinition(

@@ -121,7 +121,6 @@ def build(config):
     import jax
     import jax.numpy as jnp
 
-    from collapse_jax.chain import Setting, Verifier
     from collapse_jax.models.regression.model import (
         MEAN_TRACKING_METRICS,
         downstream_metrics,
@@ -130,6 +129,7 @@ def build(config):
         regression_metrics,
         wishart_root,
     )
+    from collapse_jax.types import Setting, Verifier
 
     dtype = jnp.float64 if config["x64"] else jnp.float32
     dim, samples, design = config["dim"], config["samples"], config["design"]
@@ -257,6 +257,7 @@ def build(config):
 
 
 DEFINITION = SettingDefinition(
+    sufficient_path=True,
     name="regression",
     description="recursive linear regression: OLS / ridge / min-norm fits relabelling their data "
     "(x ~ N(0, Sigma), w* drawn per chain, label noise variance sigma^2), with an optional "

@@ -24,10 +24,10 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import ndtr
 
-from collapse_jax.chain import Verifier
 from collapse_jax.estimator import Estimator
 from collapse_jax.linalg import spd_solve
 from collapse_jax.options import CLASSIFIERS  # noqa: F401 (re-exported)
+from collapse_jax.types import Verifier
 
 
 class ClassifierParams(NamedTuple):

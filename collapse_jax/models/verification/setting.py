@@ -28,8 +28,6 @@ def complete(config, overrides):
 
 
 def check(config):
-    if config["method"] == "sufficient":
-        raise ValueError("method (--method) must be 'samples' for the verification setting")
     if config["real_draw"] == "mixture":
         raise ValueError("real_draw (--real-draw) must be 'fixed' with a verifier")
     if config["generator"] == "oracle" and config["policy"] != "replace":
@@ -53,7 +51,6 @@ def build(config):
 
     import jax.numpy as jnp
 
-    from collapse_jax.chain import Setting
     from collapse_jax.models.verification.model import (
         ClassifierParams,
         accuracy,
@@ -62,6 +59,7 @@ def build(config):
         oracle_verifier,
         real_points,
     )
+    from collapse_jax.types import Setting
 
     dtype = jnp.float64 if config["x64"] else jnp.float32
     dim = config["dim"]
