@@ -22,7 +22,6 @@ from collapse_jax.models.gmm.model import (
     gmm_params,
     make_gmm,
 )
-from collapse_jax.models.kde.model import kde_log_density
 
 K_SE = 5.0
 # eager calls compile op by op (seconds each): every package function is called jitted
@@ -31,7 +30,6 @@ l2 = jax.jit(gmm_l2_distance)
 mixture_log_density = jax.jit(gmm_log_density)
 sample_gmm = jax.jit(make_gmm(1).sample, static_argnums=2)
 metrics_of = jax.jit(gmm_metrics)
-kde_density = jax.jit(kde_log_density, static_argnames="batch_size")
 
 
 # ----------------------------------------------------------------------------------------------------- GMM

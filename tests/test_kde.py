@@ -21,22 +21,14 @@ from collapse_jax.datasets import (
     make_dataset,
 )
 from collapse_jax.models.gmm.model import (
-    gmm_l2_distance,
-    gmm_l2_distance_sq,
     gmm_log_density,
-    gmm_metrics,
     gmm_params,
-    make_gmm,
 )
 from collapse_jax.models.kde.model import held_out_nll, kde_log_density, make_kde, weighted_indices
 
 K_SE = 5.0
 # eager calls compile op by op (seconds each): every package function is called jitted
-l2_sq = jax.jit(gmm_l2_distance_sq)
-l2 = jax.jit(gmm_l2_distance)
 mixture_log_density = jax.jit(gmm_log_density)
-sample_gmm = jax.jit(make_gmm(1).sample, static_argnums=2)
-metrics_of = jax.jit(gmm_metrics)
 kde_density = jax.jit(kde_log_density, static_argnames="batch_size")
 
 

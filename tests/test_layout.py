@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from collapse_jax.models import SLICES
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = os.path.join(ROOT, "collapse_jax")
 MAX_MODULE_LINES = 500
@@ -113,22 +115,7 @@ def test_shared_declarations_import_no_jax(module):
 SMALL_CONFIGS = {"tails": {"categories": 100, "train_sizes": "10"}, "neural": {"steps": 1, "width": 4, "test_size": 4}}
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "gaussian",
-        "regression",
-        "logistic",
-        "discrete",
-        "tails",
-        "kde",
-        "diffusion",
-        "gmm",
-        "verification",
-        "mixture",
-        "neural",
-    ],
-)
+@pytest.mark.parametrize("name", SLICES)
 def test_declared_sufficient_path_is_the_estimators(name):
     """`SettingDefinition.sufficient_path` (read by the engine's method rule before anything is built) is
     declared only where the built estimator has exact sufficient statistics, and where it is not declared
