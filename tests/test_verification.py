@@ -356,3 +356,19 @@ def test_first_samples_fits_model_one_on_them_and_reuses_them():
     assert summary["metrics"]["trace_ratio"]["theory_kind"] is None
     with pytest.raises(ValueError, match="first_samples"):
         get_setting("gaussian").resolve(dict(samples=30, first_samples=5, real_fraction=0.5, real_source="original"))
+
+
+def test_a_verifier_runs_with_the_mixture_real_draw():
+    """The engine filters the synthetic points of a mixture draw (each point real with probability alpha)
+    as it does a fixed draw, so the settings no longer refuse the pair: a verifier that keeps every point
+    sees Binomial(M, 1 - alpha) synthetic points per generation (mean 28 of M = 40), not exactly 28."""
+    from collapse_jax.simulate import simulate
+
+    common = dict(dim=5, samples=40, verifier="oracle", keep_correct=1.0, keep_wrong=1.0, real_fraction=0.3)
+    mixed = simulate("verification", {**common, "real_draw": "mixture", "chains": 400, "generations": 3})
+    kept = mixed["metrics"]["synthetic_kept"]
+    for generation in (2, 3):
+        assert abs(kept["mean"][generation] - 28.0) < 5 * kept["se"][generation]
+        assert kept["std"][generation] > 1.0  # sqrt(40 x 0.3 x 0.7) = 2.9: the count is drawn
+    fixed = simulate("verification", {**common, "real_draw": "fixed", "chains": 8, "generations": 3})
+    assert fixed["metrics"]["synthetic_kept"]["mean"][2:] == [28.0, 28.0]

@@ -68,8 +68,6 @@ def check(config):
         raise ValueError(f"model (--model) {model} is a language model: use it with --task lm")
     if config["x64"]:
         raise ValueError("x64 (--x64): networks train in float32; the neural setting does not run in float64")
-    if config["real_draw"] == "mixture" and config["verifier"] != "none":
-        raise ValueError("real_draw (--real-draw) must be 'fixed' with a verifier")
     if config["verifier"] != "none" and task != "eigen":
         raise ValueError("verifier (--verifier) oracle is defined for --task eigen")
     if (

@@ -28,8 +28,6 @@ def complete(config, overrides):
 
 
 def check(config):
-    if config["real_draw"] == "mixture":
-        raise ValueError("real_draw (--real-draw) must be 'fixed' with a verifier")
     if config["generator"] == "oracle" and config["policy"] != "replace":
         raise ValueError("generator (--generator) oracle is a given model 1: it needs policy replace")
     if config["verifier"] == "linear" and config["verifier_angle"] != 0 and config["dim"] < 2:
