@@ -133,11 +133,12 @@ def test_w2_from_the_cut_root_equals_the_full_root(dim, n):
 
 
 def test_setting_metrics_at_generation_0_use_the_whole_truth():
-    """Generation 0 is `metrics(truth, truth)`: w2_sq is 0 although fits are cut to 10 columns."""
+    """Generation 0 is `truth_metrics(truth)` (the engine's hook): w2_sq is 0 although fits are cut to 10
+    columns, which the fitted-model metrics assume."""
     definition = SETTINGS["gaussian"]
     config = definition.resolve(dict(dim=100, samples=10, metrics="w2_sq"))
     setting, _ = definition.instantiate(config)
-    assert float(setting.metrics(setting.true_params, setting.true_params)["w2_sq"]) == pytest.approx(0.0, abs=1e-4)
+    assert float(setting.truth_metrics(setting.true_params)["w2_sq"]) == pytest.approx(0.0, abs=1e-4)
 
 
 def test_w2_columns_bound_the_points_of_the_largest_fit():
