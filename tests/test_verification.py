@@ -230,7 +230,6 @@ def test_the_mixture_setting_trains_on_the_stated_shares():
         ("verification", dict(verifier="judge"), "verifier"),
         ("verification", dict(policy="accumulate"), "generator"),
         ("verification", dict(verifier="oracle", keep_correct=0.0, keep_wrong=0.0), "keep_correct"),
-        ("verification", dict(real_draw="mixture", real_fraction=0.5), "real_draw"),
         ("verification", dict(classifier="svm"), "classifier"),
         ("verification", dict(verifier="linear", verifier_angle=30.0, dim=1), "verifier_angle"),
         ("mixture", dict(synthetic_fraction=1.2), "synthetic_fraction"),

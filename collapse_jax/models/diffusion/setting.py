@@ -29,30 +29,13 @@ def build(config):
     import jax.numpy as jnp
 
     from collapse_jax.datasets import law_moments, make_dataset
-    from collapse_jax.models.kde.model import held_out_nll, kde_moments, make_kde
+    from collapse_jax.models.kde.model import dataset_metrics, make_kde
     from collapse_jax.types import Setting
 
     noise = config["noise"] or None
     dataset = make_dataset(config["dataset"], noise, dim=config["dim"])
-    real_mean, real_variance = law_moments(config["dataset"], noise, dim=config["dim"])
-    names, test_points = tuple(config["metrics"]), config["test_points"]
-
-    def truth_metrics(key, true):  # generation 0: the real law itself
-        del true
-        values = {
-            "variance": jnp.asarray(real_variance, jnp.float32),
-            "mean_error_sq": jnp.zeros((), jnp.float32),
-        }
-        if "held_out_nll" in names:
-            values["held_out_nll"] = -jnp.mean(dataset.log_density(dataset.sample(key, test_points)))
-        return {name: values[name] for name in names}
-
-    def metrics(key, params, true):
-        del true
-        values = kde_moments(params, real_mean)
-        if "held_out_nll" in names:
-            values["held_out_nll"] = held_out_nll(params, dataset.sample(key, test_points), batch_size=256)
-        return {name: values[name] for name in names}
+    real_moments = law_moments(config["dataset"], noise, dim=config["dim"])
+    metrics, truth_metrics = dataset_metrics(dataset, config["test_points"], tuple(config["metrics"]), real_moments)
 
     setting = Setting(
         "diffusion",

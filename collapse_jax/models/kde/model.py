@@ -152,3 +152,30 @@ def kde_moments(params: KDEParams, real_mean: jax.Array) -> dict:
     spread = jnp.sum(weights * jnp.sum((points - mean[None, :]) ** 2, axis=-1)) / total
     error = mean - jnp.asarray(real_mean, points.dtype)
     return {"variance": spread / points.shape[-1] + params.bandwidth**2, "mean_error_sq": jnp.sum(error**2)}
+
+
+def dataset_metrics(dataset, test_points: int, names: tuple[str, ...], real_moments=None):
+    """`(metrics, truth_metrics)` of a smoothed-law model (a KDE; a diffusion stopped at t0) of `dataset`:
+    `metrics(key, params, true)` for a fitted model and `truth_metrics(key, true)` for generation 0, each a
+    dict over `names` of scalars. `held_out_nll` is the negative log-density of `test_points` fresh real
+    points (the truth scores them with the dataset's own density); with `real_moments = (mean, variance)`
+    of the real law, also `variance` and `mean_error_sq` of the model (`kde_moments`)."""
+
+    def truth_metrics(key, true):
+        del true
+        values = {}
+        if real_moments is not None:
+            values["variance"] = jnp.asarray(real_moments[1], jnp.float32)
+            values["mean_error_sq"] = jnp.zeros((), jnp.float32)
+        if "held_out_nll" in names:
+            values["held_out_nll"] = -jnp.mean(dataset.log_density(dataset.sample(key, test_points)))
+        return {name: values[name] for name in names}
+
+    def metrics(key, params, true):
+        del true
+        values = {} if real_moments is None else kde_moments(params, real_moments[0])
+        if "held_out_nll" in names:
+            values["held_out_nll"] = held_out_nll(params, dataset.sample(key, test_points), batch_size=256)
+        return {name: values[name] for name in names}
+
+    return metrics, truth_metrics

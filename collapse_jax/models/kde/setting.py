@@ -70,19 +70,11 @@ def build(config):
     import jax.numpy as jnp
 
     from collapse_jax.datasets import make_dataset
-    from collapse_jax.models.kde.model import held_out_nll, make_kde
+    from collapse_jax.models.kde.model import dataset_metrics, make_kde
     from collapse_jax.types import Setting
 
     dataset = make_dataset(config["dataset"], config["noise"] or None)
-    test_points = config["test_points"]
-
-    def metrics(key, params, true):
-        del true
-        return {"held_out_nll": held_out_nll(params, dataset.sample(key, test_points), batch_size=256)}
-
-    def truth_metrics(key, true):  # generation 0: the true density
-        del true
-        return {"held_out_nll": -jnp.mean(dataset.log_density(dataset.sample(key, test_points)))}
+    metrics, truth_metrics = dataset_metrics(dataset, config["test_points"], tuple(config["metrics"]))
 
     setting = Setting(
         "kde",

@@ -96,19 +96,15 @@ def complete(config, overrides):
 
 
 def build(config):
-    import jax
-    import jax.numpy as jnp
-
     from collapse_jax.models.discrete.model import (
         alias_table,
-        categorical_metrics,
         given_law,
-        law_metrics,
         make_categorical,
         make_support_restriction,
         sample_alias,
         true_law,
     )
+    from collapse_jax.models.tails.model import memoriser_metrics
     from collapse_jax.types import Setting
 
     k = config["categories"]
@@ -125,32 +121,16 @@ def build(config):
     def sample_real(key, n):
         return sample_alias(key, table, n)
 
-    def tail_metrics(key, sample, true, law_values):
-        """The metrics of a law drawn by `sample(key, n)`, whose `lost_mass` is `law_values()`'s."""
-        key_model, key_real, key_mix, key_fixed = jax.random.split(key, 4)
-        longest = sizes[-1]
-        draws = sample(key_model, longest)
-        if real_share > 0:
-            is_real = jax.random.bernoulli(key_mix, real_share, (longest,))
-            draws = jnp.where(is_real, sample_real(key_real, longest), draws)
-        first_seen = jnp.full((k,), longest, jnp.int32).at[draws].min(jnp.arange(longest, dtype=jnp.int32))
-        unseen_mass = true.probabilities
-        if fixed > 0:
-            seen = jnp.zeros((k,), bool).at[sample(key_fixed, fixed)].set(True)
-            unseen_mass = jnp.where(seen, 0.0, unseen_mass)
-        values = {f"test_error.{t}": jnp.sum(jnp.where(first_seen >= t, unseen_mass, 0.0)) for t in sizes}
-        values.update(law_values())
-        return {name: values[name] for name in names}
-
-    def metrics(key, params, true):
-        def law_values():
-            base = None if generator is None else jnp.asarray(generator, jnp.float32)
-            return categorical_metrics(params, true, ("lost_mass",), base=base)
-
-        return tail_metrics(key, lambda key, n: estimator.sample(key, params, n), true, law_values)
-
-    def truth_metrics(key, true):  # generation 0: the real law itself
-        return tail_metrics(key, sample_real, true, lambda: law_metrics(true.probabilities, true, ("lost_mass",)))
+    metrics, truth_metrics = memoriser_metrics(
+        categories=k,
+        train_sizes=sizes,
+        names=names,
+        sample_real=sample_real,
+        sample_model=estimator.sample,
+        train_real_fraction=real_share,
+        fixed_synthetic=fixed,
+        generator=generator,
+    )
 
     first_model = None
     if kind != "empirical":

@@ -46,7 +46,6 @@ def check(config):
 
 
 def build(config):
-
     import jax.numpy as jnp
 
     from collapse_jax.models.verification.model import (
