@@ -78,7 +78,7 @@ def main(argv=None) -> dict:
     )
     definition = get_setting("neural")
     config = definition.resolve(config)
-    setting, spec = definition.build(config)
+    setting, spec = definition.instantiate(config)
     chain = make_chain_fn(setting, spec)
     key = root_key(0)
     ids = jnp.arange(args.chains)

@@ -219,7 +219,7 @@ def _scaling_chains(chain_counts) -> list[dict]:
         config = definition.resolve(
             {"samples": 10, "generations": 10, "chains": chains, "metrics": "trace_ratio,mean_error_sq"}
         )
-        setting, spec = definition.build(config)
+        setting, spec = definition.instantiate(config)
         prepared = prepare_chains(setting, spec, seed=0, num_chains=chains, quantile_chains=1000)
         start = time.perf_counter()
         result = execute(prepared)

@@ -1,11 +1,13 @@
-"""`Parameter`: one option of a setting (name, type, default, allowed range, traced or static), and how a
-value given for it is checked and normalised. JAX-free: the command line and the documentation read it."""
+"""`Parameter`: one option of a setting (name, type, default, allowed range, traced or static), how a
+value given for it is checked and normalised, and how an option string becomes a typed value (`parse`,
+once, at resolution). JAX-free: the command line and the documentation read it."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -18,6 +20,12 @@ class Parameter:
     of `also` (e.g. 0 meaning "the default"). `traced` parameters enter the compiled program as array
     values (they change no shape or code path), so a sweep over them runs inside one compile; the
     others are static.
+
+    `parse(value, above)` turns an option string (`power:1.5`, `file:PATH`) into its typed value (an
+    `Option`, an array, numbers), given the typed values of the parameters above it in the setting's
+    table; it raises ValueError naming the parameter. It runs once per resolved config
+    (`SettingDefinition.values`): the config itself, `summary.json` and sweep cell ids keep the user's
+    string; builders, checks and theory see only the typed value.
     """
 
     name: str
@@ -29,6 +37,7 @@ class Parameter:
     choices: tuple | None = None
     traced: bool = False
     also: tuple = ()
+    parse: Callable[[Any, dict], Any] | None = None
 
     @property
     def flag(self) -> str:
@@ -121,6 +130,15 @@ class Parameter:
         if self.also:
             text = " or ".join(number(v) for v in self.also) + " or " + text
         return text
+
+
+class Option(NamedTuple):
+    """The typed value of an option string `KIND[:NUMBERS]`: `Option("power", 1.5)` for `power:1.5`,
+    `Option("isotropic")` for `isotropic`, `Option("file", array)` for `file:PATH` (the file read once).
+    A plain tuple: theory unpacks it without importing this package."""
+
+    kind: str
+    value: Any = None
 
 
 def is_number(value) -> bool:

@@ -19,6 +19,7 @@ from collapse_jax.options import (
     POLICIES,
     REAL_DRAWS,
     REAL_SOURCES,
+    VERIFIED_BUDGETS,
 )
 from collapse_jax.parameters import Parameter
 from collapse_jax.policies import pool_rule
@@ -104,6 +105,27 @@ TEMPERATURE = Parameter(
 )
 
 
+# the engine's verifier options, for settings whose synthetic points pass a verifier
+# (SettingDefinition.verified_budget gives the default budget)
+VERIFIER_BEST_OF = Parameter(
+    "best_of",
+    int,
+    1,
+    "K: with a verifier and K > 1, the generator proposes K candidates per point and the verifier picks "
+    "the best (no pruning)",
+    low=1,
+    high=1024,
+)
+VERIFIED_BUDGET = Parameter(
+    "verified_budget",
+    str,
+    "refill",
+    "with a verifier: refill (propose until M - r points pass), prune (keep the passing ones of M - r) or "
+    "weight (keep all M - r, each weighted by its keep probability)",
+    choices=VERIFIED_BUDGETS,
+)
+
+
 RUN_PARAMETERS = (
     Parameter("chunk_size", int, 0, "chains per compiled call (0: sized from free memory)", low=0, high=2**32),
     Parameter(
@@ -120,34 +142,47 @@ RUN_PARAMETERS = (
 
 @dataclasses.dataclass(frozen=True)
 class SettingDefinition:
-    """A registered setting: its own parameters and a builder `build(config) -> (Setting, ChainSpec)`."""
+    """A registered setting: its own parameters, `check(values)` (its combinations of values; ValueError)
+    and `build(values) -> Setting`, both given the typed values of a resolved config (`values`)."""
 
     name: str
     description: str
     parameters: tuple[Parameter, ...]
-    build: Callable[[dict], tuple[Setting, ChainSpec]]
+    build: Callable[[dict], Setting]
     check: Callable[[dict], None] = lambda config: None
     # the estimator draws exact sufficient statistics (method="sufficient"); the engine refuses that method
     # otherwise, with `samples_only_reason` (why not) in its message
     sufficient_path: bool = False
     samples_only_reason: str = ""
     traced_sample_size: bool = False  # on method="sufficient", M is traced (Setting.sample_size)
-    static_extras: Callable[[dict], dict] = lambda config: {}  # static values derived from traced ones
-    complete: Callable[[dict, dict], dict] = lambda config, overrides: config  # defaults that depend on others
+    # static values derived from the typed values, computed once from concrete ones (`values`): builders
+    # read them by name where the values they depend on may be traced (e.g. whether every fit has full rank)
+    derive: Callable[[dict], dict] = lambda values: {}
+    # `complete(values, overrides) -> values`: defaults that depend on others (plain parameters only; its
+    # changes go back into the config)
+    complete: Callable[[dict, dict], dict] = lambda values, overrides: values
     report_generations: bool = False  # the chain reports each finished generation (slow generations)
     notes: Callable[[dict], tuple[str, ...]] = lambda config: ()  # said in summary.json (e.g. a default left out)
     tempers: bool = False  # the estimator samples at a temperature: the engine's `temperature` parameter
-    # `reward(config) -> chain.Reward | None` (None: --reward none) and the help of its `reward` parameter:
-    # the engine's curation (`reward`, `curation`, `best_of`; see `curated`)
+    # `reward(values) -> Reward | None` (None: --reward none), the help of its `reward` parameter and the
+    # parser of its forms (`reward_parse(text, above) -> coefficients | None`): the engine's curation
+    # (`reward`, `curation`, `best_of`; see `curated`)
     reward: Callable[[dict], Reward | None] | None = None
     reward_help: str = ""
+    reward_parse: Callable[[str, dict], object] | None = None
+    # the setting's synthetic points pass a verifier: the engine's `best_of` and `verified_budget`
+    # parameters, the latter with this default (None: no verifier)
+    verified_budget: str | None = None
 
     @property
     def own_parameters(self) -> tuple[Parameter, ...]:
-        curation = ()
+        engine = (TEMPERATURE,) if self.tempers else ()
         if self.reward is not None:
-            curation = (Parameter("reward", str, "none", self.reward_help), CURATION, REWARD_BEST_OF)
-        return self.parameters + ((TEMPERATURE,) if self.tempers else ()) + curation
+            engine += (Parameter("reward", str, "none", self.reward_help, parse=self.reward_parse), CURATION)
+            engine += (REWARD_BEST_OF,)
+        if self.verified_budget is not None:
+            engine += (VERIFIER_BEST_OF, dataclasses.replace(VERIFIED_BUDGET, default=self.verified_budget))
+        return self.parameters + engine
 
     @property
     def all_parameters(self) -> tuple[Parameter, ...]:
@@ -181,12 +216,29 @@ class SettingDefinition:
         shape_free = set(self.traced_for(config)) | {"seed", "chains"}
         static = {k: list(v) if isinstance(v, tuple) else v for k, v in config.items() if k not in shape_free}
         tempered = {"_tempered": True} if self.tempered(config) else {}  # tau is traced, tempering is not
-        return json.dumps({**static, **self.static_extras(config), **tempered}, sort_keys=True)
+        derived = self.derive(self.values(config))
+        return json.dumps({**static, **{f"derived.{k}": v for k, v in derived.items()}, **tempered}, sort_keys=True)
+
+    def values(self, config: dict, parsed: dict | None = None) -> dict:
+        """The typed values of a resolved config: every option string parsed (`Parameter.parse`, in table
+        order: a parser sees the plain values and the option values above it already parsed), plus the
+        setting's derived static values (`derive`). What `complete`, `check`, `build`, `reward` and theory
+        receive; ValueError naming the parameter for a bad form. `parsed`: option values parsed before
+        (by `resolve`), taken as they are."""
+        values = dict(config)
+        for parameter in self.all_parameters:
+            if parameter.parse is not None and parameter.name in values:
+                if parsed is not None:
+                    values[parameter.name] = parsed[parameter.name]
+                else:
+                    values[parameter.name] = parameter.parse(config[parameter.name], values)
+        return {**values, **self.derive(values)}
 
     def program(self, config: dict):
-        """`(setting_fn, spec)` of a resolved config: `setting_fn(hyper)` builds the setting with the
-        traced parameters (`traced_for(config)`) taken from `hyper` (concrete or traced values)."""
-        extras = self.static_extras(config)
+        """`(setting_fn, spec)` of a resolved config: `setting_fn(hyper)` builds the setting from the
+        typed values (`values`), the traced parameters (`traced_for(config)`) taken from `hyper`
+        (concrete or traced values)."""
+        values = self.values(config)
         spec = dataclasses.replace(
             chain_spec(config), report_generations=self.report_generations, tempered=self.tempered(config)
         )
@@ -194,14 +246,15 @@ class SettingDefinition:
             spec = dataclasses.replace(spec, samples=1)  # the sufficient path reads Setting.sample_size
 
         def setting_fn(hyper: dict) -> Setting:
-            merged = {**config, **extras, **hyper}
-            setting = self.build(merged)[0]
+            merged = {**values, **hyper}
+            setting = self.build(merged)
             if spec.real_weighted:
                 setting = setting._replace(real_weight=merged["real_weight"])
             if spec.tempered:
                 setting = setting._replace(temperature=merged["temperature"])
-            if self.reward is not None and merged["reward"] != "none":
-                setting = curated(setting, self.reward(merged), merged)
+            reward = self.reward(merged) if self.reward is not None else None
+            if reward is not None:
+                setting = curated(setting, reward, merged)
             return setting
 
         return setting_fn, spec
@@ -210,7 +263,8 @@ class SettingDefinition:
         """`(Setting, ChainSpec)` of a resolved config exactly as a run executes them (`program`, with the
         traced values given concretely): what `simulate` compiles, for tests, benchmarks and notebooks."""
         setting_fn, spec = self.program(config)
-        return setting_fn({name: config[name] for name in self.traced_for(config)}), spec
+        values = self.values(config)
+        return setting_fn({name: values[name] for name in self.traced_for(config)}), spec
 
     def resolve(self, overrides: dict | None = None) -> dict:
         """Full config (defaults filled in), validated. Unknown names raise ValueError."""
@@ -220,19 +274,20 @@ class SettingDefinition:
         if unknown:
             raise ValueError(f"unknown parameter(s) for setting {self.name!r}: {', '.join(unknown)}")
         config = {name: p.check(overrides.get(name, p.default)) for name, p in table.items()}
-        config = self.complete(config, overrides)
+        parsed = self.values(config)  # every option string parsed, once: a bad form is refused here
+        completed = self.complete(parsed, overrides)  # defaults that depend on others, from typed values
+        config = {name: config[name] if table[name].parse else completed[name] for name in config}
         from collapse_jax.chain import validate_spec
 
         if config["method"] == "auto":
-            config = {**config, "method": self.fastest_method(config)}
+            config = {**config, "method": self.fastest_method(config, parsed)}
         if self.reward is not None:
             config = complete_curation(config, overrides)
         validate_spec(chain_spec(config))  # combinations of chain options, as the engine checks them
         self.check_method(config)
         if self.reward is not None:
             check_curation(config)
-            self.reward(config)  # parses the reward: a bad form is refused here, before anything compiles
-        self.check(config)
+        self.check(self.values(config, parsed))
         return config
 
     def check_method(self, config: dict) -> None:
@@ -242,7 +297,7 @@ class SettingDefinition:
             reason = f" ({self.samples_only_reason})" if self.samples_only_reason else ""
             raise ValueError(f"method (--method) must be 'samples' for the {self.name} setting{reason}")
 
-    def fastest_method(self, config: dict) -> str:
+    def fastest_method(self, config: dict, parsed: dict | None = None) -> str:
         """ "sufficient" where this config passes every check with it (the setting's estimator has exact
         sufficient statistics and the pool rule, real data and options allow them), else "samples"."""
         import warnings
@@ -257,7 +312,7 @@ class SettingDefinition:
                 self.check_method(candidate)
                 if self.reward is not None:
                     check_curation(candidate)
-                self.check(candidate)
+                self.check(self.values(candidate, parsed))
         except ValueError:
             return "samples"
         return "sufficient"

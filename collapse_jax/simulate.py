@@ -10,7 +10,9 @@ from collapse_jax.summary import build_summary, write_chains, write_summary
 
 
 def predictions_for(setting: str, config: dict) -> dict:
-    """Theory for every recorded metric of a config (imports `theory`, which never imports us)."""
+    """Theory for every recorded metric of a resolved config (imports `theory`, which never imports us).
+    Theory gets the typed values (`SettingDefinition.values`: option strings already parsed into
+    `(kind, value)` pairs, arrays and numbers), never the option strings."""
     import jax
 
     import theory
@@ -18,8 +20,10 @@ def predictions_for(setting: str, config: dict) -> dict:
     predictor = theory.PREDICTORS.get(setting)
     if predictor is None:
         return {}
+    values = get_setting(setting).values(config)
+    arguments = {name: values[name] for name in config}  # the parameters, without derived values
     with jax.enable_x64(True):
-        return {name: predictor(name, **config) for name in config.get("metrics", ())}
+        return {name: predictor(name, **arguments) for name in config.get("metrics", ())}
 
 
 def rich_progress(description: str):

@@ -8,6 +8,7 @@ import jax
 import numpy as np
 import pytest
 
+from tests.helpers import within_se
 from theory import discrete as td
 from theory import tails as tt
 from theory.common import NoTheory
@@ -19,18 +20,6 @@ Z = 5.0
 def x64():
     with jax.enable_x64(True):
         yield
-
-
-def _within(mc, prediction, z=Z, atol=1e-12):
-    """max |z| of MC means (R, G+1) against a prediction (G+1,), with SE from the MC."""
-    mc = np.asarray(mc, float)
-    mean, se = mc.mean(0), mc.std(0, ddof=1) / math.sqrt(mc.shape[0])
-    pred = np.asarray(prediction, float)
-    deterministic = se <= 1e-12 * (1 + np.abs(mean))
-    # a constant MC column (e.g. no extinction seen in R chains) bounds the prediction by ~ 5 / R
-    assert np.allclose(mean[deterministic], pred[deterministic], atol=1e-9 + Z / mc.shape[0]), (mean, pred)
-    gap = np.abs(mean - pred)[~deterministic] / se[~deterministic]
-    return float(gap.max()) if gap.size else 0.0
 
 
 # --------------------------------------------------------------------------------- NumPy Monte Carlo
@@ -371,7 +360,7 @@ def test_predictions_match_monte_carlo(case):
             assert metric in ("support_size", "lost_mass", "group_extinct.rare"), (metric, pred)
             continue
         assert pred.kind == "exact" and pred.mean.shape == (config["generations"] + 1,)
-        assert _within(mc[key], pred.mean) < Z, (metric, np.asarray(pred.mean), mc[key].mean(0))
+        assert within_se(mc[key], pred.mean) < Z, (metric, np.asarray(pred.mean), mc[key].mean(0))
         checked += 1
     assert checked >= 4
     for metric in td.NO_CLOSED_FORM:
@@ -385,24 +374,24 @@ def test_monte_carlo_check_has_power():
     norm, m, g = float(p @ p), 20, 8
     mc = simulate_discrete(p, samples=m, generations=g, policy="replace", chains=20000, seed=5)["l2_risk"]
     right = td.l2_risk(norm, m, g, policy="replace")
-    assert _within(mc, right) < Z
+    assert within_se(mc, right) < Z
     wrong = [0.0] + [(1 - norm) / m * k for k in range(1, g + 1)]  # E_k = V/M + E_{k-1}: n_s^2 for n_s(n_s-1)
-    assert _within(mc, wrong) > Z
+    assert within_se(mc, wrong) > Z
     mc = simulate_discrete(
         p, samples=m, generations=g, policy="accumulate", real_fraction=0.5, real_draw="mixture", chains=20000, seed=6
     )["l2_risk"]
     right = np.asarray(td.l2_risk(norm, m, g, policy="accumulate", real_fraction=0.5, real_draw="mixture"))
-    assert _within(mc, right) < Z
+    assert within_se(mc, right) < Z
     shifted = np.concatenate([right[:1], right[2:], right[-1:]])
-    assert _within(mc, shifted) > Z
+    assert within_se(mc, shifted) > Z
     # mixture vs fixed real counts differ by alpha (1 - alpha) E_{k-1} / M per replace step: visible at M = 4
     q = np.array([0.5, 0.3, 0.2])
     mc = simulate_discrete(
         q, samples=4, generations=g, policy="replace", real_fraction=0.5, real_draw="mixture", chains=40000, seed=8
     )["l2_risk"]
     kw = dict(policy="replace", real_fraction=0.5)
-    assert _within(mc, td.l2_risk(float(q @ q), 4, g, real_draw="mixture", **kw)) < Z
-    assert _within(mc, td.l2_risk(float(q @ q), 4, g, real_draw="fixed", **kw)) > Z
+    assert within_se(mc, td.l2_risk(float(q @ q), 4, g, real_draw="mixture", **kw)) < Z
+    assert within_se(mc, td.l2_risk(float(q @ q), 4, g, real_draw="fixed", **kw)) > Z
 
 
 def test_support_predictions_for_replace_and_accumulate():
@@ -417,7 +406,7 @@ def test_support_predictions_for_replace_and_accumulate():
         ("group_extinct.mid", "group_extinct"),
     ):
         pred = td.predict(metric, policy="replace", **config)
-        assert _within(mc[key], pred.mean) < Z, metric
+        assert within_se(mc[key], pred.mean) < Z, metric
     assert float(td.predict("support_size", policy="replace", **config).mean[0]) == 300
     uniform = td.expected_support_size(np.full(50, 0.02), 40, 10)
     np.testing.assert_allclose(uniform, 50 * td.survival_probability([0.02], 40, 10)[0], rtol=1e-12)
@@ -437,7 +426,7 @@ def test_support_predictions_for_replace_and_accumulate():
         ("group_extinct.mid", "group_extinct"),
     ):
         pred = td.predict(metric, policy="accumulate", real_fraction=0.25, **config)
-        assert _within(mc[key], pred.mean) < Z, metric
+        assert within_se(mc[key], pred.mean) < Z, metric
     smooth = td.predict("support_size", policy="replace", smoothing=0.1, **config)
     assert np.all(np.asarray(smooth.mean) == 300)
     assert isinstance(
@@ -474,134 +463,3 @@ def test_input_errors_name_the_parameter():
         tt.clean_constant(1.0)
     with pytest.raises(ValueError, match="beta2"):
         tt.narrow_error_asymptotic(100, 2.0, 1.5)
-
-
-# ------------------------------------------------------------------------------------ Tale of Tails
-
-
-@pytest.fixture(scope="module")
-def zipf2():
-    return tt.zipf_law(2.0, 2_000_000)
-
-
-def test_tails_clean_cut_narrow_and_mixing_checks(zipf2):
-    """theory.md D checks (support 10^7 there, 2 x 10^6 here: the truncation moves the values by < 1e-6)."""
-    p = zipf2
-    clean = np.asarray(tt.memoriser_error(p, p, [1e3, 1e4, 1e6]))
-    np.testing.assert_allclose(clean, [0.021843, 0.006910, 0.000691], atol=1.5e-6)
-    assert tt.clean_constant(2.0) == pytest.approx(0.690988, abs=1e-6)
-    # asymptote vs exact sum: within 0.1% for 10^3 <= T <= 10^5 (beta = 2)
-    for t in (1e3, 1e4, 1e5):
-        assert float(tt.clean_error_asymptotic(t, 2.0)) == pytest.approx(float(tt.memoriser_error(p, p, t)), rel=1e-3)
-    narrow = np.asarray(tt.memoriser_error(p, tt.zipf_law(3.0, p.size), [1e3, 1e5, 1e7]))
-    np.testing.assert_allclose(narrow, [0.057708, 0.012436, 0.002679], atol=1.5e-6)
-    np.testing.assert_allclose(tt.narrow_error_asymptotic(np.array([1e3, 1e5, 1e7]), 2.0, 3.0), narrow, rtol=5e-4)
-    cut = tt.cut_law(p, 1000)
-    assert float(tt.memoriser_error(p, cut, 1e7)) == pytest.approx(0.000608, abs=1e-6)
-    assert float(tt.tail_mass_asymptotic(1000, 2.0)) == pytest.approx(0.000608, abs=1e-6)
-    mixing = [float(tt.memoriser_error_fixed_counts(p, cut, t, 1e8)) for t in (1e3, 1e5, 1e6, 1e7, 1e8)]
-    np.testing.assert_allclose(mixing[:2], 6.0e-4, atol=1e-5)  # the plateau
-    np.testing.assert_allclose(mixing[2:], [5.04e-4, 2.18e-4, 6.90e-5], rtol=5e-3)  # then the clean law
-    assert float(tt.mixing_plateau_asymptotic(1000, 2.0)) == pytest.approx(6.08e-4, abs=1e-6)
-    assert float(tt.mixing_plateau(p, 1000, 1e3)) == pytest.approx(mixing[0], rel=1e-6)
-    assert 1e6 < float(tt.mixing_recovery_point(1000, 2.0)) < 1e7
-    assert float(tt.clean_error_asymptotic(1e8, 2.0)) == pytest.approx(mixing[-1], rel=1e-2)
-    # the Bernoulli-mixed form (each draw real with probability pi) at pi = 1 is the clean law
-    assert float(tt.memoriser_error(p, cut, 1e4, real_fraction=1.0)) == pytest.approx(clean[1], rel=1e-12)
-
-
-def test_tails_generation_approximations():
-    """D.5 table (beta = 2, T0 = 10^5, support 10^6): the WF and shrinking-chain predictions."""
-    p = tt.zipf_law(2.0, 1_000_000)
-    wf = {1: 2.18e-3, 2: 2.75e-3, 8: 4.77e-3, 64: 1.26e-2}
-    shrink = {1: 2.18e-3, 2: 2.82e-3, 8: 3.97e-3, 64: 5.33e-3}
-    for n in wf:
-        assert float(tt.wf_lost_mass_approximation(p, 10**5, n)) == pytest.approx(wf[n], rel=6e-3)
-        assert float(tt.shrinking_chain_lost_mass(p, 10**5, n)) == pytest.approx(shrink[n], rel=6e-3)
-        upper = float(tt.generations_law_unverified(np.inf, 10**5, n, 2.0)) * tt.clean_constant(2.0)
-        assert float(tt.shrinking_chain_lost_mass(p, 10**5, n)) <= upper * 1.001
-    assert float(tt.wf_lost_mass_asymptotic(10**5, 8, 2.0)) == pytest.approx(wf[8], rel=2e-2)
-
-
-def test_tails_exact_chain_vs_wright_fisher_approximation():
-    """Exact WF lost mass vs the branching approximation sum p exp(-T0 p q_{n-1}): within 4% for n <= 4
-    at T0 = 400 (the approximation needs n << T0 and small T0 p_i)."""
-    p = tt.zipf_law(2.0, 20_000)
-    exact = np.asarray(tt.chain_expectations(p, p, 400, 4)["lost_mass"])
-    approx = [float(tt.wf_lost_mass_approximation(p, 400, n)) for n in range(1, 5)]
-    np.testing.assert_allclose(exact, approx, rtol=4e-2)
-    assert exact[0] == pytest.approx(float(np.sum(p * (1 - p) ** 400)), rel=1e-10)
-
-
-def simulate_tails(p, first, *, samples, generations, train_size, real_fraction, fixed_synthetic, chains, seed):
-    """Test error and lost mass (chains, G+1) of the memoriser, drawing every point with NumPy."""
-    rng = np.random.default_rng(seed)
-    k = p.size
-    error, lost = np.zeros((chains, generations + 1)), np.zeros((chains, generations + 1))
-    law = np.broadcast_to(p, (chains, k))
-    for g in range(generations + 1):
-        if g == 1:
-            law = (
-                np.broadcast_to(first, (chains, k))
-                if first is not None
-                else rng.multinomial(samples, p, size=chains) / samples
-            )
-        elif g >= 2:
-            law = rng.multinomial(samples, law) / samples
-        seen = rng.multinomial(train_size, real_fraction * p + (1 - real_fraction) * law) > 0
-        if fixed_synthetic:
-            seen |= rng.multinomial(fixed_synthetic, law) > 0
-        error[:, g] = (p * ~seen).sum(1)
-        lost[:, g] = (p * (law <= 0)).sum(1)
-    return error, lost
-
-
-@pytest.mark.parametrize("generator,pi,fixed", [("empirical", 0.0, 0), ("empirical", 0.3, 20), ("cut:15", 0.2, 10)])
-def test_tails_predict_matches_monte_carlo(generator, pi, fixed):
-    config = dict(
-        law="zipf:2",
-        categories=200,
-        samples=30,
-        generations=4,
-        generator=generator,
-        train_sizes=(10, 60),
-        train_real_fraction=pi,
-        fixed_synthetic=fixed,
-    )
-    p = tt.zipf_law(2.0, 200)
-    first = None if generator == "empirical" else tt.parse_generator(generator, 200, 2.0)[1]
-    error, lost = simulate_tails(
-        p,
-        first,
-        samples=30,
-        generations=4,
-        train_size=60,
-        real_fraction=pi,
-        fixed_synthetic=fixed,
-        chains=10000,
-        seed=7,
-    )
-    pred = tt.predict("test_error.60", **config)
-    assert pred.kind == "exact"
-    assert _within(error, pred.mean) < Z
-    assert _within(lost, tt.predict("lost_mass", **config).mean) < Z
-    # power: dropping the fixed synthetic draws, or the real share, is rejected
-    if fixed:
-        assert _within(error, tt.predict("test_error.60", **dict(config, fixed_synthetic=0)).mean) > Z
-    if pi:
-        assert _within(error, tt.predict("test_error.60", **dict(config, train_real_fraction=0.0)).mean) > Z
-
-
-def test_tails_forward_and_backward_paths_agree_and_no_theory():
-    p = tt.zipf_law(2.0, 500)
-    back = tt.chain_expectations(p, p, 40, 5, (10, 100), fixed_synthetic=7)
-    forward = tt.chain_expectations(p, p, 40, 5, (10, 100), real_fraction=1e-14, fixed_synthetic=7)
-    for name in back:
-        np.testing.assert_allclose(back[name], forward[name], rtol=1e-10)
-    config = dict(law="zipf:2", categories=500, samples=40, generations=3, train_sizes=(10,))
-    assert isinstance(tt.predict("lost_mass", policy="accumulate", **config), NoTheory)
-    assert isinstance(tt.predict("lost_mass", shared_real_data=True, **config), NoTheory)
-    with pytest.raises(ValueError, match="BETA"):
-        tt.predict("lost_mass", **dict(config, law="zipf:0.9"))
-    gen0 = tt.predict("test_error.10", **dict(config, fixed_synthetic=5)).mean[0]
-    assert float(gen0) == pytest.approx(float(np.sum(p * (1 - p) ** 15)), rel=1e-12)

@@ -142,7 +142,7 @@ def test_setting_metrics_at_generation_0_use_the_whole_truth():
 
 
 def test_w2_columns_bound_the_points_of_the_largest_fit():
-    extras = lambda **c: SETTINGS["gaussian"].static_extras(SETTINGS["gaussian"].resolve(c))["_w2_columns"]
+    extras = lambda **c: SETTINGS["gaussian"].values(SETTINGS["gaussian"].resolve(c))["w2_columns"]
     assert extras(dim=100, samples=10) == 10
     assert extras(dim=100, samples=10, method="sufficient") == 16  # a power of 2 where M is traced
     assert extras(dim=100, samples=10, first_samples=40) == 40

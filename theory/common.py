@@ -63,6 +63,13 @@ def unmodelled(**options) -> NoTheory | None:
     return None
 
 
+def typed(value, parse_text, *context):
+    """An option's typed value. The simulation passes every option parsed (a `(kind, value)` pair such as
+    `("power", 1.5)`, an array, numbers, or None for "none"), and that is returned as it is; a string (the
+    command line's form, for a call by hand) is read by `parse_text(value, *context)`."""
+    return parse_text(value, *context) if isinstance(value, str) else value
+
+
 def checkable(log_relative_variance, num_chains: int):
     """Whether a mean over `num_chains` chains estimates the expectation of a log-normal-like metric.
 

@@ -44,6 +44,7 @@ from theory.common import (
     NoTheory,
     Prediction,
     real_count,
+    typed,
     unmodelled,
 )
 from theory.special import gammaln, xlog1py, xlogy
@@ -844,16 +845,16 @@ def predict(
     samples: int,
     policy: str,
     generations: int,
-    law: str,
+    law: str | np.ndarray,
     real_fraction: float = 0.0,
     real_draw: str = "fixed",
     real_source: str = "fresh",
     smoothing: float = 0.0,
     tail_rank: int | None = None,
-    groups: str = "",
+    groups: str | tuple = "",
     shared_real_data: bool = False,
     sample_growth: float = 0.0,
-    reward: str = "none",
+    reward: str | np.ndarray | None = "none",
     curation: str = "best",
     best_of: int = 1,
     method: str = "samples",
@@ -880,12 +881,12 @@ def predict(
     )
     if why is not None:
         return why
-    if reward != "none" and not reward.startswith("linear:"):
+    if isinstance(reward, str) and reward != "none" and not reward.startswith("linear:"):
         return NoTheory(f"reward {reward!r}: only linear rewards are derived")
-    group_list = parse_groups(groups, categories)
+    group_list = typed(groups, parse_groups, categories)
     group_names = {g[0]: g for g in group_list}
     base = metric.split(".", 1)[0]
-    rewards = reward_values(reward, categories)
+    rewards = typed(reward, reward_values, categories)
     if metric == REWARD_METRIC and rewards is None:
         raise ValueError(f"metric {REWARD_METRIC} needs a reward")
     if metric in METRICS or metric == REWARD_METRIC:
@@ -901,7 +902,7 @@ def predict(
         return NoTheory("with a shared real sample the chain mean is conditional on it; theory is unconditional")
     if sample_growth:
         return NoTheory("growing sample size: not derived")
-    p = parse_law(law, categories)
+    p = np.asarray(typed(law, parse_law, categories), np.float64)
     if rewards is not None and (curation == "tilted" or best_of > 1 or (categories == 2 and policy == "replace")):
         mixture = real_draw == "mixture" and real_fraction > 0
         reused = not mixture and real_count(samples, real_fraction) > 0 and real_source == "original"

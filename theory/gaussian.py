@@ -25,7 +25,17 @@ import math
 
 import numpy as np
 
-from theory.common import CURATIONS, METHODS, POLICIES, REAL_DRAWS, REAL_SOURCES, NoTheory, Prediction, unmodelled
+from theory.common import (
+    CURATIONS,
+    METHODS,
+    POLICIES,
+    REAL_DRAWS,
+    REAL_SOURCES,
+    NoTheory,
+    Prediction,
+    typed,
+    unmodelled,
+)
 from theory.special import digamma, gammaln, normal_quantile, polygamma
 
 METRICS = ("mean_error_sq", "trace_ratio", "log_det_ratio", "w2_sq")
@@ -516,7 +526,7 @@ def predict(
     quantile_levels=(0.05, 0.5, 0.95),
     real_weight: float = -1.0,
     temperature: float = 1.0,
-    reward: str = "none",
+    reward: str | np.ndarray | None = "none",
     curation: str = "best",
     best_of: int = 1,
     method: str = "samples",
@@ -538,11 +548,11 @@ def predict(
     )
     if why is not None:
         return why
-    if reward != "none" and not reward.startswith("linear:"):
+    if isinstance(reward, str) and reward != "none" and not reward.startswith("linear:"):
         return NoTheory(f"reward {reward!r}: only linear rewards a . x are derived")
     if metric == "kl_divergence":
         return NoTheory("E KL(truth || model): not derived (it involves E Sigma_k^-1 along the chain)")
-    direction = reward_direction(reward, dim)
+    direction = typed(reward, reward_direction, dim)
     if metric == REWARD_METRIC and direction is None:
         raise ValueError(f"metric {REWARD_METRIC} needs a reward")
     if direction is not None:

@@ -37,6 +37,7 @@ from theory.common import (
     nonnegative,
     probability,
     real_count,
+    typed,
     unmodelled,
 )
 
@@ -247,7 +248,7 @@ def predict(
     q = probability(synthetic_fraction, "synthetic_fraction")
     s2 = nonnegative(noise_var, "noise_var")
     c = nonnegative(shift, "shift")
-    name, value = parse_model(model)
+    name, value = typed(model, parse_model)
     if synthetic_law != "shifted":
         return NoTheory(
             f"synthetic_law {synthetic_law!r}: only the shifted linear generator w2 = w1 + Delta is derived"

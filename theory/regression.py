@@ -26,6 +26,7 @@ from theory.common import (
     VERIFIED_BUDGETS,
     NoTheory,
     Prediction,
+    typed,
     unmodelled,
 )
 
@@ -102,29 +103,40 @@ def weighted_ols_limit(real_weight, *, real: int, synthetic: int, dim: int, nois
     return noise_var * dim * (w**2 / real + (1 - w) ** 2 / synthetic) / (w * (2 - w))
 
 
-def _spectrum(text: str, dim: int):
-    """Eigenvalues `(d,)` and eigenvectors `(d, d)` (None: the coordinate basis) of a `spectrum` string."""
-    if text == "isotropic":
+def _read_option(text: str):
+    """`(kind, value)` of an option string written by hand: "isotropic" / "random" (value None),
+    "power:BETA" / "source:R" (a number), "file:PATH" (the array in the file, .npy or text)."""
+    kind, _, value = text.partition(":")
+    if kind == "file":
+        return kind, np.load(value) if value.endswith(".npy") else np.loadtxt(value, ndmin=1)
+    return kind, float(value) if value else None
+
+
+def _spectrum(spectrum, dim: int):
+    """Eigenvalues `(d,)` and eigenvectors `(d, d)` (None: the coordinate basis) of a spectrum:
+    ("isotropic", None), ("power", beta) or ("file", (d,) eigenvalues or a (d, d) covariance)."""
+    kind, value = typed(spectrum, _read_option)
+    if kind == "isotropic":
         return np.ones(dim), None
-    if text.startswith("power:"):
-        return np.arange(1, dim + 1, dtype=float) ** -float(text[len("power:") :]), None
-    path = text[len("file:") :]
-    values = np.load(path) if path.endswith(".npy") else np.loadtxt(path, ndmin=1)
+    if kind == "power":
+        return np.arange(1, dim + 1, dtype=float) ** -float(value), None
+    values = np.asarray(value, float)
     if values.ndim == 1:
         return values, None
     return np.linalg.eigh(values)
 
 
-def _weight_moments(text: str, spectrum: str, dim: int, basis):
-    """E c_i^2 `(d,)`: the squared coordinates of w* in the eigenbasis (their mean for drawn w*)."""
-    if text == "random":
+def _weight_moments(true_weights, spectrum, dim: int, basis):
+    """E c_i^2 `(d,)`: the squared coordinates of w* in the eigenbasis (their mean for drawn w*), for
+    true weights ("random", None), ("source", r) (with spectrum ("power", beta)) or ("file", w*)."""
+    kind, value = typed(true_weights, _read_option)
+    if kind == "random":
         return np.full(dim, 1.0 / dim)  # w* ~ N(0, I/d): E w* w*^T = I/d in every basis
-    if text.startswith("source:"):
-        beta, source = float(spectrum[len("power:") :]), float(text[len("source:") :])
+    if kind == "source":
+        beta, source = float(typed(spectrum, _read_option)[1]), float(value)
         c2 = np.arange(1, dim + 1, dtype=float) ** (beta - 1 - 2 * source * beta)
         return c2 / c2.sum()
-    path = text[len("file:") :]
-    w = np.load(path) if path.endswith(".npy") else np.loadtxt(path, ndmin=1)
+    w = np.asarray(value, float)
     return (w if basis is None else basis.T @ w) ** 2
 
 
@@ -207,8 +219,8 @@ def predict(
     ridge: float = 0.0,
     real_fraction: float = 0.0,
     shared_design: bool = False,
-    spectrum: str = "isotropic",
-    true_weights: str = "random",
+    spectrum: str | tuple = "isotropic",
+    true_weights: str | tuple = "random",
     downstream_samples: int = 0,
     downstream_ridge: float = 0.0,
     downstream_noise_var: float = 1.0,
@@ -252,7 +264,7 @@ def predict(
             and design == "fresh"
             and ridge == 0
             and real_fraction == 0
-            and spectrum == "isotropic"
+            and typed(spectrum, _read_option)[0] == "isotropic"
             and samples >= dim + 2
         )
         if metric != "excess_risk" or not simple:

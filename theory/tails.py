@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from theory import discrete, special
-from theory.common import METHODS, POLICIES, REAL_DRAWS, REAL_SOURCES, NoTheory, Prediction, unmodelled
+from theory.common import METHODS, POLICIES, REAL_DRAWS, REAL_SOURCES, NoTheory, Prediction, typed, unmodelled
 from theory.special import xlog1py
 
 _CHUNK_ELEMENTS = 1 << 16  # floats per (items x states) block: 512 KB, kept in cache (1 << 22 was 2.4x slower)
@@ -274,27 +274,47 @@ def chain_expectations(p, first_law, samples: int, steps: int, train_sizes=(), *
     return out
 
 
-def parse_generator(text: str, categories: int, beta: float):
-    """("empirical", None), ("cut", cut law) or ("narrow", Zipf(beta2) law) of a generator string."""
+def _read_generator(text: str):
+    """("empirical", None), ("cut", K) or ("narrow", BETA2) of a generator string written by hand."""
     if text == "empirical":
         return "empirical", None
-    if text.startswith("cut:"):
-        try:
-            rank = int(text[len("cut:") :])
-        except ValueError:
-            raise ValueError(f"generator must be empirical, cut:K or narrow:BETA2; got {text!r}") from None
-        if not 1 <= rank < categories:
-            raise ValueError(f"generator: K in cut:K must be in [1, categories - 1], got {rank}")
-        return "cut", cut_law(zipf_law(beta, categories), rank)
-    if text.startswith("narrow:"):
-        try:
-            beta2 = float(text[len("narrow:") :])
-        except ValueError:
-            raise ValueError(f"generator must be empirical, cut:K or narrow:BETA2; got {text!r}") from None
-        if not beta2 > beta:
-            raise ValueError(f"generator: BETA2 in narrow:BETA2 must be > beta = {beta}, got {beta2}")
-        return "narrow", zipf_law(beta2, categories)
-    raise ValueError(f"generator must be empirical, cut:K or narrow:BETA2; got {text!r}")
+    forms = f"generator must be empirical, cut:K or narrow:BETA2; got {text!r}"
+    kind, _, value = text.partition(":")
+    if kind not in ("cut", "narrow"):
+        raise ValueError(forms)
+    try:
+        return kind, int(value) if kind == "cut" else float(value)
+    except ValueError:
+        raise ValueError(forms) from None
+
+
+def generator_law(generator, categories: int, beta: float):
+    """("empirical", None), ("cut", cut law) or ("narrow", Zipf(beta2) law) of a generator ("empirical",
+    None), ("cut", K) or ("narrow", BETA2), or of its string form."""
+    kind, value = typed(generator, _read_generator)
+    if kind == "empirical":
+        return "empirical", None
+    if kind == "cut":
+        if not 1 <= value < categories:
+            raise ValueError(f"generator: K in cut:K must be in [1, categories - 1], got {value}")
+        return "cut", cut_law(zipf_law(beta, categories), int(value))
+    if kind == "narrow":
+        if not value > beta:
+            raise ValueError(f"generator: BETA2 in narrow:BETA2 must be > beta = {beta}, got {value}")
+        return "narrow", zipf_law(float(value), categories)
+    raise ValueError(f"generator must be empirical, cut:K or narrow:BETA2; got {generator!r}")
+
+
+def parse_generator(text: str, categories: int, beta: float):
+    """`generator_law` of a generator string (kept for calls by hand)."""
+    return generator_law(text, categories, beta)
+
+
+def _read_zipf(text: str):
+    """("zipf", BETA) of a law string "zipf:BETA" written by hand (("?", None) for another form)."""
+    if not text.startswith("zipf:"):
+        return "?", None
+    return "zipf", float(text[len("zipf:") :])
 
 
 @functools.lru_cache(maxsize=16)
@@ -302,7 +322,7 @@ def _chain_expectations_of(beta, categories, generator, samples, steps, sizes, r
     """`chain_expectations` for every train size of a config at once, kept for the config's other metrics
     (one Wright-Fisher pass over the K items serves them all: the CLI asks for each metric in turn)."""
     p = zipf_law(beta, categories)
-    kind, q1 = parse_generator(generator, categories, beta)
+    kind, q1 = generator_law(generator, categories, beta)
     start = p if kind == "empirical" else q1
     return chain_expectations(
         p, start, samples, steps, sizes, real_fraction=real_fraction, fixed_synthetic=fixed_synthetic
@@ -315,8 +335,8 @@ def predict(
     categories: int,
     samples: int,
     generations: int,
-    law: str,
-    generator: str = "empirical",
+    law: str | tuple,
+    generator: str | tuple = "empirical",
     train_sizes=(100, 1000, 10000),
     train_real_fraction: float = 0.0,
     fixed_synthetic: int = 0,
@@ -341,9 +361,10 @@ def predict(
         train_sizes = [t for t in train_sizes.split(",") if t.strip()]
     if metric not in METRICS and not (metric.startswith(TEST_ERROR) and metric[len(TEST_ERROR) :].isdigit()):
         raise ValueError(f"metric must be test_error.T or lost_mass, got {metric!r}")
-    if not law.startswith("zipf:"):
+    law_kind, beta = typed(law, _read_zipf)
+    if law_kind != "zipf":
         raise ValueError(f"law must be zipf:BETA for the tails setting, got {law!r}")
-    beta = float(law[len("zipf:") :])
+    beta = float(beta)
     _require_beta(beta, "law's BETA")
     discrete._check_generations(generations)
     why = unmodelled(
@@ -369,7 +390,7 @@ def predict(
     if real_fraction > 0:
         return NoTheory("tails chain with real data in the generator's batches: not derived")
     p = zipf_law(beta, categories)
-    kind, q1 = parse_generator(generator, categories, beta)
+    kind, q1 = generator_law(generator, categories, beta)
     t = int(metric[len("test_error.") :]) if metric != "lost_mass" else None
     pi, n_fixed = float(train_real_fraction), int(fixed_synthetic)
 

@@ -81,8 +81,16 @@ def _budget(verified_budget: str) -> str:
     return verified_budget
 
 
-def parse_verifier(text: str):
-    """("none", 1, 1), ("oracle", phi, rho) or ("linear", None, None) from a `verifier` string."""
+def parse_verifier(text):
+    """("none", 1, 1), ("oracle", phi, rho) or ("linear", None, None) from a `verifier` string, or from
+    that triple (as `predict_setting` passes it: the keep probabilities checked)."""
+    if isinstance(text, tuple):
+        kind, phi, rho = text
+        if kind == "oracle":
+            return "oracle", probability(phi, "verifier phi"), probability(rho, "verifier rho")
+        if kind in ("none", "linear"):
+            return parse_verifier(kind if kind == "none" else "linear:")
+        raise ValueError(f"verifier must be ('none' | 'oracle' | 'linear', phi, rho), got {text!r}")
     if text == "none":
         return "none", 1.0, 1.0
     if text.startswith("oracle:"):
@@ -482,7 +490,7 @@ def predict(
     samples: int,
     generations: int,
     label_noise: float,
-    verifier: str,
+    verifier: str | tuple,
     verified_budget: str = "refill",
     best_of: int = 1,
     generator: str = "oracle",
@@ -627,5 +635,4 @@ def predict_setting(
         return NoTheory("a count recorded to expose pruning and unfilled refills; its law follows from kept_fraction")
     if verifier not in ("none", "oracle", "linear"):
         return NoTheory(f"verifier {verifier!r}: not derived (this theory models verifier none, oracle, linear)")
-    text = {"none": "none", "oracle": f"oracle:{keep_correct!r},{keep_wrong!r}"}.get(verifier, "linear:")
-    return predict(metric, verifier=text, **config)
+    return predict(metric, verifier=(verifier, keep_correct, keep_wrong), **config)

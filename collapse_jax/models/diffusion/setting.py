@@ -10,7 +10,6 @@ from collapse_jax.options import DATASET_NAMES, DIFFUSION_DATASETS, DIFFUSION_ME
 from collapse_jax.settings import (
     Parameter,
     SettingDefinition,
-    chain_spec,
 )
 
 DIFFUSION_T0_RANGE = (1e-6, 1e4)  # sqrt(t0) is a KDE bandwidth within KDE_BANDWIDTH_RANGE
@@ -46,7 +45,7 @@ def build(config):
         sample_real=dataset.sample,
         truth_metrics=truth_metrics,
     )
-    return setting, chain_spec(config)
+    return setting
 
 
 DEFINITION = SettingDefinition(

@@ -12,24 +12,30 @@ from collapse_jax.options import (
 from collapse_jax.settings import (
     Parameter,
     SettingDefinition,
-    chain_spec,
     check_model_size,
     load_array,
     prefixed_number,
 )
 
 
-def parse_law(text: str, categories: int, where: str = "law (--law)"):
-    """The probability vector `(K,)` (float64 NumPy) of a `--law` string: zipf:BETA (p_i ~ i^-BETA),
-    uniform, or file:PATH (K non-negative numbers summing to 1, .npy or text). Raises ValueError."""
-    import numpy as np
+def zipf_probabilities(beta: float, categories: int) -> np.ndarray:
+    """Zipf's law `(K,)` (float64): p_i ~ i^-beta over i = 1..K."""
+    weights = np.arange(1, categories + 1, dtype=np.float64) ** -beta
+    return weights / weights.sum()
 
+
+def parse_law(text: str, values: dict) -> np.ndarray:
+    """The probability vector `(K,)` (float64 NumPy, K = `categories`) of a `--law` string: zipf:BETA
+    (p_i ~ i^-BETA), uniform, or file:PATH (K non-negative numbers summing to 1, .npy or text). Raises
+    ValueError."""
+    where = "law (--law)"
+    categories = values["categories"]
     if text == "uniform":
         return np.full(categories, 1.0 / categories)
     if text.startswith("zipf:"):
-        beta = prefixed_number(text, "zipf:", "BETA", 10, where, "zipf:BETA, uniform or file:PATH")
-        weights = np.arange(1, categories + 1, dtype=np.float64) ** -beta
-        return weights / weights.sum()
+        return zipf_probabilities(
+            prefixed_number(text, "zipf:", "BETA", 10, where, "zipf:BETA, uniform or file:PATH"), categories
+        )
     if text.startswith("file:"):
         values = load_array(text[len("file:") :], where).astype(np.float64)
         if values.shape != (categories,):
@@ -44,12 +50,13 @@ def parse_law(text: str, categories: int, where: str = "law (--law)"):
     raise ValueError(f"{where} must be zipf:BETA, uniform or file:PATH; got {text!r}")
 
 
-def parse_groups(text: str, categories: int) -> tuple[tuple[str, int, int], ...]:
+def parse_groups(text: str, values: dict) -> tuple[tuple[str, int, int], ...]:
     """`((name, first, last), ...)` of a `--groups` string "NAME:FIRST-LAST,..." (1-based inclusive
     category indices; disjoint ranges; names of letters, digits, '_' and '-'). Raises ValueError."""
     import re
 
     where = "groups (--groups)"
+    categories = values["categories"]
     groups, taken = [], set()
     for part in (p.strip() for p in text.split(",") if p.strip()):
         match = re.fullmatch(r"([A-Za-z0-9_\-]+):(\d+)-(\d+)", part)
@@ -70,33 +77,34 @@ def parse_groups(text: str, categories: int) -> tuple[tuple[str, int, int], ...]
     return tuple(groups)
 
 
-def categorical_metric_names(config, base_names):
-    groups = parse_groups(config["groups"], config["categories"])
+def categorical_metric_names(values, base_names):
+    groups = values["groups"]
     return (
         tuple(base_names) + tuple(f"group_mass.{g[0]}" for g in groups) + tuple(f"group_extinct.{g[0]}" for g in groups)
     )
 
 
-def allowed(config):
-    rewarded = (REWARD_METRIC,) if config["reward"] != "none" else ()
-    return set(categorical_metric_names(config, CATEGORICAL_METRICS)) | set(rewarded)
+def allowed(values):
+    rewarded = (REWARD_METRIC,) if values["reward"] is not None else ()
+    return set(categorical_metric_names(values, CATEGORICAL_METRICS)) | set(rewarded)
 
 
-def reward(config):
-    k = config["categories"]
-    values = parse_reward(
-        config["reward"], k, lambda value: value * np.arange(k) / (k - 1), "linear:A or linear:r_1,...,r_K"
-    )
-    if values is None:
+def reward_values(text, values):
+    """r(i) `(K,)` of a `--reward` string (None for none)."""
+    k = values["categories"]
+    return parse_reward(text, k, lambda value: value * np.arange(k) / (k - 1), "linear:A or linear:r_1,...,r_K")
+
+
+def reward(values):
+    if values["reward"] is None:
         return None
     from collapse_jax.models.discrete.model import category_reward
 
-    return category_reward(values)
+    return category_reward(values["reward"])
 
 
 def check(config):
-    law = parse_law(config["law"], config["categories"])
-    parse_groups(config["groups"], config["categories"])
+    law = config["law"]
     if not 1 <= config["tail_rank"] < config["categories"]:
         raise ValueError(
             f"tail_rank (--tail-rank) must be in [1, categories - 1 = {config['categories'] - 1}], "
@@ -135,8 +143,7 @@ def build(config):
     from collapse_jax.types import Setting
 
     k = config["categories"]
-    law = parse_law(config["law"], k)
-    groups = parse_groups(config["groups"], k)
+    law, groups = config["law"], config["groups"]
     truth = true_law(law, tail_rank=config["tail_rank"], groups=[(g[1], g[2]) for g in groups])
     table = alias_table(law)
     names = tuple(config["metrics"])
@@ -149,7 +156,7 @@ def build(config):
         sample_real=lambda key, n: sample_alias(key, table, n),
         truth_metrics=lambda true: law_metrics(true.probabilities, true, names, group_names),
     )
-    return setting, chain_spec(config)
+    return setting
 
 
 DEFINITION = SettingDefinition(
@@ -159,7 +166,11 @@ DEFINITION = SettingDefinition(
     "under replace): the tails and minorities vanish first",
     parameters=(
         Parameter(
-            "law", str, "zipf:1.5", "true law: zipf:BETA (p_i ~ i^-BETA), uniform or file:PATH (K probabilities)"
+            "law",
+            str,
+            "zipf:1.5",
+            "true law: zipf:BETA (p_i ~ i^-BETA), uniform or file:PATH (K probabilities)",
+            parse=parse_law,
         ),
         Parameter("categories", int, 1000, "K, number of categories", low=2, high=10**6),
         Parameter("smoothing", float, 0.0, "add-k (Lidstone) pseudo-count per category", low=0, high=1e6),
@@ -177,6 +188,7 @@ DEFINITION = SettingDefinition(
             str,
             "",
             "groups of categories, NAME:FIRST-LAST,... (1-based indices; metrics group_mass.NAME, group_extinct.NAME)",
+            parse=parse_groups,
         ),
         Parameter(
             "metrics",
@@ -190,6 +202,7 @@ DEFINITION = SettingDefinition(
     complete=complete,
     tempers=True,
     reward=reward,
+    reward_parse=reward_values,
     reward_help="r(i), a reward on the categories that curates the synthetic points (Ferbach et al. "
     "2024): none, linear:A (r(i) = A (i - 1) / (K - 1), category i = 1..K) or linear:r_1,...,r_K; with "
     f"--best-of K or --curation tilted (q e^r / Z); records {REWARD_METRIC} = sum_i q_i r(i)",

@@ -13,7 +13,6 @@ from collapse_jax.options import (
 from collapse_jax.settings import (
     Parameter,
     SettingDefinition,
-    chain_spec,
     smallest_fit,
 )
 
@@ -41,10 +40,8 @@ def build(config):
     dim = config["dim"]
     true = gaussian_params(jnp.zeros(dim, dtype), jnp.eye(dim, dtype=dtype))
     names = tuple(config["metrics"])
-    full_rank = config["_full_rank"] if "_full_rank" in config else full_rank_of(config)
-    well_conditioned = config["_well_conditioned"] if "_well_conditioned" in config else well_conditioned_of(config)
+    full_rank, well_conditioned, columns = config["full_rank"], config["well_conditioned"], config["w2_columns"]
     sufficient = config["method"] == "sufficient"
-    columns = config["_w2_columns"] if "_w2_columns" in config else w2_columns_of(config)
 
     def metrics(params, true_params):  # a fitted model: its root has `columns` nonzero columns
         return gaussian_metrics(params, true_params, names, columns=columns)
@@ -60,25 +57,32 @@ def build(config):
         sample_size=jnp.asarray(config["samples"], dtype) if sufficient else None,
         truth_metrics=truth_metrics,
     )
-    return setting, chain_spec(config)
+    return setting
 
 
-def reward(config):
-    dim = config["dim"]
-    a = parse_reward(config["reward"], dim, lambda value: value * np.eye(dim)[0], "linear:A or linear:a_1,...,a_d")
-    if a is None:
+def reward_direction(text, values):
+    """a `(d,)` of a `--reward` string (None for none)."""
+    dim = values["dim"]
+    return parse_reward(text, dim, lambda value: value * np.eye(dim)[0], "linear:A or linear:a_1,...,a_d")
+
+
+def reward(values):
+    if values["reward"] is None:
         return None
     from collapse_jax.models.gaussian.model import linear_reward
 
-    return linear_reward(a)
+    return linear_reward(values["reward"])
 
 
-def full_rank_of(config):  # model 1 (M_1 points) and every later fit (M points) have more than d points
-    return smallest_fit(config) - 1 >= config["dim"]
-
-
-def well_conditioned_of(config):  # every fit has at least 4d points: scatters far from singular
-    return smallest_fit(config) >= 4 * config["dim"]
+def derive(values):
+    """Static facts of the fits, from concrete values (M may be traced in the program): full_rank (model 1
+    on M_1 points and every later fit on M points have more than d points), well_conditioned (every fit
+    has at least 4d points: scatters far from singular) and w2_columns (`w2_columns_of`)."""
+    return {
+        "full_rank": smallest_fit(values) - 1 >= values["dim"],
+        "well_conditioned": smallest_fit(values) >= 4 * values["dim"],
+        "w2_columns": w2_columns_of(values),
+    }
 
 
 def complete(config, overrides):
@@ -137,12 +141,9 @@ DEFINITION = SettingDefinition(
     traced_sample_size=True,
     tempers=True,
     reward=reward,
+    reward_parse=reward_direction,
     reward_help="r(x) = a . x, a reward that curates the synthetic points (Ferbach et al. 2024): none, "
     "linear:A (a = A e_1, the first coordinate) or linear:a_1,...,a_d; with --best-of K or --curation "
     f"tilted (the mean then moves by Sigma a per generation); records {REWARD_METRIC} = a . mu_k",
-    static_extras=lambda config: {
-        "_full_rank": full_rank_of(config),
-        "_well_conditioned": well_conditioned_of(config),
-        "_w2_columns": w2_columns_of(config),
-    },
+    derive=derive,
 )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collapse_jax.settings import (
     Parameter,
     SettingDefinition,
-    chain_spec,
 )
 
 MAX_GMM_DIM = 16  # unrolled Cholesky and substitutions: compile time about 5 s at d = 2, 25 s at 16, 40 s at 32
@@ -60,7 +59,7 @@ def build(config):
         true,
         lambda params, true_params: {k: v for k, v in gmm_metrics(params, true_params).items() if k in names},
     )
-    return setting, chain_spec(config)
+    return setting
 
 
 DEFINITION = SettingDefinition(

@@ -10,7 +10,6 @@ from collapse_jax.options import (
 from collapse_jax.settings import (
     Parameter,
     SettingDefinition,
-    chain_spec,
     check_model_size,
 )
 
@@ -85,7 +84,7 @@ def build(config):
         sample_real=dataset.sample,
         truth_metrics=truth_metrics,
     )
-    return setting, chain_spec(config)
+    return setting
 
 
 DEFINITION = SettingDefinition(

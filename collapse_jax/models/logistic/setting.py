@@ -11,7 +11,6 @@ from collapse_jax.options import (
 from collapse_jax.settings import (
     Parameter,
     SettingDefinition,
-    chain_spec,
     smallest_fit,
 )
 
@@ -77,7 +76,7 @@ def build(config):
         return setting(coef, x)
 
     representative = setting(jnp.zeros((dim,), dtype), jnp.zeros((samples, dim), dtype) if fixed else None, per_chain)
-    return representative, chain_spec(config)
+    return representative
 
 
 DEFINITION = SettingDefinition(

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import math
 
+from collapse_jax.parameters import Option
 from collapse_jax.settings import (
     Parameter,
     SettingDefinition,
-    chain_spec,
     smallest_fit,
 )
 
 
-def parse_mixture_model(text: str, dim: int):
-    """A `--model` string: ("ols", None), ("ridge", LAMBDA >= 0) or ("projection", M >= 1). Raises ValueError."""
+def parse_mixture_model(text: str, values: dict) -> Option:
+    """The `Option` of a `--model` string: ("ols", None), ("ridge", LAMBDA >= 0) or ("projection", M >= 1).
+    Raises ValueError."""
 
     where = "model (--model)"
     if text == "ols":
-        return "ols", None
+        return Option("ols")
     kind, _, value = text.partition(":")
     if kind not in ("ridge", "projection") or not value:
         raise ValueError(f"{where} must be ols, ridge:LAMBDA or projection:M; got {text!r}")
@@ -29,7 +30,7 @@ def parse_mixture_model(text: str, dim: int):
         raise ValueError(f"{where}: LAMBDA in ridge:LAMBDA must be in [0, 1e6], got {value}")
     if kind == "projection" and not 1 <= number <= 100_000:
         raise ValueError(f"{where}: M in projection:M (the width m) must be in [1, 100000], got {value}")
-    return kind, number
+    return Option(kind, number)
 
 
 def complete(config, overrides):
@@ -50,7 +51,6 @@ def complete(config, overrides):
 
 
 def check(config):
-    parse_mixture_model(config["model"], config["dim"])
     if config["synthetic_law"] == "shifted" and config["policy"] != "replace":
         raise ValueError("synthetic_law (--synthetic-law) shifted is a given model 1: it needs policy replace")
 
@@ -66,7 +66,7 @@ def build(config):
     dim = config["dim"]
     noise_std = jnp.sqrt(jnp.asarray(config["noise_var"], dtype))
     shift = jnp.asarray(config["shift"], dtype)
-    kind, value = parse_mixture_model(config["model"], dim)
+    kind, value = config["model"]
     shifted = config["synthetic_law"] == "shifted"
     smallest = smallest_fit(config)  # model 1 is fitted on M_1 points
 
@@ -103,7 +103,7 @@ def build(config):
         return setting(true_weights, true_weights + shift * unit(key_shift), projection)
 
     zeros = jnp.zeros((dim, 1), dtype)
-    return setting(zeros, zeros, jnp.zeros((dim, width), dtype), per_chain), chain_spec(config)
+    return setting(zeros, zeros, jnp.zeros((dim, width), dtype), per_chain)
 
 
 DEFINITION = SettingDefinition(
@@ -155,6 +155,7 @@ DEFINITION = SettingDefinition(
             "fit: ols, ridge:LAMBDA (penalty on the mean squared error, LAMBDA in "
             "[0, 1e6]) or projection:M (random projection of width M in [1, 100000], min-norm least "
             "squares)",
+            parse=parse_mixture_model,
         ),
         Parameter(
             "metrics",

@@ -6,12 +6,10 @@ from collapse_jax.options import (
     LM_MODELS,
     OPTIMIZERS,
     TASKS,
-    VERIFIED_BUDGETS,
 )
 from collapse_jax.settings import (
     Parameter,
     SettingDefinition,
-    chain_spec,
 )
 
 NEURAL_METRICS = {
@@ -175,7 +173,7 @@ def build(config):
         del key_chain
         return setting(neural_task.draw_truth(key_shared))
 
-    return setting(neural_task.draw_truth(jax.random.key(0)), per_chain), chain_spec(config)
+    return setting(neural_task.draw_truth(jax.random.key(0)), per_chain)
 
 
 DEFINITION = SettingDefinition(
@@ -306,21 +304,6 @@ DEFINITION = SettingDefinition(
             high=100,
             traced=True,
         ),
-        Parameter(
-            "best_of",
-            int,
-            1,
-            "eigen: K > 1: the verifier picks the best of K labels sampled for each matrix (no pruning)",
-            low=1,
-            high=1024,
-        ),
-        Parameter(
-            "verified_budget",
-            str,
-            "prune",
-            "eigen: refill (propose until M - r pass), prune (keep the passing ones) or weight",
-            choices=VERIFIED_BUDGETS,
-        ),
         Parameter("vocab", int, 24, "lm: vocabulary size V", low=2, high=4096),
         Parameter("context", int, 12, "lm: sequence length L", low=2, high=1024),
         Parameter(
@@ -354,6 +337,7 @@ DEFINITION = SettingDefinition(
         ),
     ),
     build=build,
+    verified_budget="prune",
     check=check,
     complete=complete,
     report_generations=True,  # network generations are slow: progress per generation while training

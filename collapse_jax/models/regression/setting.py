@@ -9,29 +9,27 @@ from collapse_jax.options import (
     DESIGNS,
     DOWNSTREAM_METRICS,
     REGRESSION_METRICS,
-    VERIFIED_BUDGETS,
 )
+from collapse_jax.parameters import Option
 from collapse_jax.settings import (
     Parameter,
     SettingDefinition,
-    chain_spec,
     load_array,
     prefixed_number,
     smallest_fit,
 )
 
 
-def parse_spectrum(text: str, dim: int):
-    """`(kind, value)` of a `--spectrum` string: ("isotropic", None), ("power", beta) or ("file", array)
+def parse_spectrum(text: str, above: dict) -> Option:
+    """The `Option` of a `--spectrum` string: ("isotropic", None), ("power", beta) or ("file", array)
     (a `(d,)` vector of eigenvalues or a `(d, d)` covariance, .npy or text). Raises ValueError."""
     where = "spectrum (--spectrum)"
+    dim = above["dim"]
     if text == "isotropic":
-        return "isotropic", None
+        return Option("isotropic")
     if text.startswith("power:"):
-        return "power", prefixed_number(text, "power:", "BETA", 10, where, "isotropic, power:BETA or file:PATH")
+        return Option("power", prefixed_number(text, "power:", "BETA", 10, where, "isotropic, power:BETA or file:PATH"))
     if text.startswith("file:"):
-        import numpy as np
-
         values = load_array(text[len("file:") :], where)
         if values.shape == (dim,):
             if not np.all(values > 0):
@@ -43,25 +41,26 @@ def parse_spectrum(text: str, dim: int):
             raise ValueError(
                 f"{where}: the file must hold ({dim},) eigenvalues or a ({dim}, {dim}) matrix, got shape {values.shape}"
             )
-        return "file", values
+        return Option("file", values)
     raise ValueError(f"{where} must be isotropic, power:BETA or file:PATH; got {text!r}")
 
 
-def parse_true_weights(text: str, dim: int, spectrum_kind: str):
-    """`(kind, value)` of a `--true-weights` string: ("random", None), ("source", r) or ("file", (d,))."""
+def parse_true_weights(text: str, above: dict) -> Option:
+    """The `Option` of a `--true-weights` string: ("random", None), ("source", r) or ("file", (d,))."""
     where = "true_weights (--true-weights)"
+    dim = above["dim"]
     if text == "random":
-        return "random", None
+        return Option("random")
     if text.startswith("source:"):
         source = prefixed_number(text, "source:", "R", 2, where, "random, source:R or file:PATH")
-        if spectrum_kind != "power":
+        if above["spectrum"].kind != "power":
             raise ValueError(f"{where}: source:R needs a power-law spectrum (--spectrum power:BETA)")
-        return "source", source
+        return Option("source", source)
     if text.startswith("file:"):
         values = load_array(text[len("file:") :], where)
         if values.shape != (dim,):
             raise ValueError(f"{where}: the file must hold a ({dim},) vector, got shape {values.shape}")
-        return "file", values
+        return Option("file", values)
     raise ValueError(f"{where} must be random, source:R or file:PATH; got {text!r}")
 
 
@@ -74,8 +73,6 @@ def check(config):
             "real_fraction (--real-fraction) must be 0 with design=fixed (the fixed design is "
             "relabelled by the model; real points need fresh rows: use --design fresh)"
         )
-    kind, _ = parse_spectrum(config["spectrum"], dim)
-    parse_true_weights(config["true_weights"], dim, kind)
     if config["verifier"] != "none":
         if config["design"] != "fresh" or config["method"] != "samples":
             raise ValueError(
@@ -113,8 +110,9 @@ def complete(config, overrides):
     return config
 
 
-def full_rank_of(config):
-    return smallest_fit(config) > config["dim"] and config["policy"] != "accumulate-subsample"
+def derive(values):
+    """Whether every fit has more points than features (static, although M may be traced)."""
+    return {"full_rank": smallest_fit(values) > values["dim"] and values["policy"] != "accumulate-subsample"}
 
 
 def build(config):
@@ -136,11 +134,11 @@ def build(config):
     sufficient = config["method"] == "sufficient"
     noise_std = jnp.sqrt(jnp.asarray(config["noise_var"], dtype))
     ridge = jnp.asarray(config["ridge"], dtype)
-    full_rank = config["_full_rank"] if "_full_rank" in config else full_rank_of(config)
+    full_rank = config["full_rank"]
     names = tuple(config["metrics"])
     labels = 2 if any(m in MEAN_TRACKING_METRICS for m in names) else 1
-    spectrum_kind, spectrum = parse_spectrum(config["spectrum"], dim)
-    weights_kind, weights_value = parse_true_weights(config["true_weights"], dim, spectrum_kind)
+    spectrum_kind, spectrum = config["spectrum"]
+    weights_kind, weights_value = config["true_weights"]
     if spectrum_kind == "isotropic":
         root = None
     elif spectrum_kind == "file" and spectrum.ndim == 2:
@@ -253,7 +251,7 @@ def build(config):
         per_chain,
         verifier=residual_verifier(jnp.zeros((dim,), dtype)) if verified else None,
     )
-    return representative, chain_spec(config)
+    return representative
 
 
 DEFINITION = SettingDefinition(
@@ -294,6 +292,7 @@ DEFINITION = SettingDefinition(
             str,
             "isotropic",
             "Sigma: isotropic, power:BETA (eigenvalues i^-BETA) or file:PATH ((d,) eigenvalues or (d, d) matrix)",
+            parse=parse_spectrum,
         ),
         Parameter(
             "true_weights",
@@ -301,6 +300,7 @@ DEFINITION = SettingDefinition(
             "random",
             "w*: random (N(0, I/d) per chain), source:R (power-law source "
             "condition, |w*_i| ~ i^((BETA-1-2R BETA)/2), ||w*|| = 1, random signs) or file:PATH",
+            parse=parse_true_weights,
         ),
         Parameter("shared_design", bool, False, "all chains share one X and w* (results conditional on them)"),
         Parameter(
@@ -343,16 +343,6 @@ DEFINITION = SettingDefinition(
             "verifier_bias", float, 0.0, "||w_v - w*||, the residual verifier's bias", low=0, high=1e6, traced=True
         ),
         Parameter(
-            "best_of", int, 1, "K: with a verifier and K > 1, the best of K candidates per point", low=1, high=1024
-        ),
-        Parameter(
-            "verified_budget",
-            str,
-            "refill",
-            "with a verifier: refill (propose until M - r pass), prune or weight",
-            choices=VERIFIED_BUDGETS,
-        ),
-        Parameter(
             "metrics",
             "list",
             CHAIN_METRICS,
@@ -364,5 +354,6 @@ DEFINITION = SettingDefinition(
     check=check,
     complete=complete,
     traced_sample_size=True,
-    static_extras=lambda config: {"_full_rank": full_rank_of(config)},
+    derive=derive,
+    verified_budget="refill",
 )

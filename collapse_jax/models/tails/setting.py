@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collapse_jax.models.discrete.setting import parse_law
+from collapse_jax.models.discrete.setting import zipf_probabilities
+from collapse_jax.parameters import Option
 from collapse_jax.settings import (
     Parameter,
     SettingDefinition,
-    chain_spec,
     check_model_size,
     prefixed_number,
 )
@@ -17,14 +17,24 @@ MAX_TAIL_DRAWS = 10**7  # draws per chain and generation of the tails metrics (f
 TAIL_DRAW_BYTES = 100  # measured memory per such draw (the alias sampler's temporaries)
 
 
-def parse_generator(text: str, categories: int, beta: float):
-    """`(kind, law)` of a tails `--generator` string: ("empirical", None), ("cut", p restricted to ranks
-    <= k, renormalised) or ("narrow", Zipf(BETA2) over the same categories, BETA2 > beta)."""
+def parse_zipf_law(text: str, values: dict) -> Option:
+    """`Option("zipf", beta)` of the tails `--law` string zipf:BETA, BETA in (1, 10]. Raises ValueError."""
+    if not text.startswith("zipf:"):
+        raise ValueError(f"law (--law) must be zipf:BETA for the tails setting, got {text!r}")
+    beta = prefixed_number(text, "zipf:", "BETA", 10, "law (--law)", "zipf:BETA")
+    if beta <= 1:
+        raise ValueError(f"law (--law): BETA must be > 1 (Zipf's law with a finite scaling constant), got {beta:g}")
+    return Option("zipf", beta)
 
+
+def parse_generator(text: str, values: dict) -> Option:
+    """The `Option` of a tails `--generator` string: ("empirical", None), ("cut", K) (the law restricted
+    to ranks <= K, renormalised) or ("narrow", BETA2) (Zipf(BETA2) over the same items, BETA2 > beta)."""
     where = "generator (--generator)"
     forms = "empirical, cut:K or narrow:BETA2"
+    categories, beta = values["categories"], values["law"].value
     if text == "empirical":
-        return "empirical", None
+        return Option("empirical")
     if text.startswith("cut:"):
         try:
             rank = int(text[len("cut:") :])
@@ -32,25 +42,24 @@ def parse_generator(text: str, categories: int, beta: float):
             raise ValueError(f"{where} must be {forms}; got {text!r}") from None
         if not 1 <= rank < categories:
             raise ValueError(f"{where}: K in cut:K must be in [1, categories - 1 = {categories - 1}], got {rank}")
-        law = parse_law(f"zipf:{beta!r}", categories)
-        law[rank:] = 0.0
-        return "cut", law / law.sum()
+        return Option("cut", rank)
     if text.startswith("narrow:"):
         narrow = prefixed_number(text, "narrow:", "BETA2", 10, where, forms)
         if narrow <= beta:
             raise ValueError(f"{where}: BETA2 in narrow:BETA2 must be > the law's BETA = {beta:g}, got {narrow:g}")
-        return "narrow", parse_law(f"zipf:{narrow!r}", categories)
+        return Option("narrow", narrow)
     raise ValueError(f"{where} must be {forms}; got {text!r}")
 
 
-def beta_of(config):
-    text = config["law"]
-    if not text.startswith("zipf:"):
-        raise ValueError(f"law (--law) must be zipf:BETA for the tails setting, got {text!r}")
-    beta = prefixed_number(text, "zipf:", "BETA", 10, "law (--law)", "zipf:BETA")
-    if beta <= 1:
-        raise ValueError(f"law (--law): BETA must be > 1 (Zipf's law with a finite scaling constant), got {beta:g}")
-    return beta
+def generator_law(generator: Option, beta: float, categories: int):
+    """Model 1's law `(K,)` of a given generator (None for the empirical one)."""
+    if generator.kind == "cut":
+        law = zipf_probabilities(beta, categories)
+        law[generator.value :] = 0.0
+        return law / law.sum()
+    if generator.kind == "narrow":
+        return zipf_probabilities(generator.value, categories)
+    return None
 
 
 def metric_names(config):
@@ -58,7 +67,7 @@ def metric_names(config):
 
 
 def check(config):
-    kind, _ = parse_generator(config["generator"], config["categories"], beta_of(config))
+    kind, value = config["generator"]
     if config["chain"] == "shrinking" and kind != "empirical":
         raise ValueError(
             "chain (--chain) shrinking needs generator (--generator) empirical (model 1 is the "
@@ -66,7 +75,7 @@ def check(config):
         )
     if kind != "empirical" and config["policy"] != "replace":
         raise ValueError(
-            f"policy (--policy) must be replace with generator {config['generator']} (model 1 is the "
+            f"policy (--policy) must be replace with generator {kind}:{value:g} (model 1 is the "
             "given generator; each later model is the empirical law of the previous one's draws)"
         )
     bad = [m for m in config["metrics"] if m not in metric_names(config)]
@@ -108,8 +117,10 @@ def build(config):
     from collapse_jax.types import Setting
 
     k = config["categories"]
-    law = parse_law(config["law"], k)
-    kind, generator = parse_generator(config["generator"], k, beta_of(config))
+    beta = config["law"].value
+    law = zipf_probabilities(beta, k)
+    kind = config["generator"].kind
+    generator = generator_law(config["generator"], beta, k)
     truth = true_law(law, tail_rank=1)
     table = alias_table(law)
     shrinking = config["chain"] == "shrinking"
@@ -146,7 +157,7 @@ def build(config):
         metric_bytes=TAIL_DRAW_BYTES * (sizes[-1] + fixed),
         truth_metrics=truth_metrics,
     )
-    return setting, chain_spec(config)
+    return setting
 
 
 DEFINITION = SettingDefinition(
@@ -155,7 +166,7 @@ DEFINITION = SettingDefinition(
     "that memorises T draws from a tail-cut, tail-narrowed or recursively re-estimated law, "
     "tested on the real law",
     parameters=(
-        Parameter("law", str, "zipf:2", "true law zipf:BETA, BETA > 1"),
+        Parameter("law", str, "zipf:2", "true law zipf:BETA, BETA > 1", parse=parse_zipf_law),
         Parameter("categories", int, 100_000, "K, number of items (the Zipf law's support)", low=2, high=10**7),
         Parameter(
             "generator",
@@ -163,6 +174,7 @@ DEFINITION = SettingDefinition(
             "empirical",
             "model 1: empirical (law of T0 = --samples real draws), cut:K "
             "(ranks <= K, renormalised) or narrow:BETA2 (Zipf(BETA2), BETA2 > BETA)",
+            parse=parse_generator,
         ),
         Parameter(
             "chain",

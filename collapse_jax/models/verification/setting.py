@@ -7,12 +7,10 @@ import math
 from collapse_jax.options import (
     CLASSIFIERS,
     VERIFICATION_METRICS,
-    VERIFIED_BUDGETS,
 )
 from collapse_jax.settings import (
     Parameter,
     SettingDefinition,
-    chain_spec,
 )
 
 VERIFIERS = ("none", "oracle", "linear")
@@ -89,7 +87,7 @@ def build(config):
         first_model=oracle if config["generator"] == "oracle" else None,
         verifier=verifier,
     )
-    return setting, chain_spec(config)
+    return setting
 
 
 DEFINITION = SettingDefinition(
@@ -148,22 +146,6 @@ DEFINITION = SettingDefinition(
             "verifier_angle", float, 0.0, "angle (degrees) between the linear verifier's v and mu", low=0, high=180
         ),
         Parameter(
-            "best_of",
-            int,
-            1,
-            "K: with K > 1 the generator proposes K candidates per point and the verifier picks the best (no pruning)",
-            low=1,
-            high=1024,
-        ),
-        Parameter(
-            "verified_budget",
-            str,
-            "refill",
-            "refill: propose until M - r points pass; prune: keep the "
-            "passing ones of M - r; weight: keep all M - r, each weighted by its keep probability",
-            choices=VERIFIED_BUDGETS,
-        ),
-        Parameter(
             "classifier",
             str,
             "mean",
@@ -182,6 +164,7 @@ DEFINITION = SettingDefinition(
         ),
     ),
     build=build,
+    verified_budget="refill",
     check=check,
     complete=complete,
 )
