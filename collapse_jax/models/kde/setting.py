@@ -19,7 +19,7 @@ KDE_BANDWIDTH_RANGE = (1e-6, 1e6)  # a fixed bandwidth h: h^2 and |x - p|^2 / h^
 MIN_KDE_NOISE = 0.01  # below it a curve dataset's log-density (nodes spaced by the noise) costs minutes
 
 
-def parse_bandwidth(text: str):
+def parse_bandwidth(text: str, values: dict | None = None):
     """A `--bandwidth` string: "scott", "silverman" or a number > 0 (returned as float). Raises ValueError."""
 
     if text in ("scott", "silverman"):
@@ -56,7 +56,7 @@ def check_kde_size(config: dict, setting: str) -> None:
 
 
 def check(config):
-    bandwidth = parse_bandwidth(config["bandwidth"])
+    bandwidth = config["bandwidth"]
     if isinstance(bandwidth, str) and config["samples"] < 2:
         raise ValueError(
             f"samples (--samples) must be >= 2 with bandwidth {bandwidth} (the rule scales the "
@@ -77,7 +77,7 @@ def build(config):
 
     setting = Setting(
         "kde",
-        make_kde(parse_bandwidth(config["bandwidth"])),
+        make_kde(config["bandwidth"]),
         jnp.zeros(()),
         metrics,
         random_metrics=True,
@@ -109,6 +109,7 @@ DEFINITION = SettingDefinition(
             "scott",
             "kernel bandwidth: scott, silverman (rules of thumb, refitted every "
             f"generation) or a number in [{KDE_BANDWIDTH_RANGE[0]:g}, {KDE_BANDWIDTH_RANGE[1]:g}]",
+            parse=parse_bandwidth,
         ),
         Parameter("test_points", int, 500, "held-out real points drawn for each generation's NLL", low=1, high=10**6),
         Parameter("metrics", "list", ("held_out_nll",), "metrics to record", choices=("held_out_nll",)),
