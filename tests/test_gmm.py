@@ -112,9 +112,15 @@ def test_dead_component_is_reported_and_finite():
     assert all(np.all(np.isfinite(np.asarray(a))) for a in params)
     assert int(np.sum(np.asarray(params.weights) == 0)) == 1
     metrics = metrics_of(params, gmm_params([0.5, 0.5], [[0.0, 0.0], [5.0, 5.0]], 0.01 * np.eye(2)[None].repeat(2, 0)))
-    assert set(metrics) == set(gmm_metric_names(2))
+    assert set(metrics) == set(gmm_metric_names(2, extra=True))
     assert float(metrics["dead_components"]) == 1.0
     np.testing.assert_allclose([float(metrics["weight.0"]), float(metrics["weight.1"])], [0.5, 0.5], atol=1e-6)
+    # the dead component's frozen covariance counts for nothing: each mode's variance is its live fit's
+    live = np.asarray(params.weights) > 0
+    spread = np.trace(np.asarray(params.covariances), axis1=1, axis2=2)[live] / 2
+    near = np.argmin(np.abs(np.asarray(params.means)[live, 0] - np.array([[0.0], [5.0]])), axis=1)
+    got = [float(metrics["variance.0"]), float(metrics["variance.1"])]
+    np.testing.assert_allclose(got, spread[near], rtol=1e-5)
     draws = np.asarray(sample_gmm(jax.random.key(1), params, 1000))
     assert np.all(np.isfinite(draws))
 
@@ -126,6 +132,64 @@ def test_weight_metric_follows_the_true_modes():
     metrics = metrics_of(fitted, true)
     assert float(metrics["weight.0"]) == pytest.approx(1.0) and float(metrics["weight.1"]) == 0.0
     assert float(metrics["dead_components"]) == 0.0 and float(metrics["l2_distance"]) > 0.05
+    # variance.0: the weight-averaged tr(S)/d of both fitted components (both at mode 0); variance.1, of a
+    # lost mode: the spread of the live component nearest to it
+    shrunk = fitted._replace(covariances=jnp.asarray([0.5 * np.eye(2), np.diag([1.0, 3.0])], jnp.float32))
+    metrics = metrics_of(shrunk, true)
+    assert float(metrics["variance.0"]) == pytest.approx(0.5 * 0.5 + 0.5 * 2.0)
+    assert float(metrics["variance.1"]) == pytest.approx(2.0)
+
+
+def test_variance_metric_is_opt_in_and_true_at_generation_0():
+    """The setting records variance.<c> only on request, and generation 0 (the truth) gives its variance 1."""
+    from collapse_jax.chain import evaluate_truth
+    from collapse_jax.models.gmm.setting import EXTRA_GMM_METRICS, GMM_METRICS
+    from collapse_jax.settings import get_setting
+
+    assert gmm_metric_names(2) == GMM_METRICS
+    assert gmm_metric_names(2, extra=True) == GMM_METRICS + EXTRA_GMM_METRICS
+    definition = get_setting("gmm")
+    assert definition.resolve({})["metrics"] == GMM_METRICS  # the default list has no variance (golden runs)
+    config = definition.resolve({"metrics": "variance.0,variance.1,weight.1"})
+    setting = definition.build(definition.values(config))
+    truth = jax.jit(lambda key: evaluate_truth(setting, key))(jax.random.key(0))
+    assert set(truth) == {"variance.0", "variance.1", "weight.1"}
+    np.testing.assert_allclose([float(truth["variance.0"]), float(truth["variance.1"])], [1.0, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(float(truth["weight.1"]), 0.2, rtol=1e-6)
+
+
+def test_component_variances_shrink_under_replace_and_hold_with_real_data():
+    """M = 50 points, 30 generations, 64 chains, the truth 0.8 N(-2 e1, I) + 0.2 N(2 e1, I): under replace
+    both modes' variances fall below 1 by many SEs (about 0.3 +- 0.04 at generation 30: Shumailov et al.
+    2024, the components shrink); with half of every pool fresh real points they do not fall below 1.
+    One jit: the real count r is traced."""
+    true = gmm_params([0.8, 0.2], [[-2.0, 0.0], [2.0, 0.0]], np.eye(2)[None].repeat(2, 0))
+    gmm = make_gmm(2, em_steps=20)
+    samples, generations, chains = 50, 30, 64
+
+    def chain(key, real):
+        def step(params, g):
+            key_fit, key_sample, key_real = jax.random.split(jax.random.fold_in(key, g), 3)
+            synthetic = gmm.sample(key_sample, params, samples)
+            fresh = gmm.sample(key_real, true, samples)
+            data = jnp.where((jnp.arange(samples) < real)[:, None], fresh, synthetic)
+            new = gmm.fit(key_fit, data, jnp.ones(samples, data.dtype))
+            out = gmm_metrics(new, true)
+            return new, (out["variance.0"], out["variance.1"])
+
+        return jax.lax.scan(step, true, jnp.arange(generations))[1]
+
+    keys = jax.random.split(jax.random.key(3), chains)
+    run = jax.jit(jax.vmap(jax.vmap(chain, in_axes=(0, None)), in_axes=(None, 0)))
+    v0, v1 = (np.asarray(v, np.float64) for v in run(keys, jnp.asarray([0, samples // 2])))  # (2, chains, G)
+    for v in (v0, v1):
+        assert np.all(np.isfinite(v)) and np.all(v > 0)
+        last = v[:, :, -1]
+        mean, se = last.mean(1), last.std(1, ddof=1) / math.sqrt(chains)
+        assert mean[0] < 1.0 - K_SE * se[0], ("replace", mean[0], se[0])  # shrunk
+        # held: not below 1 (at M = 50 the minor mode's fit is even inflated, about 1.5, by spill-over)
+        assert 1.0 - K_SE * se[1] < mean[1] < 2.5, ("half real", mean[1], se[1])
+        assert mean[0] < mean[1] - K_SE * math.hypot(se[0], se[1])
 
 
 def test_gmm_validation():

@@ -234,13 +234,17 @@ def gmm_l2_distance(params_a: GMMParams, params_b: GMMParams) -> jax.Array:
     return jnp.sqrt(jnp.maximum(gmm_l2_distance_sq(params_a, params_b), 0.0))
 
 
-def gmm_metric_names(num_true_components: int) -> tuple[str, ...]:
-    """Names of the `gmm_metrics` entries for a true mixture of that many components."""
-    return ("l2_distance", *(f"weight.{c}" for c in range(num_true_components)), "dead_components")
+def gmm_metric_names(num_true_components: int, *, extra: bool = False) -> tuple[str, ...]:
+    """Names of the `gmm_metrics` entries for a true mixture of that many components: the default ones
+    (l2_distance, weight.<c>, dead_components), and with `extra` also the on-request variance.<c>
+    (the setting records these only when asked with `--metrics`). `gmm_metrics` returns all of them."""
+    names = ("l2_distance", *(f"weight.{c}" for c in range(num_true_components)), "dead_components")
+    return names + tuple(f"variance.{c}" for c in range(num_true_components)) if extra else names
 
 
 def gmm_metrics(params: GMMParams, true_params: GMMParams) -> dict:
-    """Per-generation scalars of a fitted mixture against the true one.
+    """Per-generation scalars of a fitted mixture against the true one (the names of
+    `gmm_metric_names(C_true, extra=True)`).
 
     l2_distance      sqrt(int (f - f_true)^2), closed form;
     weight.<c>       for each TRUE component c (in the true order), the total weight of the fitted
@@ -248,7 +252,18 @@ def gmm_metrics(params: GMMParams, true_params: GMMParams) -> dict:
                      at mode c, whichever fitted components carry it; a minor mode that the chain loses
                      shows as weight.<c> -> 0 even when its fitted component has moved to split another
                      mode. The weights sum to 1 over c;
-    dead_components  number of fitted components with weight 0 (the dead rule of the module docstring).
+    dead_components  number of fitted components with weight 0 (the dead rule of the module docstring);
+    variance.<c>     for each TRUE component c, the spread of the model at mode c: the weight-averaged
+                     mean eigenvalue of the fitted components assigned to mode c as for weight.<c> (mean
+                     nearest to true mean c),
+                       sum_k w_k [k -> c] tr(S_k) / d  /  sum_k w_k [k -> c],
+                     tr(S_k) / d being the average per-coordinate variance of component k (reg_covar
+                     included, so >= reg_covar). Dead components (weight 0) count for nothing: their
+                     frozen covariance is ignored. Where no live component is assigned to mode c
+                     (weight.<c> = 0: the chain has lost that mode), it is tr(S_k) / d of the live component
+                     whose mean is nearest to true mean c (the model's bump closest to the lost mode), so
+                     it is always finite and positive. At generation 0 (the truth fitted to itself) it is
+                     tr(Sigma_c) / d, 1 for unit covariances. Recorded on request only (`--metrics`).
     """
     dist_sq = jnp.sum((params.means[:, None, :] - true_params.means[None, :, :]) ** 2, axis=-1)  # (C, C_true)
     nearest = jax.nn.one_hot(jnp.argmin(dist_sq, axis=1), true_params.means.shape[0], dtype=params.weights.dtype)
@@ -256,4 +271,10 @@ def gmm_metrics(params: GMMParams, true_params: GMMParams) -> dict:
     out = {"l2_distance": gmm_l2_distance(params, true_params)}
     out.update({f"weight.{c}": mass[c] for c in range(true_params.means.shape[0])})
     out["dead_components"] = jnp.sum(params.weights <= 0).astype(params.weights.dtype)
+    spread = jnp.trace(params.covariances, axis1=-2, axis2=-1) / params.covariances.shape[-1]  # (C,)
+    weighted = (params.weights * spread) @ nearest
+    live_dist_sq = jnp.where(params.weights[:, None] > 0, dist_sq, jnp.inf)  # the heaviest is always live
+    fallback = spread[jnp.argmin(live_dist_sq, axis=0)]  # (C_true,): the nearest live component's spread
+    variance = jnp.where(mass > 0, weighted / jnp.where(mass > 0, mass, 1.0), fallback)
+    out.update({f"variance.{c}": variance[c] for c in range(true_params.means.shape[0])})
     return out
