@@ -155,8 +155,9 @@ class SettingDefinition:
     sufficient_path: bool = False
     samples_only_reason: str = ""
     traced_sample_size: bool = False  # on method="sufficient", M is traced (Setting.sample_size)
-    # static values derived from the typed values, computed once from concrete ones (`values`): builders
-    # read them by name where the values they depend on may be traced (e.g. whether every fit has full rank)
+    # static values derived from concrete plain (unparsed) parameters, added to the typed values (`values`):
+    # builders read them by name where the values they depend on may be traced (e.g. whether every fit has
+    # full rank); `program_key` reads them without parsing any option
     derive: Callable[[dict], dict] = lambda values: {}
     # `complete(values, overrides) -> values`: defaults that depend on others (plain parameters only; its
     # changes go back into the config)
@@ -216,7 +217,7 @@ class SettingDefinition:
         shape_free = set(self.traced_for(config)) | {"seed", "chains"}
         static = {k: list(v) if isinstance(v, tuple) else v for k, v in config.items() if k not in shape_free}
         tempered = {"_tempered": True} if self.tempered(config) else {}  # tau is traced, tempering is not
-        derived = self.derive(self.values(config))
+        derived = self.derive(config)  # plain parameters only: no option is parsed (no file read) per key
         return json.dumps({**static, **{f"derived.{k}": v for k, v in derived.items()}, **tempered}, sort_keys=True)
 
     def values(self, config: dict, parsed: dict | None = None) -> dict:
