@@ -469,6 +469,7 @@ def _make_sufficient_chain(setting: Setting, spec: ChainSpec):
         this = chain_setting(setting, key, key_chain)
         est, true = this.estimator, this.true_params
         samples = spec.samples if this.sample_size is None else this.sample_size
+        own_draws = grows and spec.real_fraction == 0 and this.tilt is None and est.merge_own_draws is not None
         total1, _ = sizes(samples, 1)
         batch = est.sample_statistics(_real_key(key, key_chain, spec, 1), true, total1)
         params = est.fit_statistics(generation_key(key_chain, 1, Purpose.FIT), batch)
@@ -481,11 +482,14 @@ def _make_sufficient_chain(setting: Setting, spec: ChainSpec):
                 key_mix = generation_key(key_chain, generation, Purpose.MIX)
                 real = jax.random.binomial(key_mix, total, spec.real_fraction).astype(total.dtype)
             key_synthetic = generation_key(key_chain, generation, Purpose.SYNTHETIC)
-            batch = est.sample_statistics(key_synthetic, sampled_law(est, params), total - real)
-            if spec.real_fraction > 0:
-                real_stats = est.sample_statistics(_real_key(key, key_chain, spec, generation), true, real)
-                batch = est.merge(batch, real_stats)
-            pool = est.merge(pool, batch) if grows else batch
+            if own_draws:  # the pool grows by draws of the model fitted to it: in the pool's frame
+                pool = est.merge_own_draws(key_synthetic, pool, sampled_law(est, params), total)
+            else:
+                batch = est.sample_statistics(key_synthetic, sampled_law(est, params), total - real)
+                if spec.real_fraction > 0:
+                    real_stats = est.sample_statistics(_real_key(key, key_chain, spec, generation), true, real)
+                    batch = est.merge(batch, real_stats)
+                pool = est.merge(pool, batch) if grows else batch
             params = est.fit_statistics(generation_key(key_chain, generation, Purpose.FIT), pool)
             return (params, pool), evaluate(this, key_chain, generation, params)
 

@@ -40,6 +40,11 @@ class Estimator(NamedTuple):
         below its location, where the draws themselves round to it. The sample path uses it for every
         unweighted synthetic batch that only enters the fit through its statistics (pool rule replace,
         or accumulate with statistics; no verifier, no mixture draw).
+      merge_own_draws(key, pool, params, n) -> stats: `merge(pool, sample_statistics(key, params, n))`
+        (the same draws: equal up to rounding) where `params` is `fit_statistics(pool)`, possibly
+        tempered, so the draws share the pool's frame; the sufficient path of a growing pool with no
+        real points and no tilt uses it (a Gaussian extends its pool by one well-conditioned d x d
+        Cholesky in the pool's frame instead of a QR of the stacked roots).
       refit(key, previous_params, data, weights) -> params: the fit of generations k >= 2, which may
         start from model k-1 (a warm-started network); `fit` is then used for model 1 only.
       sample_candidates(key, params, n, k) -> data `(n * k, ...)`: k candidate outputs for each of n
@@ -63,6 +68,7 @@ class Estimator(NamedTuple):
     fit_statistics: Callable[..., Params] | None = None
     sample_statistics: Callable[..., Stats] | None = None
     draw_statistics: Callable[..., Stats] | None = None
+    merge_own_draws: Callable[..., Stats] | None = None
     refit: Callable[..., Params] | None = None
     sample_candidates: Callable[..., Any] | None = None
     temper: Callable[..., Params] | None = None

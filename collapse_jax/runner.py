@@ -193,28 +193,37 @@ def auto_chunk_size(
 ) -> int:
     """Lanes per chunk (a multiple of the device count) whose footprint fits in free memory.
 
-    `bytes_hint` is a static per-chain estimate; when all lanes fit in a quarter of the budget by that
-    estimate, one chunk is used without further ado. Otherwise a small probe program is compiled and
+    `bytes_hint` is a static per-chain over-estimate; where the chunk fits in the budget by that
+    estimate, no probe is compiled. Otherwise a small probe program is compiled and
     its memory analysis (temporaries, outputs, arguments) sizes the chunk. On CPU, chains whose
     generation touches at least CACHE_CHAIN_BYTES (`working_set`) are chunked for cache locality.
     """
-    padded = _round_up(num_lanes, num_devices)
+    total = _round_up(num_lanes, num_devices)
+    padded = total
     if jax.default_backend() == "cpu" and working_set >= CACHE_CHAIN_BYTES:
         per_device = max(MIN_CACHE_CHUNK, int(CACHE_CHUNK_BYTES // working_set))
         padded = min(padded, per_device * num_devices)
     budget = MEMORY_FRACTION * parallel.available_memory_bytes(program.mesh.devices.flat[0])
-    if padded * bytes_hint <= budget / 4:
-        return min(padded, _round_up(MAX_CHUNK, num_devices))
+    # bytes_hint is a safe over-estimate (chain_bytes_estimate's safety factor): where it fits, no probe
+    if padded * bytes_hint <= budget:
+        return balanced_chunk(total, min(padded, _round_up(MAX_CHUNK, num_devices)), num_devices)
     probe = num_devices * 16
     if padded <= probe:
-        return padded
+        return balanced_chunk(total, padded, num_devices)
     analysis = program.compiled(table, probe, True).memory_analysis()
     per_chain = bytes_hint
     if analysis is not None:
         footprint = analysis.temp_size_in_bytes + analysis.output_size_in_bytes + analysis.argument_size_in_bytes
         per_chain = max(footprint / probe, 1.0)
     fits = int(budget // per_chain) // num_devices * num_devices
-    return max(num_devices, min(padded, fits, _round_up(MAX_CHUNK, num_devices)))
+    return balanced_chunk(total, max(num_devices, min(padded, fits, _round_up(MAX_CHUNK, num_devices))), num_devices)
+
+
+def balanced_chunk(lanes: int, largest: int, num_devices: int) -> int:
+    """The smallest chunk (a multiple of the device count) that covers `lanes` in as few chunks as chunks
+    of `largest` would: 100 lanes in chunks of at most 88 run as 2 x 50, not 2 x 88 (76 padded lanes)."""
+    count = -(-lanes // largest)
+    return _round_up(-(-lanes // count), num_devices)
 
 
 @dataclasses.dataclass

@@ -206,17 +206,18 @@ def test_collapse_grid_x64(policy, gap):
     )
 
 
-def test_well_conditioned_route_gives_the_same_fits():
-    """With at least 4d points per fit the scatter is formed and Cholesky-factored (faster); the fits and
-    merged pools equal the QR route's, rounding apart."""
+@pytest.mark.parametrize("points", [18, 30])
+def test_well_conditioned_route_gives_the_same_fits(points):
+    """With at least 3d points per fit the scatter is formed and Cholesky-factored (faster); the fits and
+    merged pools equal the QR route's, rounding apart (18 = 3d: the boundary)."""
     dim = 6
-    data = jax.random.normal(jax.random.key(1), (2, 30, dim)) * jnp.linspace(0.5, 2.0, dim) + 1.0
+    data = jax.random.normal(jax.random.key(1), (2, points, dim)) * jnp.linspace(0.5, 2.0, dim) + 1.0
     results = []
     for well_conditioned in (False, True):
         est = make_gaussian(ddof=1, well_conditioned=well_conditioned)
         merged = jax.jit(
             lambda x: est.fit_statistics(
-                None, est.merge(est.statistics(x[0], jnp.ones(30)), est.statistics(x[1], jnp.ones(30)))
+                None, est.merge(est.statistics(x[0], jnp.ones(points)), est.statistics(x[1], jnp.ones(points)))
             )
         )(data)
         results.append(merged)
@@ -226,9 +227,33 @@ def test_well_conditioned_route_gives_the_same_fits():
     np.testing.assert_allclose(np.asarray(a.mean), np.asarray(b.mean), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("dim", [3, 40])
+def test_cholesky_of_standard_draws_at_3d_points_matches_the_qr(dim):
+    """The threshold itself: for n = 3d standard draws (4000 of them, float32) the Cholesky root of the
+    formed scatter whitens the QR's scatter to the identity within 2e-5 in the worst case, in every
+    direction (the scatter's condition number stays near the Marchenko-Pastur value, about 14); with
+    n = d + 2 points it does not (power: the same check fails there)."""
+    from collapse_jax.linalg import cholesky_root, qr_root, triangular_solve
+
+    def worst_gap(n):
+        draws = jax.random.normal(jax.random.key(7), (4000, n, dim), jnp.float32)
+
+        def gap(z):
+            centred = z - jnp.mean(z, axis=0)
+            factor, _ = cholesky_root(centred.T @ centred)
+            root, _ = qr_root(centred)
+            whitened = triangular_solve(factor, root)
+            return jnp.max(jnp.abs(whitened @ whitened.T - jnp.eye(dim)))
+
+        return float(jnp.max(jax.jit(jax.vmap(gap))(draws)))
+
+    assert worst_gap(3 * dim) < 2e-5
+    assert not worst_gap(dim + 2) < 2e-5
+
+
 @pytest.mark.parametrize("method", ["samples", "sufficient"])
 def test_well_conditioned_accumulate_chain_is_finite(method):
-    """M >= 4d under accumulate: the chain starts from an empty pool, whose scatter is zero."""
+    """M >= 3d under accumulate: the chain starts from an empty pool, whose scatter is zero."""
     summary = simulate(
         "gaussian",
         dict(
@@ -247,7 +272,7 @@ def test_well_conditioned_accumulate_chain_is_finite(method):
 
 
 def test_small_real_part_of_a_well_conditioned_batch_is_finite():
-    """M = 10 >= 4d with 3 real points per batch: the real part alone is near singular by chance and
+    """M = 10 >= 3d with 3 real points per batch: the real part alone is near singular by chance and
     goes through the QR, not the Cholesky of its scatter."""
     summary = simulate(
         "gaussian",

@@ -142,7 +142,9 @@ def test_setting_metrics_at_generation_0_use_the_whole_truth():
 
 
 def test_w2_columns_bound_the_points_of_the_largest_fit():
-    extras = lambda **c: SETTINGS["gaussian"].values(SETTINGS["gaussian"].resolve(c))["w2_columns"]
+    extras = lambda **c: SETTINGS["gaussian"].values(SETTINGS["gaussian"].resolve({"metrics": "w2_sq", **c}))[
+        "w2_columns"
+    ]
     assert extras(dim=100, samples=10) == 10
     assert extras(dim=100, samples=10, method="sufficient") == 16  # a power of 2 where M is traced
     assert extras(dim=100, samples=10, first_samples=40) == 40
@@ -150,6 +152,14 @@ def test_w2_columns_bound_the_points_of_the_largest_fit():
     assert extras(dim=100, samples=10, policy="accumulate", generations=5) == 50
     assert extras(dim=100, samples=10, policy="accumulate", generations=100) == 100
     assert extras(dim=1, samples=2) == 1
+    # without w2_sq the bound is d: sizes that only it would tell apart share one program
+    definition = SETTINGS["gaussian"]
+    assert definition.values(definition.resolve(dict(dim=100, samples=10, metrics="trace_ratio")))["w2_columns"] == 100
+    keys = {
+        definition.program_key(definition.resolve(dict(dim=100, samples=m, method="sufficient", metrics="trace_ratio")))
+        for m in (10, 32, 64)
+    }
+    assert len(keys) == 1
 
 
 def test_w2_is_a_default_metric_only_where_it_is_cheap():

@@ -9,15 +9,15 @@ draws underflow to their true limit (0, or the mean) instead of turning into NaN
 
 Roots never come from factorising a formed scatter matrix that may be near singular (forming it
 squares the condition number: a float32 Cholesky fails once it passes about 1e7, as it does by chance
-for M = d + 1); only where every fit has at least 4d points (`well_conditioned`) is the scatter formed
+for M = d + 1); only where every fit has at least 3d points (`well_conditioned`) is the scatter formed
 and its Cholesky factor taken, which is faster. Otherwise:
 
 - points: the Householder QR of the weighted centred points (`linalg.qr_root`); at most d points give
   the centred points themselves as a root, and `log det = -inf`;
 - pools (`merge`): the QR of the two roots stacked with the mean-shift row, scaled to a common scale;
 - draws of the model itself (`draw_statistics`, `sample_statistics`): the model's root times the root
-  of the standardised draws' scatter (a QR; a Cholesky when n >= 4d, where that scatter's condition
-  number is below about 9; a Bartlett factor for the exact law), so roots multiply
+  of the standardised draws' scatter (a QR; a Cholesky when n >= 3d, where that scatter's condition
+  number is below about 14; a Bartlett factor for the exact law), so roots multiply
   and `log det` adds, in the model's own frame: draws that are indistinguishable from the mean in
   float32 still give the exact next fit.
 
@@ -42,8 +42,9 @@ from collapse_jax.linalg import bartlett_factor, cholesky_root, qr_root, robust_
 from collapse_jax.options import EXTRA_GAUSSIAN_METRICS, GAUSSIAN_METRICS  # noqa: F401 (re-exported)
 
 _SMALL_DIM = 4  # up to this dimension, products are written as sums (faster under vmap on CPU)
-_WELL_CONDITIONED = 4  # a fit on n >= 4d points (standardised draws, or data of a well-conditioned chain):
-# its scatter is far from singular, and its Cholesky factor as accurate as the QR
+_WELL_CONDITIONED = 3  # a fit on n >= 3d points (standardised draws, or data of a well-conditioned chain):
+# its scatter is far from singular (a Wishart(n - 1, I_d) scatter's condition number is below about 14 at the
+# Marchenko-Pastur edges, ((1 + 3^-1/2) / (1 - 3^-1/2))^2), and its Cholesky factor as accurate as the QR
 
 
 class GaussianParams(NamedTuple):
@@ -114,7 +115,7 @@ def make_gaussian(*, ddof: int = 0, full_rank: bool = True, well_conditioned: bo
       ddof: 0 (MLE) or 1 (unbiased).
       full_rank: every merged pool is almost surely full rank (true when the first fit has more than d
         points, i.e. M - 1 >= d); False makes roots rank revealing (pivoted QR, see the module docstring).
-      well_conditioned: every fit has at least 4d points (M >= 4d), so no scatter of points or pool is
+      well_conditioned: every fit has at least 3d points (M >= 3d), so no scatter of points or pool is
         near singular: roots of points and pools come from the Cholesky factor of the formed scatter
         (matrix products, several times faster than the QR for large d). Draws of a collapsing model
         still go through `draw_statistics`, which never forms their scatter in absolute coordinates.
@@ -128,7 +129,7 @@ def make_gaussian(*, ddof: int = 0, full_rank: bool = True, well_conditioned: bo
         raise ValueError(f"ddof must be 0 (MLE) or 1 (unbiased), got {ddof!r}")
     pivot = not full_rank
     if well_conditioned and not full_rank:
-        raise ValueError("well_conditioned needs full_rank (at least 4d points per fit)")
+        raise ValueError("well_conditioned needs full_rank (at least 3d points per fit)")
 
     def root_of_scatter(scatter, log_scale):
         """Unit root, log-scale and log det of `exp(2 log_scale) scatter` (well conditioned, or zero: the
@@ -226,7 +227,7 @@ def make_gaussian(*, ddof: int = 0, full_rank: bool = True, well_conditioned: bo
             sum_sq = jnp.sum(centred**2)
             return in_frame(params, count, z_mean, jnp.sqrt(sum_sq).reshape(1, 1), jnp.log(sum_sq))
         if n >= _WELL_CONDITIONED * dim and dim > 1:
-            # a Wishart(n - 1, I) scatter with n >= 4d has condition number below about 9 (Marchenko-Pastur
+            # a Wishart(n - 1, I) scatter with n >= 3d has condition number below about 14 (Marchenko-Pastur
             # edges): its Cholesky is as accurate as the QR, and a matrix product is much faster
             factor, log_det = cholesky_root(centred.T @ centred)
             return in_frame(params, count, z_mean, factor, log_det)
@@ -239,14 +240,39 @@ def make_gaussian(*, ddof: int = 0, full_rank: bool = True, well_conditioned: bo
         log_tau = jnp.log(temperature)
         return params._replace(log_scale=params.log_scale + 0.5 * log_tau, log_det=params.log_det + dim * log_tau)
 
-    def sample_statistics(key, params: GaussianParams, n) -> GaussianStats:
+    def standard_statistics(key, params: GaussianParams, n):
+        """The standardised mean `(d,)` and Bartlett factor `(d, d)` of n draws (their exact law)."""
         dim = params.mean.shape[-1]
         dtype = params.mean.dtype
         key_mean, key_scatter = jax.random.split(key)
         count = jnp.asarray(n, dtype)
         z_mean = jax.random.normal(key_mean, (dim,), dtype) / jnp.sqrt(jnp.maximum(count, 1.0))
-        bartlett = bartlett_factor(key_scatter, count - 1, dim, dtype)
+        return count, z_mean, bartlett_factor(key_scatter, count - 1, dim, dtype)
+
+    def sample_statistics(key, params: GaussianParams, n) -> GaussianStats:
+        count, z_mean, bartlett = standard_statistics(key, params, n)
         return in_frame(params, count, z_mean, bartlett, 2.0 * jnp.sum(jnp.log(jnp.diagonal(bartlett))))
+
+    def merge_own_draws(key, pool: GaussianStats, params: GaussianParams, n) -> GaussianStats:
+        """The pool grown by n draws of `params` = `fit_statistics(pool)` (maybe tempered), in the pool's
+        frame R: the merged scatter is `exp(2 s) R K R^T` with `K = I + c (B B^T + m z z^T)`, c the draws'
+        variance relative to the pool's scale, B their Bartlett factor, z their standardised mean and
+        m = n_pool n / (n_pool + n) (ours). K >= I, so its Cholesky factor L is accurate whatever R's
+        condition; the root is R L (zero columns of a singular R stay zero and last), log det adds."""
+        dim = params.mean.shape[-1]
+        count_b, z_mean, bartlett = standard_statistics(key, params, n)
+        count = pool.count + count_b
+        shift = pool.count * count_b / jnp.maximum(count, 1.0)
+        relative = jnp.exp(2.0 * (params.log_scale - pool.log_scale))
+        inner = jnp.eye(dim, dtype=z_mean.dtype) + relative * (
+            bartlett @ bartlett.T + shift * jnp.outer(z_mean, z_mean)
+        )
+        factor, inner_log_det = cholesky_root(inner)
+        mean = params.mean + (count_b / jnp.maximum(count, 1.0)) * jnp.exp(params.log_scale) * _times(
+            params.root, z_mean
+        )
+        root, log_scale = normalised_root(pool.root @ factor, pool.log_scale)
+        return GaussianStats(count, mean, root, log_scale, pool.log_det + inner_log_det)
 
     return Estimator(
         name=f"gaussian(ddof={ddof})",
@@ -257,6 +283,7 @@ def make_gaussian(*, ddof: int = 0, full_rank: bool = True, well_conditioned: bo
         fit_statistics=fit_statistics,
         sample_statistics=sample_statistics,
         draw_statistics=draw_statistics,
+        merge_own_draws=merge_own_draws,
         temper=temper,
     )
 

@@ -77,11 +77,12 @@ def reward(values):
 def derive(values):
     """Static facts of the fits, from concrete values (M may be traced in the program): full_rank (model 1
     on M_1 points and every later fit on M points have more than d points), well_conditioned (every fit
-    has at least 4d points: scatters far from singular) and w2_columns (`w2_columns_of`)."""
+    has at least 3d points: scatters far from singular) and w2_columns (`w2_columns_of`; d where w2_sq is
+    not recorded, so that sizes it alone would tell apart share one program)."""
     return {
         "full_rank": smallest_fit(values) - 1 >= values["dim"],
-        "well_conditioned": smallest_fit(values) >= 4 * values["dim"],
-        "w2_columns": w2_columns_of(values),
+        "well_conditioned": smallest_fit(values) >= 3 * values["dim"],
+        "w2_columns": w2_columns_of(values) if "w2_sq" in values["metrics"] else values["dim"],
     }
 
 
