@@ -126,3 +126,18 @@ def test_chunk_means_are_accurate_in_float32():
     exact = np.asarray(values, np.float64).mean(axis=0)
     np.testing.assert_allclose(np.asarray(mean[0], np.float64), exact, rtol=1e-7)
     np.testing.assert_allclose(float(m2[0, 0]), 0.0, atol=1e-9)
+
+
+def test_auto_chunks_are_balanced():
+    """Lanes are cut into as few chunks as the largest allowed size needs, of equal size: no chunk of
+    mostly padding (100 lanes under a limit of 88 run as 2 x 50, not 2 x 88)."""
+    from collapse_jax.runner import balanced_chunk
+
+    assert balanced_chunk(100, 88, 1) == 50
+    assert balanced_chunk(100, 32, 1) == 25
+    assert balanced_chunk(100, 100, 1) == 100
+    assert balanced_chunk(104, 88, 8) == 56  # a multiple of the device count
+    for lanes in range(1, 300, 7):
+        for largest in (1, 5, 32, 88):
+            chunk = balanced_chunk(lanes, largest, 1)
+            assert chunk <= largest and -(-lanes // chunk) == -(-lanes // largest)

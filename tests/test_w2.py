@@ -173,3 +173,21 @@ def test_w2_is_a_default_metric_only_where_it_is_cheap():
         assert "w2_sq" not in resolved(**config)["metrics"]
         assert "w2_sq" in definition.notes(resolved(**config))[0]
     assert "w2_sq" in resolved(dim=100, samples=10, metrics="trace_ratio,w2_sq")["metrics"]
+
+
+def test_sizes_share_a_program_where_no_scatter_is_factorised():
+    """On the sufficient path without real points the draws are Bartlett factors in the model's frame and
+    pools grow in their own frame: full_rank and well_conditioned choose nothing, so every M of a (d, rule)
+    shares one program; with real points (merged by the QR or the Cholesky) they still split."""
+    definition = SETTINGS["gaussian"]
+
+    def keys(**config):
+        return {
+            definition.program_key(
+                definition.resolve(dict(dim=100, samples=m, method="sufficient", metrics="trace_ratio", **config))
+            )
+            for m in (10, 32, 100, 316, 1000)
+        }
+
+    assert len(keys(policy="replace")) == 1 and len(keys(policy="accumulate")) == 1
+    assert len(keys(policy="accumulate", real_fraction=0.5)) == 2  # M < d; M >= 3d

@@ -53,7 +53,7 @@ def run_sweep(
     resume: bool = False,
     progress: str | bool = "auto",
     devices=None,
-    lookahead: int = 1,
+    lookahead: int = 2,
     shard=None,
 ) -> SweepReport:
     """Run (or resume) a sweep and write its cells under `out`.
@@ -64,7 +64,9 @@ def run_sweep(
       resume: continue the sweep already in `out` (same spec), skipping finished cells.
       progress: "auto" (bars on a terminal, lines otherwise), "bar", "lines", or False/"quiet".
       devices: devices to shard chains over (default: every device of every process).
-      lookahead: programs compiled ahead in a background thread while the current one runs.
+      lookahead: programs compiled ahead, each in its own background thread, while the current one runs
+        (compiling is single-threaded: two at once keep both cores of a small machine busy while short
+        programs run).
       shard: `"i/N"` or `(i, N)`: run only the i-th (0-based) of N disjoint sets of whole program
         groups (`assign_shards`), as one of N independent processes filling `out`; a shard joins the
         manifest already there (same spec) as a resume does, and skips finished cells.
@@ -187,7 +189,7 @@ def _run_locked(spec, cells, out, resume, writer, progress, devices, lookahead, 
 
     counter = parallel.CompilationCounter()
     try:
-        with counter, ThreadPoolExecutor(max_workers=1) as pool:
+        with counter, ThreadPoolExecutor(max_workers=max(1, lookahead)) as pool:
             pending = [pool.submit(prepare, g) for g in groups[: 1 + lookahead]]
             for number, group in enumerate(groups):
                 prepared = pending.pop(0).result()

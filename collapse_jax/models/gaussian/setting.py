@@ -78,12 +78,29 @@ def derive(values):
     """Static facts of the fits, from concrete values (M may be traced in the program): full_rank (model 1
     on M_1 points and every later fit on M points have more than d points), well_conditioned (every fit
     has at least 3d points: scatters far from singular) and w2_columns (`w2_columns_of`; d where w2_sq is
-    not recorded, so that sizes it alone would tell apart share one program)."""
+    not recorded, so that sizes it alone would tell apart share one program). Where no scatter is
+    factorised (`factorises_scatters`) the first two choose nothing and take fixed values."""
+    if not factorises_scatters(values):  # the flags choose nothing: one program for every size
+        return {"full_rank": True, "well_conditioned": False, "w2_columns": _w2_columns(values)}
     return {
         "full_rank": smallest_fit(values) - 1 >= values["dim"],
         "well_conditioned": smallest_fit(values) >= 3 * values["dim"],
-        "w2_columns": w2_columns_of(values) if "w2_sq" in values["metrics"] else values["dim"],
+        "w2_columns": _w2_columns(values),
     }
+
+
+def _w2_columns(values):
+    return w2_columns_of(values) if "w2_sq" in values["metrics"] else values["dim"]
+
+
+def factorises_scatters(values):
+    """Whether the chain roots a scatter of points or merges two pools (where full_rank and
+    well_conditioned choose the QR or the Cholesky): not on the sufficient path without real points or a
+    tilt, whose draws are Bartlett factors in the model's frame and whose pools grow in their own frame
+    (`Estimator.merge_own_draws`)."""
+    reward = values.get("reward")  # the option string, or its parsed direction (None for none)
+    untilted = reward is None or (isinstance(reward, str) and reward == "none")
+    return not (values["method"] == "sufficient" and values["real_fraction"] == 0 and untilted)
 
 
 def complete(config, overrides):
