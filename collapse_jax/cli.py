@@ -78,8 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     reproduce = commands.add_parser("reproduce", help="run registered figure experiments")
     reproduce.add_argument("names", nargs="*", help="experiments to run (default: all)")
-    reproduce.add_argument("--quick", action="store_true", help="small versions (minutes on a laptop)")
-    reproduce.add_argument("--smoke", action="store_true", help="tiny versions that only check the pipeline runs")
+    reproduce.add_argument(
+        "--mode",
+        choices=REPRODUCE_MODES,
+        help="full (default: the shipped gallery, at most 10 minutes per experiment on a 2-core CPU), quick "
+        "(minutes on a laptop) or smoke (tiny: checks the pipeline runs)",
+    )
+    reproduce.add_argument("--quick", action="store_true", help="the same as --mode quick")
+    reproduce.add_argument("--smoke", action="store_true", help="the same as --mode smoke")
     reproduce.add_argument("--out", required=True, help="output directory (figures, report.md)")
     reproduce.add_argument("--quiet", action="store_true", help="no progress output")
     reproduce.add_argument(
@@ -202,6 +208,7 @@ def main(argv=None) -> int:
                     f"unknown experiment(s) {', '.join(unknown)}; `collapse-jax list` shows: {', '.join(known)}"
                 )
             check_output_directory(args.out)
+            mode = reproduce_mode(args.mode, args.quick, args.smoke)
             failed = []
             for provider in providers:
                 names = [name for name in args.names if known[name] is provider]
@@ -210,8 +217,8 @@ def main(argv=None) -> int:
                 failed += provider.reproduce(
                     names,
                     out=args.out,
-                    quick=args.quick,
-                    smoke=args.smoke,
+                    quick=mode == "quick",
+                    smoke=mode == "smoke",
                     verbose=not args.quiet,
                     resume=args.resume,
                 )
@@ -223,6 +230,16 @@ def main(argv=None) -> int:
 
 
 FIGURES_GROUP = "collapse_jax.figures"
+REPRODUCE_MODES = ("smoke", "quick", "full")
+
+
+def reproduce_mode(mode: str | None, quick: bool, smoke: bool) -> str:
+    """The mode of `reproduce` from `--mode` and its shorthands `--quick`, `--smoke`; ValueError when
+    they disagree."""
+    asked = {m for m, on in (("quick", quick), ("smoke", smoke)) if on} | ({mode} if mode else set())
+    if len(asked) > 1:
+        raise ValueError(f"--mode, --quick and --smoke ask for different modes ({', '.join(sorted(asked))}): give one")
+    return asked.pop() if asked else "full"
 
 
 def figure_providers() -> list:

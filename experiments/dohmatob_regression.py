@@ -361,6 +361,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
             ]
         )
     ax.plot(g, adaptive_theory, color="#2ca02c", lw=1.0, linestyle="-.", label=r"theory at adaptive $\lambda_n$")
+    ax.axhline(1.0, color="0.5", lw=0.8, linestyle=":", label=r"null predictor $w = 0$: $\|w^*\|^2 = 1$")
     points = [(0, summaries["iso", "fixed"])] + [(n, summaries["iso", ("adaptive", n)]) for n in adaptive_n]
     for _n, summary in points[1:]:
         entry = summary["metrics"]["downstream_excess_risk"]

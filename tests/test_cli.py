@@ -82,8 +82,8 @@ def test_json_has_no_nan(tmp_path):
     assert entry["mean"][1:] == [None] * 3 and entry["nonfinite"]["-inf"][1:] == [16] * 3
 
 
-def _reproduce_smoke(tmp_path, names):
-    assert cli.main(["reproduce", *names, "--smoke", "--quiet", "--out", str(tmp_path)]) == 0
+def _reproduce_smoke(tmp_path, names, flags=("--smoke",)):
+    assert cli.main(["reproduce", *names, *flags, "--quiet", "--out", str(tmp_path)]) == 0
     report = (tmp_path / "report.md").read_text()
     for name in names:
         assert f"| {name} |" in report
@@ -98,7 +98,19 @@ def test_list_and_reproduce_smoke(tmp_path, capsys):
     assert cli.main(["list"]) == 0
     listed = capsys.readouterr().out
     assert all(name in listed for name in REGISTRY)
-    _reproduce_smoke(tmp_path, ["shumailov-gaussian"])
+    _reproduce_smoke(tmp_path, ["shumailov-gaussian"], flags=("--mode", "smoke"))
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["shumailov-gaussian"]["mode"] == "smoke"
+
+
+def test_reproduce_mode_and_its_shorthands(tmp_path, capsys):
+    assert cli.reproduce_mode(None, False, False) == "full"
+    assert cli.reproduce_mode("quick", True, False) == "quick"
+    assert cli.reproduce_mode(None, False, True) == "smoke"
+    assert cli.main(["reproduce", "shumailov-gaussian", "--mode", "full", "--quick", "--out", str(tmp_path)]) == 2
+    assert "ask for different modes (full, quick)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["reproduce", "--mode", "huge", "--out", str(tmp_path)])
 
 
 @pytest.mark.slow
