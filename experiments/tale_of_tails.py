@@ -12,7 +12,7 @@ Zipf(2) data (K = 10^5 items).
     true law restricted to the items seen in those draws (support-shrinking; simulation and the D.5
     approximation). The lost mass grows like n^c (Wright-Fisher) or slower (shrinking), far below the
     n T0^-c law attributed to the paper; the figure prints the fitted log-log slopes.
-Theory: exact sums (solid black), the asymptotic laws (grey).
+Theory: exact sums (thin solid black), the asymptotic laws and limits (grey dash-dot, floors lighter).
 """
 
 from __future__ import annotations
@@ -23,11 +23,20 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.common import curves_from_summary, finish_figure, plot_metric, simulate_cells, style_axes
+from experiments.common import (
+    EXACT_STYLE,
+    LIMIT_STYLE,
+    curves_from_summary,
+    finish_figure,
+    plot_metric,
+    simulate_cells,
+    style_axes,
+)
 
 NAME = "tale-of-tails"
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
 BETA = 2.0
+LAST_THEORY_EXPONENT = 9  # panel (a) draws the exact sums to T = 10^9, where every cut has reached its floor
 
 
 def _at(summary, metric, generation):
@@ -37,10 +46,13 @@ def _at(summary, metric, generation):
 
 
 def run(out_dir: str, mode: str = "full", progress: bool = True):
-    """mode: "full" (2000 chains), "quick" (200 chains) or "smoke" (seconds, for tests)."""
+    """mode: "full" (800 chains per point in (a), 200 in (b), 1000 per chain in (c); within 10 minutes on a
+    2-core CPU), "quick" (200, 200, 100) or "smoke" (seconds, for tests)."""
     import theory.tails as tails
 
-    chains = {"full": 2000, "quick": 200, "smoke": 8}[mode]
+    chains = {"full": 800, "quick": 200, "smoke": 8}[mode]
+    mix_chains = {"full": 200, "quick": 200, "smoke": 8}[mode]  # T_real up to 10^7 draws per chain
+    chain_chains = {"full": 1000, "quick": 100, "smoke": 8}[mode]
     k_items = {"full": 100_000, "quick": 100_000, "smoke": 2000}[mode]
     sizes = [10**e for e in range(1, 7 if mode == "full" else 6 if mode == "quick" else 4)]
     train = ",".join(map(str, sizes))
@@ -51,11 +63,18 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     generators = {f"cut:{k}": f"cut k={k}" for k in cuts} | {"narrow:3": "narrow beta'=3"}
     cells = {("cut", g): ("tails", dict(base, generator=g), f"{out_dir}/{g.replace(':', '')}") for g in generators}
     mix_rank = 100 if mode == "full" else 30
-    mix_sizes = ",".join(str(10**e) for e in range(1, {"full": 8, "quick": 6, "smoke": 4}[mode]))
+    mix_sizes = ",".join(str(10**e) for e in range(1, {"full": 7, "quick": 6, "smoke": 4}[mode]))
     fixed = {"full": 10**6, "quick": 10**5, "smoke": 1000}[mode]
     cells[("mix", "")] = (
         "tails",
-        dict(base, generator=f"cut:{mix_rank}", train_sizes=mix_sizes, train_real_fraction=1.0, fixed_synthetic=fixed),
+        dict(
+            base,
+            generator=f"cut:{mix_rank}",
+            train_sizes=mix_sizes,
+            train_real_fraction=1.0,
+            fixed_synthetic=fixed,
+            chains=mix_chains,
+        ),
         f"{out_dir}/mixing",
     )
     generations = {"full": 100, "quick": 40, "smoke": 4}[mode]
@@ -68,7 +87,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
             samples=t0,
             generations=generations,
             train_sizes=str(t0),
-            chains=max(chains // 2, 8),
+            chains=chain_chains,
         ),
         f"{out_dir}/chain",
     )
@@ -81,7 +100,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
             samples=t0,
             generations=generations,
             train_sizes=str(t0),
-            chains=max(chains // 2, 8),
+            chains=chain_chains,
         ),
         f"{out_dir}/shrinking",
     )
@@ -97,20 +116,31 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         generation = 0 if g is None else 1
         points = np.array([_at(summary, f"test_error.{n}", generation) for n in sizes])
         ax.errorbar(t, points[:, 0], yerr=1.96 * points[:, 1], fmt="o", ms=4, color=COLORS[i], label=label)
-        ax.plot(t, points[:, 2], color="black", lw=0.9)
+        law = tails.zipf_law(BETA, k_items) if g is None else tails.generator_law(g, k_items, BETA)[1]
+        beyond = np.logspace(1, LAST_THEORY_EXPONENT, 60)  # exact sums past the simulated sizes
+        exact = tails.memoriser_error(tails.zipf_law(BETA, k_items), law, beyond)
+        ax.plot(beyond, exact, **EXACT_STYLE, label="exact (sums over the law)" if g is None else None)
         if g is not None:  # generations 0 (clean) and 1 (this generator) of each run
             curves += curves_from_summary(NAME, label, summary, [f"test_error.{n}" for n in sizes] + ["lost_mass"])
-    fine = np.logspace(1, np.log10(sizes[-1]), 50)
-    ax.plot(
-        fine,
-        tails.clean_error_asymptotic(fine, BETA),
-        color="0.5",
-        lw=0.9,
-        linestyle="--",
-        label=r"$C_\beta T^{-(1-1/\beta)}$",
+    ax.axvspan(sizes[-1] * 1.5, 10**LAST_THEORY_EXPONENT, color="0.94", zorder=0, lw=0)
+    ax.text(
+        10 ** ((np.log10(sizes[-1] * 1.5) + LAST_THEORY_EXPONENT) / 2),
+        0.62,
+        f"exact theory only:\nT > 10^{round(np.log10(sizes[-1]))} draws per\nchain not simulated",
+        ha="center",
+        fontsize=7,
+        color="0.3",
+        transform=ax.get_xaxis_transform(),
     )
-    for k in cuts:
-        ax.axhline(tails.tail_mass_asymptotic(k, BETA), color="0.6", lw=0.6, linestyle=":")
+    fine = np.logspace(1, LAST_THEORY_EXPONENT, 50)
+    ax.plot(
+        fine, tails.clean_error_asymptotic(fine, BETA), **LIMIT_STYLE, label=r"$C_\beta T^{-(1-1/\beta)}$ (large T)"
+    )
+    for i, k in enumerate(cuts):
+        floor = dict(LIMIT_STYLE, lw=0.6, color="0.7")
+        ax.axhline(
+            tails.tail_mass_asymptotic(k, BETA), **floor, label=r"floors $\asymp k^{-(\beta-1)}$" if i == 0 else None
+        )
     style_axes(
         ax,
         title=r"(a) loss of scaling: tail cut at rank $k$, narrowing",
@@ -133,15 +163,19 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         color=COLORS[0],
         label=f"{fixed:.0e} synthetic (cut k={mix_rank}) + T_real real",
     )
-    ax.plot(real, points[:, 2], color="black", lw=0.9, label="exact")
+    ax.plot(real, points[:, 2], **EXACT_STYLE, label="exact")
     fine = np.logspace(1, np.log10(real[-1]), 50)
-    ax.plot(fine, tails.clean_error_asymptotic(fine, BETA), color="0.5", lw=0.9, linestyle="--", label="clean law")
-    ax.axhline(tails.tail_mass_asymptotic(mix_rank, BETA), color="0.6", lw=0.6, linestyle=":", label="plateau")
+    ax.plot(fine, tails.clean_error_asymptotic(fine, BETA), **LIMIT_STYLE, label="clean law (large T)")
+    ax.axhline(
+        tails.tail_mass_asymptotic(mix_rank, BETA),
+        **dict(LIMIT_STYLE, lw=0.6, color="0.7"),
+        label="plateau (tail mass)",
+    )
     ax.axvline(
         float(tails.mixing_recovery_point(mix_rank, BETA)),
         color="0.6",
         lw=0.6,
-        linestyle="-.",
+        linestyle=":",
         label=r"recovery point $\asymp k^\beta$",
     )
     curves += curves_from_summary(NAME, "mixing", summary, [f"test_error.{int(n)}" for n in real])
@@ -176,18 +210,14 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     ax.plot(
         n,
         [float(tails.wf_lost_mass_asymptotic(t0, g, BETA)) for g in n],
-        color="0.5",
-        lw=0.9,
-        linestyle="--",
-        label=r"$C_\beta (T_0 q_{n-1})^{-c}$ (WF approx.)",
+        **LIMIT_STYLE,
+        label=r"$C_\beta (T_0 q_{n-1})^{-c}$ (WF, large $T_0$)",
     )
     ax.plot(
         n,
         [float(tails.shrinking_chain_lost_mass(p, t0, g)) for g in n],
-        color="0.5",
-        lw=0.9,
-        linestyle="-.",
-        label=r"$\sum_i p_i[1-(1-(1-p_i)^{T_0})^n]$ (shrinking approx.)",
+        **dict(LIMIT_STYLE, color="0.75"),
+        label=r"$\sum_i p_i[1-(1-(1-p_i)^{T_0})^n]$ (shrinking, approx.)",
     )
     ax.plot(
         n,
@@ -203,18 +233,26 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         half = max(len(n) // 2, 1)
         slopes.append(np.polyfit(np.log(n[half - 1 :]), np.log(lost[half - 1 :]), 1)[0] if len(n) > 2 else np.nan)
     ax.text(
-        0.02,
-        0.02,
-        f"log-log slopes, last half: Wright-Fisher {slopes[0]:.2f} (c = {1 - 1 / BETA:g}),\n"
-        f"shrinking {slopes[1]:.2f}, unverified law 1",
+        0.98,
+        0.03,
+        f"log-log slopes (last half):\nWright-Fisher {slopes[0]:.2f} (c = {1 - 1 / BETA:g})\n"
+        f"shrinking {slopes[1]:.2f}\nunverified law 1",
         transform=ax.transAxes,
         fontsize=7,
+        ha="right",
+        va="bottom",
+        bbox=dict(facecolor="white", edgecolor="0.8", alpha=0.9),
     )
     style_axes(ax, title=f"(c) iterated generations, T0 = {t0}", ylabel="mass", logy=True)
-    for a in axes:
+    axes[0].legend(fontsize=7, loc="lower left")
+    for a in axes[1:]:
         a.legend(fontsize=7)
     paths = finish_figure(
-        fig, f"A Tale of Tails: memorisation on Zipf({BETA:g}) data ({chains} chains per point)", out_dir, NAME
+        fig,
+        f"A Tale of Tails: memorisation on Zipf({BETA:g}) data ({chains} chains per point in (a), {mix_chains} in (b), "
+        f"{chain_chains} per chain in (c))",
+        out_dir,
+        NAME,
     )
     return curves, paths
 
