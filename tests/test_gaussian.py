@@ -141,45 +141,50 @@ def test_sufficient_path_agrees_in_distribution_with_sample_path(policy, real_fr
         assert test.pvalue > 1e-3, (policy, name, test)
 
 
-def _accumulate_chains(dim, samples, merge_own_draws="keep", chains=CHAINS, **overrides):
-    """Per-chain histories of a sufficient-path accumulate chain; merge_own_draws: "keep" (the estimator's
-    own), None (the general merge of sample_statistics), or a replacement function."""
+def _accumulate_chains(dim, samples, estimator=None, chains=CHAINS, **overrides):
+    """Per-chain histories of a sufficient-path accumulate chain (12 generations, MLE), with the
+    setting's estimator or the one given."""
     from collapse_jax.runner import run_chains
 
     setting, spec, _ = build(
         dim=dim, samples=samples, ddof=0, policy="accumulate", generations=12, method="sufficient", **overrides
     )
-    if merge_own_draws != "keep":
-        setting = setting._replace(estimator=setting.estimator._replace(merge_own_draws=merge_own_draws))
+    if estimator is not None:
+        setting = setting._replace(estimator=estimator)
     return run_chains(setting, spec, seed=11, num_chains=chains, save_chains=True).chains
 
 
 def test_pool_grown_in_its_own_frame_equals_the_general_merge():
     """A full-rank pool: the in-frame growth (Cholesky of I + ...) gives the general merge's fits (the QR of
     the stacked roots), chain by chain, rounding apart: the same draws, the same triangular root."""
-    own = _accumulate_chains(4, 12, chains=200, metrics="mean_error_sq,trace_ratio,log_det_ratio,w2_sq")
-    general = _accumulate_chains(4, 12, None, chains=200, metrics="mean_error_sq,trace_ratio,log_det_ratio,w2_sq")
+    from collapse_jax.models.gaussian.model import make_gaussian
+
+    general = make_gaussian(ddof=0)._replace(merge_own_draws=None)
+    own = _accumulate_chains(4, 12, chains=200)
+    other = _accumulate_chains(4, 12, general, chains=200)
     for name in own:
-        np.testing.assert_allclose(own[name], general[name], rtol=2e-4, atol=1e-5, err_msg=name)
+        np.testing.assert_allclose(own[name], other[name], rtol=2e-4, atol=1e-5, err_msg=name)
 
 
 def test_singular_pool_grown_in_its_own_frame_agrees_in_distribution():
-    """M - 1 < d: the general merge's pivoted QR returns a permuted root, so the two paths draw different
-    (equally distributed) points; two-sample KS at the last generation, and power: a law 20 % too wide
-    in each draw is rejected by the same test."""
+    """M - 1 < d: the rank-revealing general merge (pivoted QR) returns a permuted root, so it draws
+    different points from the in-frame growth, with the same law: two-sample KS at the last generation.
+    Power: a law 20 % too wide in each draw is rejected by the same test."""
     import jax.numpy as jnp
 
     from collapse_jax.models.gaussian.model import make_gaussian
 
     metrics = "mean_error_sq,trace_ratio,w2_sq"
-    own = _accumulate_chains(6, 4, chains=4000, metrics=metrics)
-    general = _accumulate_chains(6, 4, None, chains=4000, metrics=metrics)
-    right = make_gaussian(ddof=0, full_rank=False).merge_own_draws
+    right = make_gaussian(ddof=0, full_rank=False)
+    pivoted = right._replace(merge_own_draws=None)
 
     def too_wide(key, pool, params, n):
-        return right(key, pool, params._replace(log_scale=params.log_scale + 0.5 * jnp.log(1.2)), n)
+        return right.merge_own_draws(key, pool, params._replace(log_scale=params.log_scale + 0.5 * jnp.log(1.2)), n)
 
-    wrong = _accumulate_chains(6, 4, too_wide, chains=4000, metrics=metrics)
+    own = _accumulate_chains(10, 5, chains=2000, metrics=metrics)
+    general = _accumulate_chains(10, 5, pivoted, chains=2000, metrics=metrics)
+    wrong = _accumulate_chains(10, 5, right._replace(merge_own_draws=too_wide), chains=2000, metrics=metrics)
+    assert np.mean(np.abs(own["trace_ratio"][:, -1] - general["trace_ratio"][:, -1]) > 1e-3) > 0.5  # other draws
     for name in ("mean_error_sq", "trace_ratio", "w2_sq"):
         assert scipy.stats.ks_2samp(own[name][:, -1], general[name][:, -1]).pvalue > 1e-3, name
     assert scipy.stats.ks_2samp(wrong["trace_ratio"][:, -1], general["trace_ratio"][:, -1]).pvalue < 1e-6
