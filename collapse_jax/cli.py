@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--mode",
         choices=REPRODUCE_MODES,
         help="full (default: the shipped gallery, at most 10 minutes per experiment on a 2-core CPU), quick "
-        "(minutes on a laptop) or smoke (tiny: checks the pipeline runs)",
+        "(minutes on a laptop), smoke (tiny: checks the pipeline runs) or paper (the papers' own sizes, meant "
+        "for a GPU or TPU; hours on a CPU)",
     )
     reproduce.add_argument("--quick", action="store_true", help="the same as --mode quick")
     reproduce.add_argument("--smoke", action="store_true", help="the same as --mode smoke")
@@ -217,8 +218,7 @@ def main(argv=None) -> int:
                 failed += provider.reproduce(
                     names,
                     out=args.out,
-                    quick=mode == "quick",
-                    smoke=mode == "smoke",
+                    mode=mode,
                     verbose=not args.quiet,
                     resume=args.resume,
                 )
@@ -230,7 +230,7 @@ def main(argv=None) -> int:
 
 
 FIGURES_GROUP = "collapse_jax.figures"
-REPRODUCE_MODES = ("smoke", "quick", "full")
+REPRODUCE_MODES = ("smoke", "quick", "full", "paper")
 
 
 def reproduce_mode(mode: str | None, quick: bool, smoke: bool) -> str:
@@ -244,8 +244,8 @@ def reproduce_mode(mode: str | None, quick: bool, smoke: bool) -> str:
 
 def figure_providers() -> list:
     """The installed figure packages: the modules registered under the entry-point group
-    `collapse_jax.figures`, each with `REGISTRY` (name -> experiment) and `reproduce(names, *, out, quick,
-    smoke, verbose, resume) -> failed curves`. The library never imports them itself: this repository's
+    `collapse_jax.figures`, each with `REGISTRY` (name -> experiment) and `reproduce(names, *, out, mode,
+    verbose, resume) -> failed curves` (mode: one of `REPRODUCE_MODES`). The library never imports them itself: this repository's
     `experiments` package registers itself in pyproject.toml, and another package can add its own figures."""
     from importlib.metadata import entry_points
 

@@ -1,7 +1,8 @@
 """Figure experiments, registered so that `collapse-jax reproduce` runs them all.
 
 Each experiment module defines `EXPERIMENT = Experiment(name, description, run)` where
-`run(out_dir, mode, progress) -> (curves, figure_paths)` (mode: "full", "quick" or "smoke"): it simulates through `collapse_jax.simulate`
+`run(out_dir, mode, progress) -> (curves, figure_paths)` (mode: "full", "quick", "smoke" or "paper": the
+papers' own sizes, for accelerators): it simulates through `collapse_jax.simulate`
 (summaries are kept under `out_dir/<name>/`), plots the figure, and returns the per-curve comparisons.
 """
 
@@ -151,20 +152,42 @@ def _record_in_manifest(out: str, name: str, made: dict, curves: list) -> None:
         stream.write("\n")
 
 
+MODES = ("smoke", "quick", "full", "paper")
+
+
+def _mode(mode: str | None, quick: bool, smoke: bool) -> str:
+    """`mode`, or the one the older `quick`/`smoke` flags ask for ("full" without either)."""
+    flagged = "smoke" if smoke else "quick" if quick else None
+    if mode is not None and flagged is not None and mode != flagged:
+        raise ValueError(f"mode={mode!r} and {flagged}=True ask for different modes: give one")
+    mode = mode or flagged or "full"
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; modes: {', '.join(MODES)}")
+    return mode
+
+
 def reproduce(
-    names=None, *, out: str, quick: bool = False, smoke: bool = False, verbose: bool = True, resume: bool = False
+    names=None,
+    *,
+    out: str,
+    mode: str | None = None,
+    quick: bool = False,
+    smoke: bool = False,
+    verbose: bool = True,
+    resume: bool = False,
 ) -> list:
     """Run experiments (default: all), write figures and `out/report.md`; return the failed curves.
-    `resume`: read back the runs whose summary under `out` has exactly their configuration
-    (`experiments.common.finished_summary`) instead of running them."""
+    `mode`: one of `MODES` (default "full"; `quick=True` and `smoke=True` are older spellings of
+    mode="quick" and mode="smoke"). `resume`: read back the runs whose summary under `out` has exactly
+    their configuration (`experiments.common.finished_summary`) instead of running them."""
     names = list(names or REGISTRY)
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
         raise ValueError(
             f"unknown experiment(s) {', '.join(unknown)}; `collapse-jax list` shows: {', '.join(REGISTRY)}"
         )
+    mode = _mode(mode, quick, smoke)
     os.makedirs(out, exist_ok=True)
-    mode = "smoke" if smoke else "quick" if quick else "full"
     curves, figures = [], {}
     for name in names:
         start = time.perf_counter()

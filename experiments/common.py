@@ -80,13 +80,16 @@ def simulate_cells(cells: dict, *, progress: bool = False, workers: int = 2) -> 
     """Run `{name: (setting, config, out_dir)}` cells and return `{name: summary}`.
 
     Programs are compiled two at a time in threads (XLA compiles in C++ without the Python lock, and
-    compiling is most of a quick figure's time); they are then executed one after another, because
-    concurrent executions on one CPU device can deadlock in the XLA CPU runtime. With `RESUME["on"]`
+    compiling is most of a quick figure's time), at most `workers + 1` cells ahead of the cell being
+    run, so a figure of hundreds of cells never holds more than a few executables; they are executed
+    one after another, because concurrent executions on one CPU device can deadlock in the XLA CPU
+    runtime. With `RESUME["on"]`
     (`collapse-jax reproduce --resume`), a cell whose folder holds the summary of exactly its setting and
     configuration is read back instead of run: an interrupted figure continues where it stopped, and a
     change to the plotting alone costs no simulation (after a change to the engine, run without it).
     """
     import time
+    from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
     from collapse_jax.simulate import finish, prepare
@@ -111,21 +114,34 @@ def simulate_cells(cells: dict, *, progress: bool = False, workers: int = 2) -> 
             rest.append(name)
         else:
             first[name] = key
-    prepared = {}
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for names in (list(first), rest):
-            prepared |= dict(zip(names, pool.map(lambda name: prepare(cells[name][0], cells[name][1]), names)))
+    queue = iter(list(first) + rest)
     summaries = dict(done_before)
-    for done, (name, (setting, _, out)) in enumerate(cells.items(), 1):
-        config, run = prepared[name]
-        summaries[name] = finish(setting, config, run, out=out)
-        if progress:
-            elapsed = time.perf_counter() - start
-            print(
-                f"  [{done}/{len(cells)}] {os.path.relpath(out)} ({summaries[name]['num_chains']} chains) "
-                f"elapsed {elapsed:.0f} s",
-                flush=True,
-            )
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending = deque()
+
+        def submit_next():
+            name = next(queue, None)
+            if name is not None:
+                pending.append((name, pool.submit(prepare, cells[name][0], cells[name][1])))
+
+        for _ in range(workers + 1):  # compile at most this many cells ahead of the one running
+            submit_next()
+        done = 0
+        while pending:
+            name, compiled = pending.popleft()
+            config, run = compiled.result()
+            submit_next()
+            setting, _, out = cells[name]
+            summaries[name] = finish(setting, config, run, out=out)
+            del config, run  # the executable is released once its cell is written
+            done += 1
+            if progress:
+                elapsed = time.perf_counter() - start
+                print(
+                    f"  [{done}/{len(cells)}] {os.path.relpath(out)} ({summaries[name]['num_chains']} chains) "
+                    f"elapsed {elapsed:.0f} s",
+                    flush=True,
+                )
     return {name: summaries[name] for name in order}
 
 
@@ -149,6 +165,7 @@ LIMIT_STYLE = dict(color="0.55", lw=1.0, linestyle="-.", zorder=1.5)  # an asymp
 QUANTILE_STYLE = dict(
     color="black", lw=0.7, linestyle=":", zorder=1.5
 )  # the theory's median, beside the chains' median
+_SE_ALPHA, _QUANTILE_ALPHA = 0.35, 0.08  # the two bands of `plot_metric` (mean +- 1.96 SE; 5-95% of chains)
 
 
 def plot_metric(
@@ -185,7 +202,7 @@ def plot_metric(
         ax.plot(g, f(_array(quantiles["0.5"])), color=color, linestyle=linestyle, lw=1.2, label=label)
         if bands:
             ax.fill_between(
-                g, f(_array(quantiles["0.05"])), f(_array(quantiles["0.95"])), color=color, alpha=0.08, lw=0
+                g, f(_array(quantiles["0.05"])), f(_array(quantiles["0.95"])), color=color, alpha=_QUANTILE_ALPHA, lw=0
             )
         return
     mean, se = _array(entry["mean"]), _array(entry["se"])
@@ -196,13 +213,13 @@ def plot_metric(
     shown = np.where(checkable, mean, np.nan)
     ax.plot(g, f(shown), color=color, linestyle=linestyle, lw=1.4, label=label)
     lo, hi = np.where(checkable, floor(mean - 1.96 * se), np.nan), np.where(checkable, mean + 1.96 * se, np.nan)
-    ax.fill_between(g, f(lo), f(hi), color=color, alpha=0.35, lw=0)
+    ax.fill_between(g, f(lo), f(hi), color=color, alpha=_SE_ALPHA, lw=0)
     quantiles = entry.get("quantiles") or {}
     if not checkable.all() and "0.5" in quantiles:  # the median at every generation, thinner than the mean
         ax.plot(g, f(_array(quantiles["0.5"])), color=color, linestyle=linestyle, lw=0.8)
     if bands and quantiles:
         lo, hi = _array(quantiles["0.05"]), _array(quantiles["0.95"])
-        ax.fill_between(g, f(lo), f(hi), color=color, alpha=0.08, lw=0)
+        ax.fill_between(g, f(lo), f(hi), color=color, alpha=_QUANTILE_ALPHA, lw=0)
     if theory and has_theory:
         t = _array(entry["theory"])
         style = EXACT_STYLE if entry["theory_kind"] == "exact" else LIMIT_STYLE
@@ -233,6 +250,39 @@ def style_axes(ax, *, title=None, xlabel="generation", ylabel=None, logy=False, 
     ax.grid(alpha=0.25, lw=0.5)
 
 
+def _matches(line, style: dict) -> bool:
+    from matplotlib.colors import to_rgba
+
+    return (
+        to_rgba(line.get_color()) == to_rgba(style["color"])
+        and line.get_linestyle() == style["linestyle"]
+        and abs(line.get_linewidth() - style["lw"]) < 1e-9
+    )
+
+
+def figure_key(fig) -> str:
+    """The footer's key to the encodings this figure actually draws (found by their styles, so a figure
+    without theory does not describe theory lines): the chain mean with its SE band, the 5-95% band of
+    the chains, exact theory, its median, and asymptotic formulas or limits. Empty when none is drawn."""
+    lines = [line for ax in fig.axes for line in ax.get_lines()]
+    alphas = {collection.get_alpha() for ax in fig.axes for collection in ax.collections}
+    parts = []
+    if _SE_ALPHA in alphas:
+        parts.append(
+            "coloured line: chain mean, drawn only where checkable (thinner: the chains' median, where heavy "
+            "tails make some means uncheckable); dark band: mean +- 1.96 SE"
+        )
+    if _QUANTILE_ALPHA in alphas:
+        parts.append("light band: 5-95% of chains")
+    if any(_matches(line, EXACT_STYLE) for line in lines):
+        parts.append("thin solid black: exact theory")
+    if any(_matches(line, QUANTILE_STYLE) for line in lines):
+        parts.append("black dotted: the theory's median")
+    if any(_matches(line, LIMIT_STYLE) for line in lines):
+        parts.append("grey dash-dot: an asymptotic formula or limit")
+    return "; ".join(parts)
+
+
 def finish_figure(fig, title: str, out_dir: str, name: str, *, bottom: float = 0.02) -> list[str]:
     """Title, the band legend, layout; save as PNG and PDF under `out_dir`, close; return the paths.
     `bottom`: the figure's fraction kept free at the bottom (for a figure-wide legend)."""
@@ -241,14 +291,10 @@ def finish_figure(fig, title: str, out_dir: str, name: str, *, bottom: float = 0
     fig.suptitle(title, fontsize=11)
     import textwrap
 
-    footer = (
-        "coloured line: chain mean, drawn only where checkable (thinner: the chains' median, where heavy tails "
-        "make some means uncheckable); dark band: mean +- 1.96 SE; light band: 5-95% of chains; thin solid "
-        "black: exact theory (dotted: its median); grey dash-dot: an asymptotic formula or limit"
-    )
+    footer = figure_key(fig)
     if STAMP:
         footer += (
-            f". Made by collapse-jax {STAMP['collapse_jax']} (reproduce {STAMP['name']} in {STAMP['mode']} mode, "
+            f"{'. ' if footer else ''}Made by collapse-jax {STAMP['collapse_jax']} (reproduce {STAMP['name']} in {STAMP['mode']} mode, "
             f"source {STAMP['source_hash']}), JAX {STAMP['jax']}"
         )
     width = max(60, int(fig.get_figwidth() * 17))  # characters of 7-point text per line across the figure

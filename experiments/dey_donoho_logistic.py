@@ -38,10 +38,13 @@ NAME = "dey-donoho-logistic"
 DIM = 10
 SIGNAL = 1.0
 SAMPLES = (200, 400, 1600)
+# paper mode: their logistic simulation (logistic_discard_synthetic.R: d = 5, n = 10^4, 50 iterations,
+# 10^4 repetitions), beside full's T/d = 20, 40, 160 at d = 5
+PAPER = dict(dim=5, samples=(100, 200, 800, 10_000), generations=50, chains=10_000)
 POLICIES = ("replace", "accumulate")
 METRICS = ("param_error_sq", "excess_log_loss")
-SHADES = {200: "#fcae91", 400: "#fb6a4a", 1600: "#a50f15"}
-BLUES = {200: "#9ecae1", 400: "#4292c6", 1600: "#08306b"}
+SHADES = {20: "#fcae91", 40: "#fb6a4a", 160: "#a50f15", 2000: "#67000d"}  # by T/d
+BLUES = {20: "#9ecae1", 40: "#4292c6", 160: "#08306b", 2000: "#041b3d"}
 LIMIT = dict(color="0.5", lw=1.2, linestyle="-.")
 TITLES = {"param_error_sq": r"$\|\beta_k-\beta^*\|^2$", "excess_log_loss": "excess log-loss"}
 
@@ -61,16 +64,18 @@ def _plot_ratio(ax, summary: dict, metric: str, *, label: str, color) -> None:
 
 
 def run(out_dir: str, mode: str = "full", progress: bool = True):
-    """mode: "full" (1000 chains, 30 generations), "quick" (200 chains, 20 generations) or "smoke" (16
-    chains, 4 generations, T = 200 only)."""
-    generations = {"full": 30, "quick": 20, "smoke": 4}[mode]
-    chains = {"full": 1000, "quick": 200, "smoke": 16}[mode]
-    samples = SAMPLES[:1] if mode == "smoke" else SAMPLES
+    """mode: "full" (1000 chains, 30 generations), "quick" (200 chains, 20 generations), "smoke" (16
+    chains, 4 generations, T = 200 only) or "paper" (`PAPER`: d = 5, T in {100, 200, 800, 10^4}, 50
+    generations, 10^4 chains)."""
+    generations = {"full": 30, "quick": 20, "smoke": 4, "paper": PAPER["generations"]}[mode]
+    chains = {"full": 1000, "quick": 200, "smoke": 16, "paper": PAPER["chains"]}[mode]
+    samples = {"smoke": SAMPLES[:1], "paper": PAPER["samples"]}.get(mode, SAMPLES)
+    dim = PAPER["dim"] if mode == "paper" else DIM
     cells = {}
     for policy in POLICIES:
         for t in samples:
             config = dict(
-                dim=DIM,
+                dim=dim,
                 samples=t,
                 signal=SIGNAL,
                 design="fixed",
@@ -83,7 +88,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     summaries = simulate_cells(cells, progress=progress)
     curves = []
     for (policy, t), summary in summaries.items():
-        curves += curves_from_summary(NAME, f"{policy} d={DIM} T={t}", summary, METRICS)
+        curves += curves_from_summary(NAME, f"{policy} d={dim} T={t}", summary, METRICS)
 
     g = np.arange(generations + 1)
     fig, axes = plt.subplots(2, 3, figsize=(16, 9))
@@ -91,7 +96,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         for (policy, t), summary in summaries.items():
             ax = axes[row, 0 if policy == "replace" else 1]
             colors = SHADES if policy == "replace" else BLUES
-            _plot_ratio(ax, summary, metric, label=f"T = {t} (T/d = {t // DIM})", color=colors[t])
+            _plot_ratio(ax, summary, metric, label=f"T = {t} (T/d = {t // dim})", color=colors[t // dim])
         axes[row, 0].plot(g[1:], g[1:], **LIMIT, label="large-M limit: k")
         partial = theory.logistic.pathway_ratio("accumulate", generations)
         axes[row, 1].plot(g[1:], partial[1:], **LIMIT, label=r"large-M limit: $\sum_{j\leq k} 1/j^2$")
@@ -118,21 +123,21 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         separated = np.asarray(summary["metrics"]["separated"]["mean"], float)
         colors = SHADES if policy == "replace" else BLUES
         style = "-" if policy == "replace" else "--"
-        ax.plot(g, separated, color=colors[t], linestyle=style, lw=1.4, label=f"{policy}, T = {t}")
+        ax.plot(g, separated, color=colors[t // dim], linestyle=style, lw=1.4, label=f"{policy}, T = {t}")
     style_axes(ax, title="fraction of fits flagged separated (no MLE)", ylabel="fraction of chains")
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlim(0, generations)
     ax.legend(fontsize=8, loc="upper left")
 
     ax = axes[1, 2]  # generation 1 is the fit on real labels: the same in both policies' runs (same keys)
-    for marker, color, offset, metric in zip(("o", "s"), (SHADES[1600], BLUES[1600]), (0.96, 1.04), METRICS):
+    for marker, color, offset, metric in zip(("o", "s"), (SHADES[160], BLUES[160]), (0.96, 1.04), METRICS):
         gaps, bars = [], []
         for t in samples:
             entry = summaries[("accumulate", t)]["metrics"][metric]
-            one = theory.logistic.one_fit(metric, dim=DIM, samples=t, signal=SIGNAL)
+            one = theory.logistic.one_fit(metric, dim=dim, samples=t, signal=SIGNAL)
             gaps.append(entry["mean"][1] / one - 1)
             bars.append(1.96 * entry["se"][1] / one)
-        x = np.array([DIM / t for t in samples]) * offset
+        x = np.array([dim / t for t in samples]) * offset
         ax.errorbar(x, gaps, yerr=bars, fmt=marker, ms=4, capsize=2, lw=1, color=color, label=TITLES[metric])
     ax.axhline(0, **LIMIT, label="large-M limit")
     style_axes(
@@ -142,11 +147,11 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         ylabel="simulated / asymptotic - 1",
         logx=True,
     )
-    ax.set_xticks([DIM / t for t in samples], [f"1/{t // DIM}" for t in samples])
+    ax.set_xticks([dim / t for t in samples], [f"1/{t // dim}" for t in samples])
     ax.minorticks_off()
     ax.legend(fontsize=8, loc="upper left")
     title = (
-        f"The $\\pi^2/6$ pathway beyond OLS: logistic regression (MLE), d = {DIM}, $\\|\\beta^*\\|$ = {SIGNAL:g}, "
+        f"The $\\pi^2/6$ pathway beyond OLS: logistic regression (MLE), d = {dim}, $\\|\\beta^*\\|$ = {SIGNAL:g}, "
         f"fixed design, {summaries[(POLICIES[0], samples[0])]['num_chains']} chains per curve; "
         "grey dash-dot: large-M limits (no finite-T theory)"
     )

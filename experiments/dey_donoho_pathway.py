@@ -45,13 +45,16 @@ ONE_FIT = NOISE * DIM / (SAMPLES - DIM - 1)
 def chains_for(policy: str, mode: str) -> int:
     if mode == "smoke":
         return 64
+    if mode == "paper":  # the 10^6 Monte-Carlo paths of their Gaussian-process simulation, every workflow
+        return 1_000_000
     if policy == "accumulate-subsample":  # sample path: a pool of up to G T rows per chain
         return {"quick": 1000, "full": 10_000}[mode]
     return {"quick": 4000, "full": 100_000}[mode]
 
 
 def run(out_dir: str, mode: str = "full", progress: bool = True):
-    """mode: "full" (10^5 chains, 10^4 for subsample), "quick" (4000 / 1000) or "smoke" (10 generations)."""
+    """mode: "full" (10^5 chains, 10^4 for subsample), "quick" (4000 / 1000), "smoke" (10 generations) or
+    "paper" (their G = 100 generations and 10^6 paths, for every workflow)."""
     generations = 10 if mode == "smoke" else 100
     cells = {}
     for policy in POLICIES:

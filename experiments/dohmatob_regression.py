@@ -32,6 +32,10 @@ except the min-norm chain):
       downstream_ridge, so the generation-aware choice is simulated as one cell per lambda_n, read at its
       own generation n (markers with 95% bars; faint lines: the same cells at every generation, each
       best near its own n). Theory for it: the B.4 total at lambda_n (theory.ridge.ridge_two_stage).
+  (d) theory only: the fast -> slow crossover (theory.md B.5). Noiseless downstream labels, power law
+      beta = 2, r = 0.5, d = 4000 >> T': the clean error at the best ridge falls like T'^-2 (fast);
+      after n synthetic generations (sigma0^2 = 1e-4, T0 = 2d) it bends to T'^-2/3 (slow), from a T'
+      near 1 / sigma_fake that falls as n grows.
 The ridge theory is a deterministic equivalent with O(1/d) error: at d = 32 its curves can sit a few
 standard errors from the simulation (report: "deviates (asymptotic)"), most at small T'.
 """
@@ -53,6 +57,9 @@ NOISE_A = 1.0  # panel (a): chain and downstream label noise
 DOWN_FACTOR = 1.5  # downstream T' = 1.5 d in panels (a) and (c)
 BETA, SOURCE, NOISE_B = 2.0, 0.5, 0.1  # panel (b)
 NOISE_C = 0.25  # panel (c)
+# panel (d), theory only: d, chain noise, synthetic generations and downstream sizes of the crossover
+CROSS_DIM, CROSS_NOISE, CROSS_N, CROSS_SIZES = 4000, 1e-4, (0, 1, 10, 100), (2.0, 1000.0)
+COLORS_CROSS = ("#1f77b4", "#ff7f0e", "#d62728", "#8c564b")
 COLORS_T = ("#d62728", "#1f77b4", "#2ca02c")
 COLORS_N = {0: "#1f77b4", 1: "#ff7f0e", 5: "#d62728"}
 DOWN = ("excess_risk", "downstream_excess_risk")
@@ -72,6 +79,23 @@ MODES = {
         power_sizes=(16, 32, 64, 128, 256, 512, 1024),
         power_n=(0, 1, 5),
         power_chains=2000,
+        adaptive_n=(1, 2, 5, 10, 20),
+        ridgeless=True,
+    ),
+    # papers.md 4 gives no sizes (Gaussian simulations and kernel ridge on MNIST): full with more chains,
+    # and panel (b) at d = 128 (a smaller O(1/d) error of the deterministic equivalent) to T' = 2048
+    "paper": dict(
+        d=32,
+        G=20,
+        chains=50_000,
+        ols=(2, 4, 8),
+        minnorm=(64, 32),
+        minnorm_noises=(0.0, 1.0),
+        minnorm_chains=50_000,
+        power_dim=128,
+        power_sizes=(16, 32, 64, 128, 256, 512, 1024, 2048),
+        power_n=(0, 1, 5),
+        power_chains=10_000,
         adaptive_n=(1, 2, 5, 10, 20),
         ridgeless=True,
     ),
@@ -114,8 +138,60 @@ def _chain_risk(n, noise, dim, samples):
     return np.asarray(n, float) * noise * dim / (samples - dim - 1)
 
 
+def _crossover_panel(ax) -> None:
+    """(d), theory only: the fast -> slow crossover of the scaling law (theory.md B.5). Noiseless
+    downstream labels (sigma' = 0), power-law spectrum, T' << d: on clean data the error at the best ridge
+    falls at the fast rate T'^-(2 r beta); after n synthetic generations (chain noise sigma0^2, T0 = 2d)
+    the fake label noise sigma_fake^2 ~ n sigma0^2 turns it to the slow rate T'^-(2 r beta/(2 r beta + 1)),
+    from a T' that falls as n grows. d = 4000 is out of reach of a simulation sweep here, so the panel
+    draws the deterministic equivalent alone (ASYMPTOTIC, O(1/d))."""
+    t0 = 2 * CROSS_DIM
+    grid = np.geomspace(*CROSS_SIZES, 36)
+    chain = _chain_risk(np.asarray(CROSS_N), CROSS_NOISE, CROSS_DIM, t0)
+    with jax.enable_x64(True):
+        eig = ridge_theory.power_law_spectrum(CROSS_DIM, BETA)
+        coef = ridge_theory.source_coefficients_sq(CROSS_DIM, BETA, SOURCE)
+        best = np.array(
+            [
+                np.asarray(
+                    ridge_theory.optimal_ridge(
+                        eigenvalues=eig,
+                        weight_coefficients_sq=coef,
+                        downstream_samples=float(t),
+                        downstream_noise_var=0.0,
+                        chain_excess_risk=chain,
+                    )[1]
+                )
+                for t in grid
+            ]
+        )
+    for i, (n, color) in enumerate(zip(CROSS_N, COLORS_CROSS)):
+        label = "n = 0 (clean)" if n == 0 else rf"n = {n}: $\sigma_{{fake}}^2$ ~ {n * CROSS_NOISE:g}"
+        ax.plot(grid, best[:, i], color=color, lw=1.2, linestyle="-.", label=label)
+    fast = 2 * SOURCE * BETA
+    slow = float(ridge_theory.power_law_rate(BETA, SOURCE))
+    guides = (
+        (fast, 0.5 * best[0, 0], 0, ":", f"guide: fast rate $T'^{{-{fast:g}}}$"),  # under the clean curve
+        (slow, 2.0 * best[-1, 1], -1, "--", f"guide: slow rate $T'^{{-{slow:.2g}}}$"),  # over n = 1, at its end
+    )
+    for rate, level, at, style, text in guides:
+        ax.plot(grid, level * (grid / grid[at]) ** -rate, color="0.6", lw=0.8, linestyle=style, label=text)
+    style_axes(
+        ax,
+        title=(
+            rf"(d) fast -> slow crossover, theory only: d={CROSS_DIM}, T0=2d, $\sigma'$=0, $\sigma_0^2$={CROSS_NOISE:g}"
+        ),
+        xlabel="downstream sample size T' (T' << d)",
+        ylabel=r"downstream test error at $\lambda^*(T', n)$",
+        logx=True,
+        logy=True,
+    )
+    ax.legend(fontsize=7, loc="lower left", title="deterministic equivalent (B.4-B.5)", title_fontsize=7)
+
+
 def run(out_dir: str, mode: str = "full", progress: bool = True):
-    """mode: "full", "quick" (d = 32, fewer chains) or "smoke" (d = 16, 1-3 generations)."""
+    """mode: "full", "paper" (more chains, panel (b) at d = 128), "quick" (d = 32, fewer chains) or "smoke"
+    (d = 16, 1-3 generations)."""
     p = MODES[mode]
     d, G = p["d"], p["G"]
     down = int(DOWN_FACTOR * d)  # T' of panels (a) and (c); >= d + 2
@@ -234,7 +310,8 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         metrics = DOWN if key == "ridgeless" else ("downstream_excess_risk",)
         curves += curves_from_summary(NAME, f"(c) isotropic d={d} T'={down} {label}", summaries["iso", key], metrics)
 
-    fig, axes = plt.subplots(1, 3, figsize=(17, 5.0))
+    fig, axes = plt.subplots(2, 2, figsize=(14, 10.5))
+    axes = axes.ravel()
     # (a)
     ax = axes[0]
     for t, color in zip(sizes_a, COLORS_T if len(sizes_a) > 1 else COLORS_T[1:]):
@@ -287,7 +364,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         )
     for i, n in enumerate(power_n):
         color = COLORS_N.get(n, "0.3")
-        ax.plot(grid, best[:, i], color=color, lw=1.0, linestyle="--")
+        ax.plot(grid, best[:, i], color=color, lw=1.0, linestyle="-.")
         mean = np.array(
             [summaries["power", t, n]["metrics"]["downstream_excess_risk"]["mean"][n] for t in p["power_sizes"]]
         )
@@ -323,6 +400,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         logx=True,
         logy=True,
     )
+    ax.plot([], [], color="0.3", lw=1.0, linestyle="-.", label="dash-dot: deterministic equivalent (B.4)")
     ax.legend(fontsize=7, loc="lower left", title="synthetic generations", title_fontsize=7)
     # (c)
     ax = axes[2]
@@ -389,6 +467,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     ax.set_xlim(0, G)
     ax.set_ylim(0, None)
     ax.legend(fontsize=7, loc="upper left")
+    _crossover_panel(axes[3])
     title = (
         f"Model collapse demystified (regression, fresh design, replace): {p['chains']} chains per curve in (a) "
         f"and (c), {p['minnorm_chains']} for min-norm, {p['power_chains']} per point in (b)"

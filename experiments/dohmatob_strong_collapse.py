@@ -6,13 +6,16 @@ Setting (theory.md C; `collapse-jax simulate mixture`): x ~ N(0, I_d), real labe
 synthetic labels x.w2 + noise with ||w2 - w1|| = c (random directions per chain, ||w1|| = 1); the fit
 sees N points, a share q of them synthetic. Metric: test_error = ||w_hat - w1||^2.
 
-(a) OLS, d = 10, sigma^2 = 1, c = 1: test error against N for several q. Theory (exact finite-N formula,
-    theory.strong_collapse) as lines; the floor q^2 c^2 dotted: for q > 0 the error stops falling.
+(a) OLS, d = 10, sigma^2 = 1, c = 1: test error against N for several q, the paper's q = 1/1000 among
+    them. Theory (exact finite-N formula, theory.strong_collapse) as lines, continued to N = 10^8 in a
+    shaded region where only theory is drawn; the floor q^2 c^2 dotted: for q > 0 the error stops
+    falling (q = 1/1000 reaches its floor 10^-6 only near N = 10^7, out of reach of the simulation).
 (b) random-projection model of width m, d = 60, q = 0.3, sigma^2 = 0.25, c = 5: error against m at
-    N = 40 and N = 2000. Exact finite-N theory where N >= min(m, d) + 2; grey: the N -> infinity formula
-    (1 - m/d) + q^2 (m/d) c^2 (theory.md C.3), which grows with m: a larger model copies more of the
-    synthetic shift. At N = 40 the min-norm fit peaks near the interpolation threshold m = N and falls
-    after it (simulation only: no closed form is derived past the threshold).
+    N = 40 and N = 2000. Exact finite-N theory where N >= min(m, d) + 2; grey dash-dot: the N -> infinity
+    formula (1 - m/d) + q^2 (m/d) c^2 (theory.md C.3), which grows with m: a larger model copies more of
+    the synthetic shift. At N = 40 the min-norm fit peaks at the interpolation threshold m = N and falls
+    after it, six widths past the threshold (double descent in width; simulation only there: no closed
+    form is derived past the threshold).
 (c) real x synthetic counts (OLS, d = 10, sigma^2 = 1, c = 1): the exact test error surface (colour,
     log scale) and, per real count, the synthetic count that minimises it (white line); simulated cells
     as circles whose colour is the simulated error. With 20 real points about 20 synthetic ones help;
@@ -33,29 +36,42 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
 
-from experiments.common import curves_from_summary, finish_figure, simulate_cells, style_axes
+from experiments.common import LIMIT_STYLE, curves_from_summary, finish_figure, simulate_cells, style_axes
 from theory import strong_collapse as theory
 
 NAME = "dohmatob-strong-collapse"
-COLORS = ("#1f77b4", "#2ca02c", "#ff7f0e", "#d62728")
+COLORS = ("#1f77b4", "#9467bd", "#2ca02c", "#ff7f0e", "#d62728")
+THEORY_SIZE = 10**8  # panel (a): exact theory continues to this N, past the simulated sizes
 GAUSS_DIM = 5  # panel (d)
 WIDTH_SHIFT = 5.0  # panel (b): q^2 c^2 = 2.25 > ||w1||^2 = 1, so the infinite-data error grows with m
 MODES = {
     "full": dict(
         chains=4000,
         sizes=(20, 40, 100, 300, 1000, 3000, 10000),
-        shares=(0.0, 0.02, 0.1, 0.3),
-        widths=(5, 10, 20, 30, 36, 40, 44, 50, 60),
+        shares=(0.0, 0.001, 0.02, 0.1, 0.3),
+        widths=(5, 10, 20, 30, 34, 36, 38, 42, 44, 46, 50, 55, 60),
         real=(20, 40, 100, 400),
         synthetic=(0, 10, 30, 100, 300),
+        gauss_real=(10, 20, 50, 200),
+        gauss_synthetic=(0, 10, 30, 100, 300, 1000),
+    ),
+    # the paper's share 1/1000 simulated to N = 10^6 (its floor 10^-6 is near reach there); papers.md 7 gives no
+    # sizes for its Gaussian model (its experiments are MNIST and GPT-2), so the rest is full with more chains
+    "paper": dict(
+        chains=20_000,
+        sizes=(20, 40, 100, 300, 1000, 3000, 10_000, 100_000, 1_000_000),
+        shares=(0.0, 0.001, 0.02, 0.1, 0.3),
+        widths=(5, 10, 20, 30, 34, 36, 38, 42, 44, 46, 50, 55, 60),
+        real=(20, 40, 100, 400, 1000),
+        synthetic=(0, 10, 30, 100, 300, 1000),
         gauss_real=(10, 20, 50, 200),
         gauss_synthetic=(0, 10, 30, 100, 300, 1000),
     ),
     "quick": dict(
         chains=1000,
         sizes=(20, 60, 300, 3000),
-        shares=(0.0, 0.05, 0.3),
-        widths=(5, 20, 36, 44, 60),
+        shares=(0.0, 0.001, 0.05, 0.3),
+        widths=(5, 20, 36, 44, 50, 60),
         real=(20, 40, 100),
         synthetic=(0, 20, 100),
         gauss_real=(10, 30, 100),
@@ -141,7 +157,18 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     axes = axes.ravel()
 
     ax = axes[0]
-    fine = np.unique(np.geomspace(14, max(m["sizes"]) * 1.2, 80).astype(int))
+    fine = np.unique(np.geomspace(14, THEORY_SIZE, 160).astype(int))
+    simulated_to = max(m["sizes"]) * 1.5
+    ax.axvspan(simulated_to, THEORY_SIZE, color="0.93", lw=0, zorder=0)
+    ax.text(
+        np.sqrt(simulated_to * THEORY_SIZE),
+        3.0,
+        "exact theory only\n(beyond the simulation)",
+        ha="center",
+        va="top",
+        fontsize=8,
+        color="0.35",
+    )
     for q, color in zip(m["shares"], COLORS):
         values = np.array([point(("floor", q, n)) for n in m["sizes"]])
         ax.errorbar(
@@ -155,18 +182,21 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
             label=f"q = {q:g}",
         )
         exact = [theory.ols_mixture_error_exact(10, n, n - int(np.floor((1 - q) * n + 0.5)), 1.0, 1.0) for n in fine]
-        ax.plot(fine, exact, color=color, lw=1.0)
+        ax.plot(fine, exact, color=color, lw=0.9)
         if q > 0:
             ax.axhline(theory.synthetic_floor(q, 1.0), color=color, lw=0.8, linestyle=":")
+    ax.plot([], [], color="0.3", lw=0.9, label="exact theory (finite N)")
+    ax.plot([], [], color="0.3", lw=0.8, linestyle=":", label="floor q^2 c^2 (N -> infinity)")
     style_axes(
         ax,
-        title="(a) OLS on a mix: the floor q^2 c^2 (dotted)",
+        title="(a) OLS on a mix: any share q > 0 leaves the floor q^2 c^2 (dotted)",
         xlabel="training points N",
         ylabel="test error ||w - w1||^2",
         logx=True,
         logy=True,
     )
-    ax.legend(fontsize=8)
+    ax.set_ylim(5e-8, 5)
+    ax.legend(fontsize=7.5, loc="lower left", ncol=2)
 
     ax = axes[1]
     for n, color in zip((40, 2000), ("#d62728", "#1f77b4")):
@@ -192,15 +222,14 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     ax.plot(
         np.arange(1, 61),
         [theory.projection_limit(60, w, 0.3, WIDTH_SHIFT) for w in range(1, 61)],
-        color="0.5",
-        lw=0.8,
-        linestyle="--",
+        **LIMIT_STYLE,
         label="N -> infinity (theory.md C.3)",
     )
     ax.axvline(40, color="0.6", lw=0.6, linestyle=":")
+    ax.text(40.5, 1.05, "m = N = 40", fontsize=7, color="0.4")
     style_axes(
         ax,
-        title=f"(b) random projections of width m, d = 60, q = 0.3, c = {WIDTH_SHIFT:g}",
+        title=f"(b) width m (d = 60, q = 0.3, c = {WIDTH_SHIFT:g}): N = 40 peaks at m = N, then descends",
         xlabel="width m",
         ylabel="test error",
         logy=True,
@@ -252,14 +281,15 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
             mean, se = point(("gauss", r, n), "kl_divergence")
             ax.text(j, i, f"{mean:.3g}\n+-{1.96 * se:.2g}", ha="center", va="center", fontsize=7, color="white")
     best = np.argmin(grid, axis=0)
-    ax.plot(np.arange(len(m["gauss_real"])), best - 0.3, "r^", ms=7, label="best synthetic count (simulation)")
+    ax.plot(np.arange(len(m["gauss_real"])), best - 0.3, "r^", ms=7)  # under the cell's numbers
     ax.set_xticks(range(len(m["gauss_real"])), [str(r) for r in m["gauss_real"]])
     ax.set_yticks(range(len(m["gauss_synthetic"])), [str(n) for n in m["gauss_synthetic"]])
     fig.colorbar(image, ax=ax, label="KL(truth || model 2)")
     ax.set_xlabel("real points (model 1 fitted on them; reused by model 2)")
     ax.set_ylabel("synthetic points from model 1")
-    ax.set_title(f"(d) Gaussian, d = {GAUSS_DIM} (MLE): real x synthetic counts, simulation only", fontsize=10)
-    ax.legend(fontsize=7, loc="upper right")
+    ax.set_title(
+        f"(d) Gaussian, d = {GAUSS_DIM} (MLE), simulation only; red triangle: the best synthetic count", fontsize=10
+    )
     paths = finish_figure(
         fig,
         f"Strong model collapse: a synthetic share leaves a floor ({m['chains']} chains per "

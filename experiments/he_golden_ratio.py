@@ -62,8 +62,9 @@ def _weights(alpha: float, mode: str) -> list[float]:
 
 
 def run(out_dir: str, mode: str = "full", progress: bool = True):
-    """mode: "full" (20 000 chains), "quick" (2000) or "smoke" (64 chains, 8 generations, 3 weights)."""
-    generations = 8 if mode == "smoke" else 60
+    """mode: "full" (20 000 chains), "quick" (2000), "smoke" (64 chains, 8 generations, 3 weights) or
+    "paper" (the paper code's T = 200 generations at n = M = 100; 10^5 chains)."""
+    generations = {"smoke": 8, "paper": 200}.get(mode, 60)
     chains = {"smoke": 64, "quick": 2000, "full": 20_000, "paper": 100_000}[mode]
     base = dict(dim=1, samples=SAMPLES, ddof=DDOF, policy="replace", generations=generations, chains=chains)
     base |= dict(seed=0, metrics=METRICS)

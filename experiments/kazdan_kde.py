@@ -65,6 +65,14 @@ MODES = {
         {"replace": (200, 32), "accumulate": (100, 4), "accumulate-subsample": (200, 16)},
     ),
     "smoke": (("moons",), ("0.5",), 20, {p: (5, 4) for p in POLICIES}),
+    # the paper: h in {0.1, 0.5, 1.0} plus the Scott and Silverman rules, 1000 iterations, 500 held-out points,
+    # 100 seeds (full's 128 kept for every policy); M = 100 is the slice of its n grid this figure draws
+    "paper": (
+        DATASETS,
+        BANDWIDTHS + ("scott", "silverman"),
+        500,
+        {p: (1000, 128) for p in POLICIES},
+    ),
 }
 
 
@@ -109,7 +117,7 @@ def _plain_log_labels(ax) -> None:
 
 
 def run(out_dir: str, mode: str = "full", progress: bool = True):
-    """mode: "full", "quick" or "smoke" (module docstring)."""
+    """mode: "full", "quick", "smoke" or "paper" (module docstring; paper: `MODES["paper"]`)."""
     datasets, bandwidths, test_points, runs = MODES[mode]
     cells = {}
     for dataset in datasets:

@@ -10,7 +10,7 @@ et al. 2024 in miniature), on a Zipfian Markov language whose law is known exact
     unbiased) while its support shrinks; the under-trained transformer instead spreads mass, so its
     tail share grows as its KL grows.
 (d) the bigram's first-token support: its first tokens are an empirical law refitted on its own draws,
-    the discrete setting's Wright-Fisher chain (theory.discrete, exact, dashed), checked curve by curve.
+    the discrete setting's Wright-Fisher chain (theory.discrete, exact, thin solid black), checked curve by curve.
 """
 
 from __future__ import annotations
@@ -27,7 +27,15 @@ NAME = "neural-lm"
 POLICIES = {"replace": "#d62728", "accumulate": "#2ca02c", "accumulate-subsample": "#1f77b4"}
 LANGUAGE = dict(task="lm", vocab=24, context=12, zipf=1.2)
 MODES = {
+    # within the 10-minute CPU budget: three transformer cells of 16 chains x 6 generations
     "full": dict(
+        transformer=dict(chains=16, generations=6, samples=2048, steps=400, test_size=1024),
+        bigram=dict(chains=2000, generations=6),
+        support=dict(chains=4000, generations=60, samples=200),
+    ),
+    # for an accelerator: a wider, deeper transformer trained longer (Gerstgrasser et al.'s TinyStories models
+    # are out of scope; papers.md 1)
+    "paper": dict(
         transformer=dict(chains=64, generations=10, samples=4096, steps=1000, width=64, depth=2, test_size=1024),
         bigram=dict(chains=2000, generations=10),
         support=dict(chains=4000, generations=60, samples=200),
@@ -70,7 +78,8 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
             )
     summaries = simulate_cells(cells, progress=progress)
     curves = []
-    fig, axes = plt.subplots(1, 4, figsize=(21, 4.8))
+    fig, axes = plt.subplots(2, 2, figsize=(14, 10))
+    axes = axes.ravel()
     for (model, policy), summary in summaries.items():
         color = POLICIES[policy]
         if model == "support":
@@ -86,7 +95,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         for ax, metric in zip(axes[:3], names):
             plot_metric(ax, summary, metric, label=label, color=color, linestyle=style, bands=model == "transformer")
     real_tail = summaries["bigram", "replace"]["metrics"]["rare_transition_mass"]["mean"][0]
-    axes[2].axhline(real_tail, color="black", lw=0.8, linestyle=":", label="real text")
+    real_line = axes[2].axhline(real_tail, color="0.4", lw=1.0, linestyle=":", label="real text")
     style_axes(axes[0], title="(a) cross-entropy on real text", ylabel="nats per token")
     style_axes(axes[1], title="(b) KL(true language || model)", ylabel="nats per token")
     style_axes(axes[2], title="(c) rare transitions in the model's own text", ylabel="share of transitions")
@@ -95,7 +104,11 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     )
     for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend(fontsize=7)
+    # one legend for (a)-(c), which draw the same six curves: solid transformer, dashed bigram
+    handles, labels = axes[0].get_legend_handles_labels()
+    axes[0].legend(handles, labels, fontsize=8, loc="upper left", ncol=2)
+    axes[2].legend([real_line], ["real text"], fontsize=8, loc="upper left")
+    axes[3].legend(fontsize=8, loc="upper right")
     t = m["transformer"]
     paths = finish_figure(
         fig,

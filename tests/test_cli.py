@@ -113,6 +113,16 @@ def test_reproduce_mode_and_its_shorthands(tmp_path, capsys):
         cli.main(["reproduce", "--mode", "huge", "--out", str(tmp_path)])
 
 
+def test_reproduce_passes_the_paper_mode_to_the_experiments(tmp_path, monkeypatch):
+    import experiments
+
+    asked = {}
+    monkeypatch.setattr(experiments, "reproduce", lambda names, **kwargs: asked.update(kwargs, names=names) or [])
+    assert cli.reproduce_mode("paper", False, False) == "paper"
+    assert cli.main(["reproduce", "he-golden-ratio", "--mode", "paper", "--out", str(tmp_path)]) == 0
+    assert asked["mode"] == "paper" and asked["names"] == ["he-golden-ratio"]
+
+
 @pytest.mark.slow
 def test_every_experiment_reproduces_in_smoke_mode(tmp_path):
     from experiments import REGISTRY
