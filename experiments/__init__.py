@@ -198,6 +198,7 @@ def reproduce(
         common.STAMP.update(made, name=name)
         try:
             new_curves, paths = REGISTRY[name].run(os.path.join(out, name), mode=mode, progress=verbose)
+            chains = sorted(common.STAMP.get("chains", ()))
         finally:
             common.RESUME["on"] = False
             common.STAMP.clear()
@@ -205,6 +206,9 @@ def reproduce(
         figures[name] = paths
         repeated = common.repeated_curves(new_curves)
         unique = [c for i, c in enumerate(new_curves) if i not in repeated]
+        if chains:  # the manifest records the chains per run and the time the figure took
+            made["chains"] = chains[0] if chains[0] == chains[-1] else [chains[0], chains[-1]]
+        made["seconds"] = round(time.perf_counter() - start)
         _record_in_manifest(out, name, made, unique)
         if verbose:
             bad = sum(c.verdict["status"] == "fail" for c in unique)

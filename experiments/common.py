@@ -142,6 +142,8 @@ def simulate_cells(cells: dict, *, progress: bool = False, workers: int = 2) -> 
                     f"elapsed {elapsed:.0f} s",
                     flush=True,
                 )
+    if STAMP:  # the footer states the chain counts behind the figure
+        STAMP.setdefault("chains", set()).update(int(summary["num_chains"]) for summary in summaries.values())
     return {name: summaries[name] for name in order}
 
 
@@ -297,6 +299,9 @@ def finish_figure(fig, title: str, out_dir: str, name: str, *, bottom: float = 0
             f"{'. ' if footer else ''}Made by collapse-jax {STAMP['collapse_jax']} (reproduce {STAMP['name']} in {STAMP['mode']} mode, "
             f"source {STAMP['source_hash']}), JAX {STAMP['jax']}"
         )
+        chains = sorted(STAMP.get("chains", ()))
+        if chains:
+            footer += f"; {chains[0]}" + (f" to {chains[-1]}" if chains[-1] != chains[0] else "") + " chains per run"
     width = max(60, int(fig.get_figwidth() * 17))  # characters of 7-point text per line across the figure
     fig.text(0.01, 0.0, textwrap.fill(footer, width), fontsize=7, color="0.3", va="top")  # below the panels
     fig.tight_layout(rect=(0, bottom, 1, 0.97))

@@ -61,11 +61,11 @@ MODES = {
         chain_chains=2000,
     ),
     "quick": dict(
-        chains={200: 300, 2000: 300},
-        sizes=(200, 2000),
-        noise=np.linspace(0.05, 0.95, 10),
-        generations=20,
-        chain_chains=400,
+        chains={200: 200, 1000: 200},
+        sizes=(200, 1000),
+        noise=np.array([0.05, 0.25, 0.45, 0.7, 0.95]),
+        generations=10,
+        chain_chains=300,
     ),
     "smoke": dict(chains={50: 16}, sizes=(50,), noise=np.array([0.2, 0.8]), generations=3, chain_chains=16),
     # papers.md gives no sizes for this task: full's grid, with 2000 chains at N = 5000 too (full's 200 are

@@ -104,10 +104,10 @@ def _label(k) -> str:
 
 
 def run(out_dir: str, mode: str = "full", progress: bool = True):
-    """mode: "full" (10 000 chains), "quick" (1000), "smoke" (64 chains, 8 generations, K = 16 only) or
+    """mode: "full" (10 000 chains), "quick" (500), "smoke" (64 chains, 8 generations, K = 16 only) or
     "paper" (full's sizes with 50 000 chains: papers.md gives no sizes for this paper)."""
     generations = 8 if mode == "smoke" else 60
-    chains = {"smoke": 64, "quick": 1000, "full": 10_000, "paper": 50_000}[mode]
+    chains = {"smoke": 64, "quick": 500, "full": 10_000, "paper": 50_000}[mode]
     base = dict(samples=SAMPLES, policy="replace", generations=generations, chains=chains, seed=0)
     cells = _cells(out_dir, base, mode)
     summaries = simulate_cells(cells, progress=progress)

@@ -54,18 +54,20 @@ OLS_SAMPLES = (40, 400)  # weighted OLS (panel c): no finite-M theory; the gap t
 
 
 def _weights(alpha: float, mode: str) -> list[float]:
-    """The w grid of one alpha: 0.1 .. 0.9 (fewer in smoke), the optimum and equal weights."""
+    """The w grid of one alpha: 0.1 .. 0.9 (fewer in smoke and quick), the optimum and equal weights."""
     real = round(alpha * SAMPLES)
-    grid = [0.2, 0.618, 0.8] if mode == "smoke" else [round(0.1 * i, 1) for i in range(1, 10)]
+    grid = {"smoke": [0.2, 0.618, 0.8], "quick": [0.1, 0.3, 0.5, 0.7, 0.9]}.get(mode) or [
+        round(0.1 * i, 1) for i in range(1, 10)
+    ]
     extra = [float(theory.gaussian.optimal_real_weight(real, SAMPLES - real)), real / SAMPLES]
     return sorted(set(grid) | {round(w, 6) for w in extra})
 
 
 def run(out_dir: str, mode: str = "full", progress: bool = True):
-    """mode: "full" (20 000 chains), "quick" (2000), "smoke" (64 chains, 8 generations, 3 weights) or
+    """mode: "full" (20 000 chains), "quick" (1000), "smoke" (64 chains, 8 generations, 3 weights) or
     "paper" (the paper code's T = 200 generations at n = M = 100; 10^5 chains)."""
     generations = {"smoke": 8, "paper": 200}.get(mode, 60)
-    chains = {"smoke": 64, "quick": 2000, "full": 20_000, "paper": 100_000}[mode]
+    chains = {"smoke": 64, "quick": 1000, "full": 20_000, "paper": 100_000}[mode]
     base = dict(dim=1, samples=SAMPLES, ddof=DDOF, policy="replace", generations=generations, chains=chains)
     base |= dict(seed=0, metrics=METRICS)
     cells = {}

@@ -53,7 +53,7 @@ def chains_for(dim: int, policy: str, samples: int, mode: str) -> int:
         return 200 if cost >= 10_000 else 2000
     # d = 100 with M <= 100 merges pools by a pivoted 201 x 100 QR per generation (about 0.25 s per chain
     # over 100 generations on a 2-core CPU): 500 chains keep the full figure within its budget
-    return {1: 4000, 10: 1000, 100: 100}[dim] if quick else {1: 20_000, 10: 10_000, 100: 500}[dim]
+    return {1: 2000, 10: 500, 100: 100}[dim] if quick else {1: 20_000, 10: 10_000, 100: 500}[dim]
 
 
 def run(out_dir: str, mode: str = "full", progress: bool = True):

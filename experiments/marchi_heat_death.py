@@ -59,10 +59,10 @@ def _stable_taus(alpha: float, mode: str) -> list[float]:
 
 
 def run(out_dir: str, mode: str = "full", progress: bool = True):
-    """mode: "full" (20 000 chains), "quick" (2000), "smoke" (64 chains, 10 generations) or "paper" (as
+    """mode: "full" (20 000 chains), "quick" (1000), "smoke" (64 chains, 10 generations) or "paper" (as
     full: papers.md gives no sizes for this paper)."""
     generations = 10 if mode == "smoke" else 100
-    chains = {"smoke": 64, "quick": 2000, "full": 20_000, "paper": 20_000}[mode]
+    chains = {"smoke": 64, "quick": 1000, "full": 20_000, "paper": 20_000}[mode]
     base = dict(dim=1, samples=SAMPLES, ddof=DDOF, policy="replace", generations=generations, chains=chains, seed=0)
     cells = {}
     for tau in COLD_HOT:

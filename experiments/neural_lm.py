@@ -41,9 +41,9 @@ MODES = {
         support=dict(chains=4000, generations=60, samples=200),
     ),
     "quick": dict(
-        transformer=dict(chains=4, generations=4, samples=1536, steps=250, test_size=192),
-        bigram=dict(chains=200, generations=4),
-        support=dict(chains=1000, generations=40, samples=200),
+        transformer=dict(chains=4, generations=3, samples=1536, steps=150, test_size=192),
+        bigram=dict(chains=200, generations=3),
+        support=dict(chains=1000, generations=30, samples=200),
     ),
     "smoke": dict(
         transformer=dict(chains=2, generations=2, samples=64, steps=5, test_size=32),
