@@ -167,6 +167,7 @@ LIMIT_STYLE = dict(color="0.55", lw=1.0, linestyle="-.", zorder=1.5)  # an asymp
 QUANTILE_STYLE = dict(
     color="black", lw=0.7, linestyle=":", zorder=1.5
 )  # the theory's median, beside the chains' median
+_THEORY_MEDIAN = "theory-median"  # the gid of the theory's median line (black dotted is common for references)
 _SE_ALPHA, _QUANTILE_ALPHA = 0.35, 0.08  # the two bands of `plot_metric` (mean +- 1.96 SE; 5-95% of chains)
 
 
@@ -228,7 +229,8 @@ def plot_metric(
         ax.plot(g, f(np.where(checkable, t, np.nan)), **style)
         theory_quantiles = entry.get("theory_quantiles") or {}
         if not checkable.all() and "0.5" in theory_quantiles:
-            ax.plot(g, f(np.where(~checkable, _array(theory_quantiles["0.5"]), np.nan)), **QUANTILE_STYLE)
+            median = np.where(~checkable, _array(theory_quantiles["0.5"]), np.nan)
+            ax.plot(g, f(median), **QUANTILE_STYLE, gid=_THEORY_MEDIAN)
 
 
 def plot_final_means(ax, summaries: list[dict], xs, metric: str, *, color) -> None:
@@ -252,19 +254,29 @@ def style_axes(ax, *, title=None, xlabel="generation", ylabel=None, logy=False, 
     ax.grid(alpha=0.25, lw=0.5)
 
 
-def _matches(line, style: dict) -> bool:
+def _is_exact(line) -> bool:
+    """Thin solid black: `EXACT_STYLE`, or a hand-drawn exact line in its spirit (lw <= 1)."""
     from matplotlib.colors import to_rgba
 
     return (
-        to_rgba(line.get_color()) == to_rgba(style["color"])
-        and line.get_linestyle() == style["linestyle"]
-        and abs(line.get_linewidth() - style["lw"]) < 1e-9
+        to_rgba(line.get_color()) == (0.0, 0.0, 0.0, 1.0)
+        and line.get_linestyle() == "-"
+        and line.get_linewidth() <= 1.0
     )
 
 
+def _is_limit(line) -> bool:
+    """Grey dash-dot: `LIMIT_STYLE`, or any grey dash-dot line (a limit drawn by hand in a nearby grey)."""
+    from matplotlib.colors import to_rgba
+
+    red, green, blue, _ = to_rgba(line.get_color())
+    return line.get_linestyle() == "-." and red == green == blue and 0.3 <= red <= 0.8
+
+
 def figure_key(fig) -> str:
-    """The footer's key to the encodings this figure actually draws (found by their styles, so a figure
-    without theory does not describe theory lines): the chain mean with its SE band, the 5-95% band of
+    """The footer's key to the encodings this figure actually draws (found by their styles: thin solid
+    black, grey dash-dot; the theory's median by its gid, as black dotted is common for reference values;
+    so a figure without theory does not describe theory lines): the chain mean with its SE band, the 5-95% band of
     the chains, exact theory, its median, and asymptotic formulas or limits. Empty when none is drawn."""
     lines = [line for ax in fig.axes for line in ax.get_lines()]
     alphas = {collection.get_alpha() for ax in fig.axes for collection in ax.collections}
@@ -276,11 +288,11 @@ def figure_key(fig) -> str:
         )
     if _QUANTILE_ALPHA in alphas:
         parts.append("light band: 5-95% of chains")
-    if any(_matches(line, EXACT_STYLE) for line in lines):
+    if any(_is_exact(line) for line in lines):
         parts.append("thin solid black: exact theory")
-    if any(_matches(line, QUANTILE_STYLE) for line in lines):
+    if any(line.get_gid() == _THEORY_MEDIAN for line in lines):
         parts.append("black dotted: the theory's median")
-    if any(_matches(line, LIMIT_STYLE) for line in lines):
+    if any(_is_limit(line) for line in lines):
         parts.append("grey dash-dot: an asymptotic formula or limit")
     return "; ".join(parts)
 

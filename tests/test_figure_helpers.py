@@ -53,8 +53,24 @@ def test_a_figure_without_the_shared_encodings_has_an_empty_key():
     ax.plot([0, 1], [0, 1], color="black", lw=2.0)  # black, but not the exact-theory style
     ax.errorbar([0, 1], [1, 2], yerr=[0.1, 0.1], fmt="o")
     assert common.figure_key(fig) == ""
-    ax.plot([0, 1], [1, 0], **common.LIMIT_STYLE)
+    ax.plot([0, 1], [1, 0], color="0.5", lw=1.1, linestyle="-.")  # a limit drawn by hand in a nearby grey
     assert common.figure_key(fig) == "grey dash-dot: an asymptotic formula or limit"
+    ax.plot([0, 1], [1, 0], color="C1", lw=1.0, linestyle="-.")  # coloured dash-dot adds nothing
+    assert common.figure_key(fig) == "grey dash-dot: an asymptotic formula or limit"
+    plt.close(fig)
+
+
+def test_a_black_dotted_reference_line_is_not_called_the_theory_median():
+    """A true value drawn black dotted (as the GMM and diffusion figures do) has the median's style but is
+    not the theory's median: the key names the median only where `plot_metric` drew one."""
+    fig, ax = plt.subplots()
+    ax.axhline(1.0, color="black", lw=0.7, linestyle=":")
+    assert "median" not in common.figure_key(fig)
+    summary = _summary("exact")
+    summary["metrics"]["m"]["checkable"] = [True, False, False]  # heavy tails: the medians are drawn
+    summary["metrics"]["m"]["theory_quantiles"] = {"0.5": [1.0, 1.5, 2.0]}
+    common.plot_metric(ax, summary, "m", label="curve", color="C0")
+    assert "the theory's median" in common.figure_key(fig)
     plt.close(fig)
 
 

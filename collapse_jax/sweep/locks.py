@@ -108,7 +108,11 @@ class SweepLock:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     holder = parse_holder(os.pread(fd, 1 << 16, 0))
-                    if holder is None:  # its holder may be between taking the lock and writing its name
+                    # its holder may be between taking the lock and writing its name (slow on a loaded
+                    # machine): wait up to 2 s for the name before reporting the holder as unknown
+                    for _ in range(40):
+                        if holder is not None:
+                            break
                         time.sleep(0.05)
                         holder = parse_holder(os.pread(fd, 1 << 16, 0))
                     os.close(fd)
