@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Callable
 
+from collapse_jax.cli import REPRODUCE_MODES, reproduce_mode
 from collapse_jax.summary import DEFAULT_K
 from experiments import common
 from experiments.common import report_markdown
@@ -152,15 +153,13 @@ def _record_in_manifest(out: str, name: str, made: dict, curves: list) -> None:
         stream.write("\n")
 
 
-MODES = ("smoke", "quick", "full", "paper")
+MODES = REPRODUCE_MODES
 
 
 def _mode(mode: str | None, quick: bool, smoke: bool) -> str:
-    """`mode`, or the one the older `quick`/`smoke` flags ask for ("full" without either)."""
-    flagged = "smoke" if smoke else "quick" if quick else None
-    if mode is not None and flagged is not None and mode != flagged:
-        raise ValueError(f"mode={mode!r} and {flagged}=True ask for different modes: give one")
-    mode = mode or flagged or "full"
+    """`mode`, or the one the older `quick`/`smoke` flags ask for ("full" without either): the command
+    line's rule (`collapse_jax.cli.reproduce_mode`), and an unknown mode refused."""
+    mode = reproduce_mode(mode, quick, smoke)
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; modes: {', '.join(MODES)}")
     return mode

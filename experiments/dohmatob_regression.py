@@ -133,6 +133,26 @@ def _chain_risk(n, noise, dim, samples):
     return np.asarray(n, float) * noise * dim / (samples - dim - 1)
 
 
+def _power_law_optimum(dim: int, sizes, noise_var, chain) -> tuple[np.ndarray, np.ndarray]:
+    """lambda*(T', n) and the downstream error there, each `(len(sizes), len(chain))`: theory.ridge's
+    optimal_ridge at every downstream size T' in `sizes`, for the power law (BETA, SOURCE) in dimension
+    `dim`, chain excess risks `chain` (one per n), in float64."""
+    with jax.enable_x64(True):
+        eig = ridge_theory.power_law_spectrum(dim, BETA)
+        coef = ridge_theory.source_coefficients_sq(dim, BETA, SOURCE)
+        pairs = [
+            ridge_theory.optimal_ridge(
+                eigenvalues=eig,
+                weight_coefficients_sq=coef,
+                downstream_samples=float(t),
+                downstream_noise_var=noise_var,
+                chain_excess_risk=chain,
+            )
+            for t in sizes
+        ]
+        return tuple(np.array([np.asarray(pair[k]) for pair in pairs]) for k in (0, 1))
+
+
 def _crossover_panel(ax) -> None:
     """(d), theory only: the fast -> slow crossover of the scaling law (theory.md B.5). Noiseless
     downstream labels (sigma' = 0), power-law spectrum, T' << d: on clean data the error at the best ridge
@@ -143,23 +163,7 @@ def _crossover_panel(ax) -> None:
     t0 = 2 * CROSS_DIM
     grid = np.geomspace(*CROSS_SIZES, 36)
     chain = _chain_risk(np.asarray(CROSS_N), CROSS_NOISE, CROSS_DIM, t0)
-    with jax.enable_x64(True):
-        eig = ridge_theory.power_law_spectrum(CROSS_DIM, BETA)
-        coef = ridge_theory.source_coefficients_sq(CROSS_DIM, BETA, SOURCE)
-        best = np.array(
-            [
-                np.asarray(
-                    ridge_theory.optimal_ridge(
-                        eigenvalues=eig,
-                        weight_coefficients_sq=coef,
-                        downstream_samples=float(t),
-                        downstream_noise_var=0.0,
-                        chain_excess_risk=chain,
-                    )[1]
-                )
-                for t in grid
-            ]
-        )
+    _, best = _power_law_optimum(CROSS_DIM, grid, 0.0, chain)
     for i, (n, color) in enumerate(zip(CROSS_N, COLORS_CROSS)):
         label = "n = 0 (clean)" if n == 0 else rf"n = {n}: $\sigma_{{fake}}^2$ ~ {n * CROSS_NOISE:g}"
         ax.plot(grid, best[:, i], color=color, lw=1.2, linestyle="-.", label=label)
@@ -223,21 +227,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     t0_b = 2 * pd_
     power_n = p["power_n"]
     chain_b = _chain_risk(power_n, NOISE_B, pd_, t0_b)
-    with jax.enable_x64(True):
-        eig = ridge_theory.power_law_spectrum(pd_, BETA)
-        coef = ridge_theory.source_coefficients_sq(pd_, BETA, SOURCE)
-        lam_b = {
-            t: np.asarray(
-                ridge_theory.optimal_ridge(
-                    eigenvalues=eig,
-                    weight_coefficients_sq=coef,
-                    downstream_samples=t,
-                    downstream_noise_var=NOISE_B,
-                    chain_excess_risk=chain_b,
-                )[0]
-            )
-            for t in p["power_sizes"]
-        }
+    lam_b = dict(zip(p["power_sizes"], _power_law_optimum(pd_, p["power_sizes"], NOISE_B, chain_b)[0]))
     for t in p["power_sizes"]:
         for i, n in enumerate(power_n):
             config = dict(
@@ -342,21 +332,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     # (b)
     ax = axes[1]
     grid = np.geomspace(min(p["power_sizes"]), max(p["power_sizes"]), 40)
-    with jax.enable_x64(True):
-        best = np.array(
-            [
-                np.asarray(
-                    ridge_theory.optimal_ridge(
-                        eigenvalues=eig,
-                        weight_coefficients_sq=coef,
-                        downstream_samples=float(t),
-                        downstream_noise_var=NOISE_B,
-                        chain_excess_risk=chain_b,
-                    )[1]
-                )
-                for t in grid
-            ]
-        )
+    _, best = _power_law_optimum(pd_, grid, NOISE_B, chain_b)
     for i, n in enumerate(power_n):
         color = COLORS_N.get(n, "0.3")
         ax.plot(grid, best[:, i], color=color, lw=1.0, linestyle="-.")
