@@ -282,3 +282,17 @@ def test_verification_predict_no_theory_and_errors():
         tv.accuracy_asymptotic(0.7, dim=3, mean_norm=1.0, samples=0)
     with pytest.raises(ValueError, match="dim"):
         tv.accuracy_given_counts(0, 1.0, 3, 2)
+
+
+def test_remembered_moments_equal_a_fresh_quadrature_and_stay_bounded(monkeypatch):
+    """The per-point table behind `_angle_moments` changes no value (a point met again, inside another
+    batch, gives the same numbers as the quadrature alone) and empties itself at its limit."""
+    delta = np.array([0.0, 0.3, 2.5, 7.0])
+    fresh = tv._quadrature_moments(20, 1.0, delta)
+    tv._angle_moments(20, 1.0, np.array([2.5, 11.0]))  # part of the points remembered from another batch
+    remembered = tv._angle_moments(20, 1.0, delta.reshape(2, 2))
+    for a, b in zip(fresh, remembered):
+        np.testing.assert_array_equal(a, b.ravel())
+    monkeypatch.setattr(tv, "_MOMENTS_LIMIT", 5)
+    tv._angle_moments(20, 1.0, np.linspace(20.0, 21.0, 4))
+    assert sum(map(len, tv._MOMENTS.values())) <= 5

@@ -281,7 +281,30 @@ def _composite_gauss(lo, hi):
     return lo + (hi - lo) * unit_nodes, (hi - lo) * unit_weights
 
 
+_MOMENTS: dict = {}  # (dim, mean_norm) -> {delta: (E Phi, E Phi^2, mass)}: a figure's curves share most points
+_MOMENTS_LIMIT = 1_000_000  # points kept in all; the table is emptied when it would grow past this
+
+
 def _angle_moments(dim: int, mean_norm: float, delta, chunk: int = 16):
+    """`_quadrature_moments`, remembered per point: the theory curves of one figure (every noise level and
+    verifier at one N) meet the same delta = ||mu|| (2C - n) / sqrt(n) again and again. Returns arrays of
+    the shape of `delta`."""
+    delta = np.asarray(delta, np.float64)
+    table = _MOMENTS.setdefault((int(dim), float(mean_norm)), {})
+    flat = delta.ravel()
+    missing = np.unique(np.array([x for x in flat.tolist() if x not in table], np.float64))
+    if missing.size:
+        if sum(map(len, _MOMENTS.values())) + missing.size > _MOMENTS_LIMIT:
+            for other in _MOMENTS.values():
+                other.clear()
+        table.update(
+            zip(missing.tolist(), zip(*(v.tolist() for v in _quadrature_moments(dim, mean_norm, missing, chunk))))
+        )
+    values = np.array([table[x] for x in flat.tolist()], np.float64).reshape(flat.size, 3)
+    return tuple(values[:, i].reshape(delta.shape) for i in range(3))
+
+
+def _quadrature_moments(dim: int, mean_norm: float, delta, chunk: int = 16):
     """(E Phi(m cos theta), E Phi(m cos theta)^2, total mass) for v ~ N(delta e_1, I_d), theta = angle(v, e_1),
     delta >= 0 `(n,)`, by composite Gauss-Legendre quadrature in polar coordinates (R, theta).
 
