@@ -165,6 +165,94 @@ def _mode(mode: str | None, quick: bool, smoke: bool) -> str:
     return mode
 
 
+def _run_experiment(name: str, out: str, mode: str, resume: bool, verbose: bool) -> tuple:
+    """Run one experiment in this process: `(curves, figure paths, manifest entry)`; the entry (stamp,
+    chains per run, seconds) is recorded by the caller."""
+    start = time.perf_counter()
+    if verbose:
+        print(f"[{name}] running ({mode}) ...", flush=True)
+    common.RESUME["on"] = resume
+    made = stamp(name, mode)
+    common.STAMP.update(made, name=name)
+    try:
+        curves, paths = REGISTRY[name].run(os.path.join(out, name), mode=mode, progress=verbose)
+        chains = sorted(common.STAMP.get("chains", ()))
+    finally:
+        common.RESUME["on"] = False
+        common.STAMP.clear()
+    if chains:  # the manifest records the chains per run and the time the figure took
+        made["chains"] = chains[0] if chains[0] == chains[-1] else [chains[0], chains[-1]]
+    made["seconds"] = round(time.perf_counter() - start)
+    return curves, paths, made
+
+
+def _run_in_worker(name: str, out: str, mode: str, resume: bool, verbose: bool, cache_dir: str | None) -> tuple:
+    """`_run_experiment` in a worker process of `reproduce(jobs > 1)`: the worker turns on the parent's
+    compilation cache (XLA flags come with the environment)."""
+    if cache_dir:
+        from collapse_jax.parallel import enable_compilation_cache
+
+        enable_compilation_cache(cache_dir)
+    return _run_experiment(name, out, mode, resume, verbose)
+
+
+def _longest_first(names: list, out: str, mode: str) -> list:
+    """`names` in the order a pool of workers should start them: the longest first, by the seconds each
+    took in this mode when `out/manifest.json` last recorded it (never recorded: first, in the given order)."""
+    import json
+
+    try:
+        with open(os.path.join(out, MANIFEST)) as stream:
+            manifest = json.load(stream)
+    except (OSError, ValueError):
+        manifest = {}
+
+    def seconds(name):
+        entry = manifest.get(name, {})
+        return entry.get("seconds") if entry.get("mode") == mode and isinstance(entry.get("seconds"), int) else None
+
+    known = sorted((n for n in names if seconds(n) is not None), key=seconds, reverse=True)
+    return [n for n in names if seconds(n) is None] + known
+
+
+def _run_all(names: list, out: str, mode: str, resume: bool, verbose: bool, jobs: int):
+    """Yield `(name, (curves, paths, made))` as experiments finish: in this process one after another
+    (jobs = 1), or in `jobs` worker processes, longest first (each worker a fresh Python: JAX programs are
+    not shared between processes, only the on-disk compilation cache). An experiment that raises stops
+    the others from starting; those running finish and are recorded before the error is raised."""
+    if jobs == 1 or len(names) == 1:
+        for name in names:
+            yield name, _run_experiment(name, out, mode, resume, verbose)
+        return
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    import jax
+
+    cache_dir = jax.config.jax_compilation_cache_dir
+    context = multiprocessing.get_context("spawn")  # JAX's threads do not survive a fork
+    with ProcessPoolExecutor(max_workers=min(jobs, len(names)), mp_context=context) as pool:
+        running = {
+            pool.submit(_run_in_worker, name, out, mode, resume, verbose, cache_dir): name
+            for name in _longest_first(names, out, mode)
+        }
+        error = None
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                name = running.pop(future)
+                if future.cancelled():
+                    continue
+                if future.exception() is not None:
+                    error = error or future.exception()
+                    for other in running:
+                        other.cancel()
+                    continue
+                yield name, future.result()
+        if error is not None:
+            raise error
+
+
 def reproduce(
     names=None,
     *,
@@ -174,11 +262,14 @@ def reproduce(
     smoke: bool = False,
     verbose: bool = True,
     resume: bool = False,
+    jobs: int = 1,
 ) -> list:
     """Run experiments (default: all), write figures and `out/report.md`; return the failed curves.
     `mode`: one of `MODES` (default "full"; `quick=True` and `smoke=True` are older spellings of
     mode="quick" and mode="smoke"). `resume`: read back the runs whose summary under `out` has exactly
-    their configuration (`experiments.common.finished_summary`) instead of running them."""
+    their configuration (`experiments.common.finished_summary`) instead of running them. `jobs`: how many
+    experiments run at once, each in its own process (a run mostly keeps one core busy, so on a 2-core
+    CPU two jobs finish the gallery sooner; the figures, reports and manifest are the same)."""
     names = list(names or REGISTRY)
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
@@ -186,36 +277,23 @@ def reproduce(
             f"unknown experiment(s) {', '.join(unknown)}; `collapse-jax list` shows: {', '.join(REGISTRY)}"
         )
     mode = _mode(mode, quick, smoke)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= 64:
+        raise ValueError(f"jobs (--jobs) must be an integer in [1, 64], got {jobs!r}")
     os.makedirs(out, exist_ok=True)
-    curves, figures = [], {}
-    for name in names:
-        start = time.perf_counter()
-        if verbose:
-            print(f"[{name}] running ({mode}) ...", flush=True)
-        common.RESUME["on"] = resume
-        made = stamp(name, mode)
-        common.STAMP.update(made, name=name)
-        try:
-            new_curves, paths = REGISTRY[name].run(os.path.join(out, name), mode=mode, progress=verbose)
-            chains = sorted(common.STAMP.get("chains", ()))
-        finally:
-            common.RESUME["on"] = False
-            common.STAMP.clear()
-        curves += new_curves
-        figures[name] = paths
+    results = {}
+    for name, (new_curves, paths, made) in _run_all(names, out, mode, resume, verbose, jobs):
+        results[name] = new_curves, paths
         repeated = common.repeated_curves(new_curves)
         unique = [c for i, c in enumerate(new_curves) if i not in repeated]
-        if chains:  # the manifest records the chains per run and the time the figure took
-            made["chains"] = chains[0] if chains[0] == chains[-1] else [chains[0], chains[-1]]
-        made["seconds"] = round(time.perf_counter() - start)
         _record_in_manifest(out, name, made, unique)
         if verbose:
             bad = sum(c.verdict["status"] == "fail" for c in unique)
             print(
-                f"[{name}] {len(unique)} curves, {bad} failed, {time.perf_counter() - start:.0f} s; "
-                f"figures: {', '.join(paths)}",
+                f"[{name}] {len(unique)} curves, {bad} failed, {made['seconds']:.0f} s; figures: {', '.join(paths)}",
                 flush=True,
             )
+    curves = [c for name in names for c in results[name][0]]  # the report in the order asked
+    figures = {name: results[name][1] for name in names}
     report = report_markdown(curves, figures, out, DEFAULT_K)
     with open(os.path.join(out, "report.md"), "w") as stream:
         stream.write(report)

@@ -47,6 +47,7 @@ WIDTH_SHIFT = 5.0  # panel (b): q^2 c^2 = 2.25 > ||w1||^2 = 1, so the infinite-d
 MODES = {
     "full": dict(
         chains=4000,
+        wide_chains=2000,  # panel (b) at N = 2000: 13 widths of about 20 s each at 4000 chains
         sizes=(20, 40, 100, 300, 1000, 3000, 10000),
         shares=(0.0, 0.001, 0.02, 0.1, 0.3),
         widths=(5, 10, 20, 30, 34, 36, 38, 42, 44, 46, 50, 55, 60),
@@ -69,13 +70,13 @@ MODES = {
     ),
     "quick": dict(
         chains=500,
-        sizes=(20, 100, 1000),
+        sizes=(20, 1000),  # quick is compile-bound: every sample size is a program
         shares=(0.0, 0.001, 0.3),
-        widths=(5, 20, 36, 44, 60),
+        widths=(5, 36, 60),
         real=(20, 100),
-        synthetic=(0, 20, 100),
+        synthetic=(0, 100),
         gauss_real=(10, 100),
-        gauss_synthetic=(0, 10, 1000),
+        gauss_synthetic=(0, 1000),
     ),
     "smoke": dict(
         chains=16,
@@ -107,6 +108,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         for width in m["widths"]:
             config = dict(
                 base,
+                chains=m.get("wide_chains", m["chains"]) if n == 2000 else m["chains"],
                 dim=60,
                 samples=n,
                 synthetic_fraction=0.3,

@@ -17,8 +17,8 @@ Modes (chains and generations per curve; every cell M = 100):
          Accumulate is shorter because its KDE holds the whole pool (kM points at generation k, in a
          buffer of GM slots, all of them evaluated), so a chain costs O(G^2 M) per test point: its 12
          cells are half of the full run's time. About 7 minutes on a shared 2-core CPU.
-  quick  4 datasets x h in {0.1, 1.0}; replace and subsample 100 generations (32 and 16 chains),
-         accumulate 50 generations (4 chains). About 30 s.
+  quick  blobs and moons x h in {0.1, 1.0}; replace and subsample 100 generations (32 and 16 chains),
+         accumulate 50 generations (4 chains). About 20 s.
   smoke  moons, h = 0.5, 5 generations, 4 chains, 20 test points.
 
 Figure: one row per dataset, one column per bandwidth, policies as colours; chain means with their
@@ -59,7 +59,7 @@ MODES = {
         {"replace": (1000, 128), "accumulate": (200, 8), "accumulate-subsample": (1000, 64)},
     ),
     "quick": (
-        DATASETS,
+        ("blobs", "moons"),  # quick is compile-bound: each dataset and bandwidth is a program
         ("0.1", "1.0"),
         100,
         {"replace": (100, 32), "accumulate": (50, 4), "accumulate-subsample": (100, 16)},

@@ -103,6 +103,26 @@ def test_list_and_reproduce_smoke(tmp_path, capsys):
     assert manifest["shumailov-gaussian"]["mode"] == "smoke"
 
 
+def test_reproduce_jobs_runs_experiments_in_processes_with_the_same_results(tmp_path, capsys):
+    """--jobs 2: two experiments in two worker processes give the summaries a run in this process gives,
+    one report in the order asked and one manifest entry each; a bad count is refused before anything runs."""
+    alone, together = tmp_path / "alone", tmp_path / "together"
+    _reproduce_smoke(alone, ["shumailov-gaussian"])
+    _reproduce_smoke(together, ["gerstgrasser-regression", "shumailov-gaussian"], flags=("--smoke", "--jobs", "2"))
+    report = (together / "report.md").read_text()
+    assert report.index("| gerstgrasser-regression |") < report.index("| shumailov-gaussian |")
+    assert set(json.loads((together / "manifest.json").read_text())) == {
+        "gerstgrasser-regression",
+        "shumailov-gaussian",
+    }
+    for path in sorted((alone / "shumailov-gaussian").rglob("summary.json")):
+        mine = json.loads((together / path.relative_to(alone)).read_text())["metrics"]
+        theirs = json.loads(path.read_text())["metrics"]
+        assert {k: v["mean"] for k, v in mine.items()} == {k: v["mean"] for k, v in theirs.items()}, path
+    assert cli.main(["reproduce", "shumailov-gaussian", "--jobs", "0", "--out", str(tmp_path / "none")]) == 2
+    assert "jobs (--jobs) must be an integer in [1, 64]" in capsys.readouterr().err
+
+
 def test_reproduce_mode_and_its_shorthands(tmp_path, capsys):
     assert cli.reproduce_mode(None, False, False) == "full"
     assert cli.reproduce_mode("quick", True, False) == "quick"
