@@ -361,7 +361,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         color="0.6",
         lw=0.8,
         linestyle=":",
-        label=f"guide: T'^-{rate:.2g} (clean rate)",
+        label=f"guide: T'^-{rate:.2g} (the n = 0 rate, noisy labels)",
     )
     style_axes(
         ax,
