@@ -47,7 +47,6 @@ WIDTH_SHIFT = 5.0  # panel (b): q^2 c^2 = 2.25 > ||w1||^2 = 1, so the infinite-d
 MODES = {
     "full": dict(
         chains=4000,
-        wide_chains=2000,  # panel (b) at N = 2000: 13 widths of about 20 s each at 4000 chains
         sizes=(20, 40, 100, 300, 1000, 3000, 10000),
         shares=(0.0, 0.001, 0.02, 0.1, 0.3),
         widths=(5, 10, 20, 30, 34, 36, 38, 42, 44, 46, 50, 55, 60),
@@ -108,7 +107,6 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
         for width in m["widths"]:
             config = dict(
                 base,
-                chains=m.get("wide_chains", m["chains"]) if n == 2000 else m["chains"],
                 dim=60,
                 samples=n,
                 synthetic_fraction=0.3,

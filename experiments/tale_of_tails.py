@@ -46,7 +46,7 @@ def _at(summary, metric, generation):
 
 
 def run(out_dir: str, mode: str = "full", progress: bool = True):
-    """mode: "full" (500 chains per point in (a), 200 in (b), 1000 per chain in (c); within 10 minutes on a
+    """mode: "full" (800 chains per point in (a), 200 in (b), 1000 per chain in (c); within 10 minutes on a
     2-core CPU), "quick" (200, 200, 100), "smoke" (seconds, for tests) or "paper" (full's sizes, papers.md
     giving none for the memoriser (their experiments are transformers); 4000 chains per point in (a), 1000
     in (b): full's counts are set by the CPU budget)."""
@@ -54,7 +54,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
 
     paper, mode = mode == "paper", "full" if mode == "paper" else mode  # paper: full's sizes, more chains
 
-    chains = 4000 if paper else {"full": 500, "quick": 200, "smoke": 8}[mode]
+    chains = 4000 if paper else {"full": 800, "quick": 200, "smoke": 8}[mode]
     mix_chains = 1000 if paper else {"full": 200, "quick": 200, "smoke": 8}[mode]  # T_real up to 10^7 draws per chain
     chain_chains = {"full": 1000, "quick": 100, "smoke": 8}[mode]
     k_items = {"full": 100_000, "quick": 100_000, "smoke": 2000}[mode]

@@ -91,23 +91,20 @@ def _reproduce_smoke(tmp_path, names, flags=("--smoke",)):
         assert (tmp_path / name / f"{name}.pdf").exists()
 
 
-def test_list_and_reproduce_smoke(tmp_path, capsys):
-    """`list` shows every registered experiment; one runs end to end (all of them: the slow tier)."""
+def test_list_and_reproduce_smoke_alone_and_with_jobs(tmp_path, capsys):
+    """`list` shows every registered experiment; one runs end to end (all of them: the slow tier). With
+    --jobs 2, two experiments in two worker processes give the summaries the run in this process gave,
+    one report in the order asked and one manifest entry each; a bad count is refused before anything runs."""
     from experiments import REGISTRY
 
     assert cli.main(["list"]) == 0
     listed = capsys.readouterr().out
     assert all(name in listed for name in REGISTRY)
-    _reproduce_smoke(tmp_path, ["shumailov-gaussian"], flags=("--mode", "smoke"))
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    alone, together = tmp_path / "alone", tmp_path / "together"
+    _reproduce_smoke(alone, ["shumailov-gaussian"], flags=("--mode", "smoke"))
+    manifest = json.loads((alone / "manifest.json").read_text())
     assert manifest["shumailov-gaussian"]["mode"] == "smoke"
 
-
-def test_reproduce_jobs_runs_experiments_in_processes_with_the_same_results(tmp_path, capsys):
-    """--jobs 2: two experiments in two worker processes give the summaries a run in this process gives,
-    one report in the order asked and one manifest entry each; a bad count is refused before anything runs."""
-    alone, together = tmp_path / "alone", tmp_path / "together"
-    _reproduce_smoke(alone, ["shumailov-gaussian"])
     _reproduce_smoke(together, ["gerstgrasser-regression", "shumailov-gaussian"], flags=("--smoke", "--jobs", "2"))
     report = (together / "report.md").read_text()
     assert report.index("| gerstgrasser-regression |") < report.index("| shumailov-gaussian |")
