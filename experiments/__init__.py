@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Callable
 
-from collapse_jax.cli import REPRODUCE_MODES, reproduce_mode
+from collapse_jax.cli import REPRODUCE_MODES, check_jobs, reproduce_mode
 from collapse_jax.summary import DEFAULT_K
 from experiments import common
 from experiments.common import report_markdown
@@ -136,16 +136,23 @@ REGISTRY = _registry()
 MANIFEST = "manifest.json"
 
 
+def _read_manifest(out: str) -> dict:
+    """`out/manifest.json` as a dict (empty when missing or unreadable)."""
+    import json
+
+    try:
+        with open(os.path.join(out, MANIFEST)) as stream:
+            return json.load(stream)
+    except (OSError, ValueError):
+        return {}
+
+
 def _record_in_manifest(out: str, name: str, made: dict, curves: list) -> None:
     """Add one experiment's stamp and verdict counts to `out/manifest.json` (kept for the others)."""
     import json
 
     path = os.path.join(out, MANIFEST)
-    try:
-        with open(path) as stream:
-            manifest = json.load(stream)
-    except (OSError, ValueError):
-        manifest = {}
+    manifest = _read_manifest(out)
     statuses = [c.verdict["status"] for c in curves]
     manifest[name] = {**made, "curves": len(curves), **{s: statuses.count(s) for s in sorted(set(statuses))}}
     with open(path, "w") as stream:
@@ -199,13 +206,7 @@ def _run_in_worker(name: str, out: str, mode: str, resume: bool, verbose: bool, 
 def _longest_first(names: list, out: str, mode: str) -> list:
     """`names` in the order a pool of workers should start them: the longest first, by the seconds each
     took in this mode when `out/manifest.json` last recorded it (never recorded: first, in the given order)."""
-    import json
-
-    try:
-        with open(os.path.join(out, MANIFEST)) as stream:
-            manifest = json.load(stream)
-    except (OSError, ValueError):
-        manifest = {}
+    manifest = _read_manifest(out)
 
     def seconds(name):
         entry = manifest.get(name, {})
@@ -268,8 +269,9 @@ def reproduce(
     `mode`: one of `MODES` (default "full"; `quick=True` and `smoke=True` are older spellings of
     mode="quick" and mode="smoke"). `resume`: read back the runs whose summary under `out` has exactly
     their configuration (`experiments.common.finished_summary`) instead of running them. `jobs`: how many
-    experiments run at once, each in its own process (a run mostly keeps one core busy, so on a 2-core
-    CPU two jobs finish the gallery sooner; the figures, reports and manifest are the same)."""
+    experiments run at once, each in its own process (on a 2-core CPU, two make quick mode about a fifth
+    faster and full mode no faster, as its runs already use both cores; the figures, reports and
+    manifest are the same)."""
     names = list(names or REGISTRY)
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
@@ -277,8 +279,7 @@ def reproduce(
             f"unknown experiment(s) {', '.join(unknown)}; `collapse-jax list` shows: {', '.join(REGISTRY)}"
         )
     mode = _mode(mode, quick, smoke)
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= 64:
-        raise ValueError(f"jobs (--jobs) must be an integer in [1, 64], got {jobs!r}")
+    check_jobs(jobs)
     os.makedirs(out, exist_ok=True)
     results = {}
     for name, (new_curves, paths, made) in _run_all(names, out, mode, resume, verbose, jobs):
