@@ -249,6 +249,25 @@ def _cell_table(cells: Cells, mesh) -> tuple:
     return seeds, hyper
 
 
+def _example_sizes(setting_fn: Callable[[dict], Setting], hyper: dict, spec: ChainSpec) -> tuple[float, float, float]:
+    """Validate the spec against the first cell's setting; `(bytes_hint, least, working_set)` of one chain.
+
+    The setting is built under `jax.eval_shape` from the concrete `hyper`: its checks of plain values raise
+    before anything compiles, and its arrays are traced, not computed (no small program per primitive).
+    """
+    sizes = []
+
+    def inspect():
+        example = setting_fn(hyper)
+        make_chain_fn(example, spec)  # validates the spec against the estimator before anything compiles
+        sizes.extend((chain_bytes_estimate(example, spec), chain_bytes_estimate(example, spec, safety=1.0)))
+        sizes.append(chain_working_set_bytes(example, spec))
+
+    with EAGER_LOCK:
+        jax.eval_shape(inspect)
+    return tuple(float(size) for size in sizes)
+
+
 def prepare_program(
     setting_fn: Callable[[dict], Setting],
     spec: ChainSpec,
@@ -284,13 +303,8 @@ def prepare_program(
     selected = tuple(range(len(cells))) if selected is None else tuple(int(i) for i in selected)
     if not selected or any(not 0 <= i < len(cells) for i in selected):
         raise ValueError(f"selected must be a non-empty list of cell indices in [0, {len(cells)}), got {selected!r}")
-    start = time.perf_counter()  # compile_seconds: tracing (the eager example, the memory estimate) and compiling
-    with EAGER_LOCK:
-        example = setting_fn(cells.hyper_of(0))
-        make_chain_fn(example, spec)  # validates the spec against the estimator before anything compiles
-        bytes_hint = chain_bytes_estimate(example, spec)
-        least = chain_bytes_estimate(example, spec, safety=1.0)
-        working_set = chain_working_set_bytes(example, spec)
+    start = time.perf_counter()  # compile_seconds: tracing (the example, the memory estimate) and compiling
+    bytes_hint, least, working_set = _example_sizes(setting_fn, cells.hyper_of(0), spec)
     mesh = parallel.chain_mesh(devices)
     free = parallel.available_memory_bytes(mesh.devices.flat[0])
     if least > free:  # not even one chain per device fits: refuse before compiling
