@@ -41,7 +41,7 @@ CACHE_CHUNK_BYTES = 16 * 1024 * 1024
 MIN_CACHE_CHUNK = 32
 SEED_RANGE = 2**32
 MAX_CHAINS = 2**32  # chain ids are 32-bit (folded into the keys as uint32): ids 0..2^32 - 1 are distinct
-EAGER_LOCK = threading.Lock()  # building a setting evaluates small arrays eagerly: one thread at a time
+EAGER_LOCK = threading.Lock()  # building a setting (traced or eager) and its theory: one thread at a time
 
 
 @dataclasses.dataclass
