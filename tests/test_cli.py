@@ -91,10 +91,25 @@ def _reproduce_smoke(tmp_path, names, flags=("--smoke",)):
         assert (tmp_path / name / f"{name}.pdf").exists()
 
 
-def test_list_and_reproduce_smoke_alone_and_with_jobs(tmp_path, capsys):
+@pytest.fixture
+def compilation_cache(tmp_path, monkeypatch):
+    """The command line's persistent compilation cache, in `tmp_path/cache`, for one test (this process
+    has it off: conftest.py); turned off again afterwards, so later tests in this process compile."""
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache as cache
+
+    monkeypatch.delenv("COLLAPSE_JAX_NO_CACHE", raising=False)
+    monkeypatch.setenv("COLLAPSE_JAX_CACHE_DIR", str(tmp_path / "cache"))
+    yield tmp_path / "cache"
+    jax.config.update("jax_compilation_cache_dir", None)
+    cache.reset_cache()
+
+
+def test_list_and_reproduce_smoke_alone_and_with_jobs(tmp_path, capsys, compilation_cache):
     """`list` shows every registered experiment; one runs end to end (all of them: the slow tier). With
     --jobs 2, two experiments in two worker processes give the summaries the run in this process gave,
-    one report in the order asked and one manifest entry each; a bad count is refused before anything runs."""
+    one report in the order asked and one manifest entry each; a bad count is refused before anything runs.
+    The workers read the programs this process compiled from the compilation cache it hands them."""
     from experiments import REGISTRY
 
     assert cli.main(["list"]) == 0
@@ -118,6 +133,7 @@ def test_list_and_reproduce_smoke_alone_and_with_jobs(tmp_path, capsys):
         assert {k: v["mean"] for k, v in mine.items()} == {k: v["mean"] for k, v in theirs.items()}, path
     assert cli.main(["reproduce", "shumailov-gaussian", "--jobs", "0", "--out", str(tmp_path / "none")]) == 2
     assert "jobs (--jobs) must be an integer in [1, 64]" in capsys.readouterr().err
+    assert any(compilation_cache.iterdir())
 
 
 def test_reproduce_mode_and_its_shorthands(tmp_path, capsys):
