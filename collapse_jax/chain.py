@@ -160,8 +160,8 @@ def validate_spec(spec: ChainSpec, estimator: Estimator | None = None) -> None:
     elif spec.sample_growth != 0.0:
         raise ValueError("sample_growth > 0 needs method='sufficient' (sample shapes must be static)")
     if spec.real_weighted:
-        if spec.method != "samples":
-            raise ValueError("real_weight needs method='samples' (weighted points have no drawn sufficient statistics)")
+        if spec.method == "sufficient" and estimator is not None and estimator.weigh_statistics is None:
+            raise ValueError(f"real_weight with method='sufficient': {estimator.name} cannot weigh statistics")
         if spec.real_draw != "fixed":
             raise ValueError("real_weight needs real_draw='fixed' (a fixed count r of real points per batch)")
         if not 0 < spec.real_count < spec.samples:
@@ -209,11 +209,9 @@ def distinct_uniform_indices(key: jax.Array, population, count: int, capacity: i
 
 def _batch_and_parameter_elements(setting: Setting, spec: ChainSpec) -> tuple[int, int]:
     """Array elements of one generation's batch (0 on the sufficient path) and of the parameters."""
-    if spec.method == "sufficient":
-        batch_elems = 0
-    else:
-        batch = jax.eval_shape(lambda: sample_real(setting, jax.random.key(0), spec.samples))
-        batch_elems = math.prod(batch.shape)
+    batch_elems = 0
+    if spec.method != "sufficient":
+        batch_elems = math.prod(jax.eval_shape(lambda: sample_real(setting, jax.random.key(0), spec.samples)).shape)
     return batch_elems, sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(setting.true_params))
 
 
@@ -245,11 +243,8 @@ def _real_key(key_run, key_chain, spec: ChainSpec, generation):
 
 
 def make_chain_fn(setting: Setting, spec: ChainSpec) -> Callable[[jax.Array, jax.Array], dict]:
-    """Build `chain(key, chain_id) -> {metric: (G + 1,)}` for one chain (vmap it over chain ids).
-
-    `key` is the run's root key; chain `chain_id` derives every draw from (key, chain_id, generation,
-    purpose) only.
-    """
+    """Build `chain(key, chain_id) -> {metric: (G + 1,)}` for one chain (vmap it over chain ids); `key` is
+    the run's root key, and chain `chain_id` derives every draw from (key, chain_id, generation, purpose) only."""
     validate_spec(spec, setting.estimator)
     if spec.method == "sufficient":
         if setting.sample_real is not None or setting.first_model is not None:
@@ -488,6 +483,10 @@ def _make_sufficient_chain(setting: Setting, spec: ChainSpec):
                 batch = est.sample_statistics(key_synthetic, sampled_law(est, params), total - real)
                 if spec.real_fraction > 0:
                     real_stats = est.sample_statistics(_real_key(key, key_chain, spec, generation), true, real)
+                    if spec.real_weighted:  # the samples path's point weights, on each part's statistics
+                        share = jnp.asarray(setting.real_weight, total.dtype)
+                        batch = est.weigh_statistics(batch, (1.0 - share) * total / (total - real))
+                        real_stats = est.weigh_statistics(real_stats, share * total / real)
                     batch = est.merge(batch, real_stats)
                 pool = est.merge(pool, batch) if grows else batch
             params = est.fit_statistics(generation_key(key_chain, generation, Purpose.FIT), pool)

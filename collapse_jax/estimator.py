@@ -50,6 +50,10 @@ class Estimator(NamedTuple):
       sample_candidates(key, params, n, k) -> data `(n * k, ...)`: k candidate outputs for each of n
         shared inputs (rows i k .. i k + k - 1 share input i), for a best-of-k verifier that picks among
         the answers to one prompt; without it, best-of-k compares k independent draws.
+      weigh_statistics(stats, factor) -> stats: the statistics of the same points with every weight
+        multiplied by `factor` > 0 (may be traced); with it, weighted real and synthetic points
+        (`ChainSpec.real_weighted`) also run on the sufficient path (each part's drawn statistics weighed,
+        then merged: exact, as merging weighted statistics is).
       temper(params, temperature) -> params: the model sampled at a temperature tau > 0 (Marchi et al.
         2024), expressed as parameters of the same class (a Gaussian's covariance times tau, a
         categorical law raised to 1/tau and renormalised); the chain draws its synthetic points from
@@ -72,6 +76,7 @@ class Estimator(NamedTuple):
     refit: Callable[..., Params] | None = None
     sample_candidates: Callable[..., Any] | None = None
     temper: Callable[..., Params] | None = None
+    weigh_statistics: Callable[..., Stats] | None = None
     whole_weights: bool = False  # fits count whole points (weights are truncated to integers)
 
     @property

@@ -205,7 +205,9 @@ class SettingDefinition:
 
     def traced_for(self, config: dict) -> tuple[str, ...]:
         """The parameters that enter this config's program as arrays (the others fix the program)."""
-        extra = ("samples",) if self.traced_sample_size and config["method"] == "sufficient" else ()
+        # weighted real points keep M static: the engine checks 0 < round(alpha M) < M before compiling
+        traced_size = self.traced_sample_size and config["method"] == "sufficient" and not weighs_real_points(config)
+        extra = ("samples",) if traced_size else ()
         if weighs_real_points(config):
             extra += ("real_weight",)
         return self.traced_names + extra

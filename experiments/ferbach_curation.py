@@ -109,6 +109,7 @@ def run(out_dir: str, mode: str = "full", progress: bool = True):
     generations = 8 if mode == "smoke" else 60
     chains = {"smoke": 64, "quick": 500, "full": 10_000, "paper": 50_000}[mode]
     base = dict(samples=SAMPLES, policy="replace", generations=generations, chains=chains, seed=0)
+    base |= dict(method="auto")  # the exact sufficient path for K = 1 and the tilted limit, points for best-of-K
     cells = _cells(out_dir, base, mode)
     summaries = simulate_cells(cells, progress=progress)
     curves = []

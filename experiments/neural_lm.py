@@ -27,9 +27,9 @@ NAME = "neural-lm"
 POLICIES = {"replace": "#d62728", "accumulate": "#2ca02c", "accumulate-subsample": "#1f77b4"}
 LANGUAGE = dict(task="lm", vocab=24, context=12, zipf=1.2)
 MODES = {
-    # within the 10-minute CPU budget: three transformer cells of 16 chains x 6 generations
+    # within the CPU budget (the whole gallery in an hour): three transformer cells of 12 chains x 6 generations
     "full": dict(
-        transformer=dict(chains=16, generations=6, samples=2048, steps=400, test_size=1024),
+        transformer=dict(chains=12, generations=6, samples=2048, steps=400, test_size=1024),
         bigram=dict(chains=2000, generations=6),
         support=dict(chains=4000, generations=60, samples=200),
     ),

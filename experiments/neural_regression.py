@@ -51,7 +51,7 @@ MLP = dict(
     test_size=1000,
 )
 MODES = {
-    "full": dict(linear_chains=2000, mlp_chains=256, generations=30),
+    "full": dict(linear_chains=1000, mlp_chains=256, generations=30),
     # Gerstgrasser et al. run 50 iterations (papers.md 1); their seed count is not stated
     "paper": dict(linear_chains=10_000, mlp_chains=1024, generations=50),
     "quick": dict(linear_chains=400, mlp_chains=48, generations=10),

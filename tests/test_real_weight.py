@@ -18,12 +18,15 @@ COMMON = dict(dim=2, samples=20, ddof=1, real_fraction=0.5, generations=15, metr
 
 
 @pytest.mark.statistical
+@pytest.mark.parametrize("method", ["samples", "sufficient"])
 @pytest.mark.parametrize("policy", ["replace", "accumulate"])
-def test_weighted_chain_matches_its_recursion_and_not_the_unweighted_one(policy):
-    """Means within 5 SE of the weighted recursion at every generation; the equal-weight recursion (what a
-    theory that ignored the weights would predict) is rejected by the same chains."""
+def test_weighted_chain_matches_its_recursion_and_not_the_unweighted_one(policy, method):
+    """Means within 5 SE of the weighted recursion at every generation, on both exact paths (the sufficient
+    one weighs each part's drawn statistics); the equal-weight recursion (what a theory that ignored the
+    weights would predict) is rejected by the same chains."""
     weight = 0.85
-    summary = simulate("gaussian", dict(COMMON, policy=policy, real_weight=weight, chains=6000, seed=11))
+    config = dict(COMMON, policy=policy, real_weight=weight, chains=6000, seed=11, method=method)
+    summary = simulate("gaussian", config)
     for name, entry in summary["metrics"].items():
         verdict = compare(entry, K)
         assert verdict["status"] == "pass", (name, verdict)
@@ -110,7 +113,6 @@ def test_other_settings_get_no_theory_and_run():
         (dict(real_weight=0.5, real_fraction=1.0), "real_weight needs real and synthetic points"),
         (dict(real_weight=1.5, real_fraction=0.5), r"real_weight \(--real-weight\) must be"),
         (dict(real_weight=-0.5, real_fraction=0.5), r"real_weight \(--real-weight\) must be"),
-        (dict(real_weight=0.5, real_fraction=0.5, method="sufficient"), "real_weight needs method='samples'"),
         (dict(real_weight=0.5, real_fraction=0.5, real_draw="mixture"), "real_weight needs real_draw='fixed'"),
     ],
 )
@@ -119,9 +121,46 @@ def test_bad_weights_are_refused_before_compiling(overrides, match):
         get_setting("gaussian").resolve(dict(samples=20, **overrides))
 
 
-def test_auto_method_takes_the_sample_path():
-    config = get_setting("gaussian").resolve(dict(samples=20, real_fraction=0.5, real_weight=0.6, method="auto"))
-    assert config["method"] == "samples"
+def test_auto_method_takes_the_weighted_sufficient_path_with_a_static_sample_size():
+    definition = get_setting("gaussian")
+    config = definition.resolve(dict(samples=20, real_fraction=0.5, real_weight=0.6, method="auto"))
+    assert config["method"] == "sufficient"
+    assert "samples" not in definition.traced_for(config)  # 0 < round(alpha M) < M is checked before compiling
+    with pytest.raises(ValueError, match="real_weight needs real and synthetic points"):
+        definition.resolve(dict(samples=1, real_fraction=0.5, real_weight=0.6, method="sufficient"))
+
+
+@pytest.mark.statistical
+def test_weighted_regression_statistics_equal_the_weighted_points_in_law():
+    """Fresh-design OLS with weighted real points: the sufficient path (weighed Wishart statistics) and the
+    sample path agree within 5 SE at every generation; the unweighted chain does not (power)."""
+    base = dict(dim=3, samples=20, design="fresh", real_fraction=0.25, generations=6, chains=6000)
+    runs = {
+        name: simulate("regression", dict(base, **extra))["metrics"]["excess_risk"]
+        for name, extra in (
+            ("samples", dict(real_weight=0.9, method="samples", seed=1)),
+            ("sufficient", dict(real_weight=0.9, method="sufficient", seed=2)),
+            ("unweighted", dict(method="sufficient", seed=3)),
+        )
+    }
+
+    def z(a, b):
+        mean = np.asarray(a["mean"], float)[1:] - np.asarray(b["mean"], float)[1:]
+        return mean / np.hypot(np.asarray(a["se"], float)[1:], np.asarray(b["se"], float)[1:])
+
+    assert np.max(np.abs(z(runs["samples"], runs["sufficient"]))) <= K
+    assert np.max(np.abs(z(runs["samples"], runs["unweighted"]))) > 2 * K
+
+
+def test_weighted_sufficient_path_is_refused_for_a_model_without_weighable_statistics():
+    from collapse_jax.chain import validate_spec
+    from collapse_jax.models.gaussian.model import make_gaussian
+    from collapse_jax.settings import chain_spec
+
+    config = get_setting("gaussian").resolve(dict(samples=20, real_fraction=0.5, real_weight=0.6, method="sufficient"))
+    unweighable = make_gaussian()._replace(name="unweighable", weigh_statistics=None)
+    with pytest.raises(ValueError, match="unweighable cannot weigh statistics"):
+        validate_spec(chain_spec(config), unweighable)
 
 
 def test_models_that_count_whole_points_refuse_weights_before_compiling():

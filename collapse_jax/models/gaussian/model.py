@@ -234,6 +234,16 @@ def make_gaussian(*, ddof: int = 0, full_rank: bool = True, well_conditioned: bo
         factor, log_diag = qr_root(centred)
         return in_frame(params, count, z_mean, factor, 2.0 * jnp.sum(log_diag))
 
+    def weigh_statistics(stats: GaussianStats, factor) -> GaussianStats:
+        """Every weight times `factor`: count and scatter scale, the mean does not (in logs: exact at any scale)."""
+        log_factor = jnp.log(jnp.asarray(factor, stats.mean.dtype))
+        dim = stats.mean.shape[-1]
+        return stats._replace(
+            count=stats.count * factor,
+            log_scale=stats.log_scale + 0.5 * log_factor,
+            log_det=stats.log_det + dim * log_factor,
+        )
+
     def temper(params: GaussianParams, temperature) -> GaussianParams:
         """N(mu, tau Sigma): the density raised to 1/tau and renormalised (a scale, so exact at any scale)."""
         dim = params.mean.shape[-1]
@@ -285,6 +295,7 @@ def make_gaussian(*, ddof: int = 0, full_rank: bool = True, well_conditioned: bo
         draw_statistics=draw_statistics,
         merge_own_draws=merge_own_draws,
         temper=temper,
+        weigh_statistics=weigh_statistics,
     )
 
 

@@ -204,6 +204,9 @@ def make_linear_regression(
     def merge(a, b):
         return jax.tree.map(jnp.add, a, b)
 
+    def weigh_statistics(stats, factor):
+        return jax.tree.map(lambda part: part * jnp.asarray(factor, part.dtype), stats)
+
     return Estimator(
         name="linear-regression",
         fit=fit,
@@ -213,6 +216,8 @@ def make_linear_regression(
         fit_statistics=fit_statistics,
         sample_statistics=sample_statistics,
         draw_statistics=draw_statistics if design is not None else None,
+        # a fixed design's fits assume its own Gram matrix (`fixed_design_fits`): weighing is for fresh rows
+        weigh_statistics=weigh_statistics if fixed_gram is None else None,
     )
 
 
