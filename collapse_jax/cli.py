@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from collapse_jax.options import LAPACK_ENV
 from collapse_jax.settings import SETTINGS
 
 
@@ -74,6 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="join a multi-host run (jax.distributed; COLLAPSE_JAX_COORDINATOR, "
         "COLLAPSE_JAX_NUM_PROCESSES, COLLAPSE_JAX_PROCESS_ID or the cluster's environment)",
+    )
+    sweep.add_argument(
+        "--cpu-devices",
+        type=int,
+        default=0,
+        metavar="N",
+        help="on a CPU-only install, run the chains on N CPU devices, one thread each (XLA runs a program on one "
+        "core per device), with LAPACK's factorisations one matrix per call; 0 (default): one per core, at most "
+        f"{MAX_AUTO_CPU_DEVICES}; 1: one device. Ignored with --distributed, on GPU or TPU, or when XLA_FLAGS sets "
+        "a device count",
     )
 
     reproduce = commands.add_parser("reproduce", help="run registered figure experiments")
@@ -152,10 +163,42 @@ def cpu_compile_flags() -> None:
         os.environ["XLA_FLAGS"] = (flags + " --xla_backend_optimization_level=1").strip()
 
 
+def cpu_device_count(requested: int) -> int:
+    """The CPU devices a sweep runs on: `requested` (`--cpu-devices`), or for 0 one per core this process may
+    use, at most MAX_AUTO_CPU_DEVICES. ValueError naming the option outside [0, 64]."""
+    if isinstance(requested, bool) or not isinstance(requested, int) or not 0 <= requested <= 64:
+        raise ValueError(f"cpu_devices (--cpu-devices) must be an integer in [0, 64], got {requested!r}")
+    if requested:
+        return requested
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, MAX_AUTO_CPU_DEVICES))
+
+
+def cpu_devices_flags(count: int) -> None:
+    """Before JAX starts (a fresh process, CPU-only install, no device count in XLA_FLAGS), give the CPU backend
+    `count` devices and, with several, LAPACK one matrix per call (`COLLAPSE_JAX_CPU_LAPACK=force` unless set:
+    a call on one matrix runs inline and never waits on the thread pool, see `linalg.lapack_is_safe`). A
+    sweep's lanes are sharded over the devices, each run by its own thread: the Collapse-or-Thrive Gaussian
+    grid on 2 cores took 95 s cold and 48 s warm on 2 devices, against 113 s and 59 s on one."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if count <= 1 or "jax" in sys.modules or "xla_force_host_platform_device_count" in flags:
+        return
+    if _accelerator_plugin_installed():
+        return
+    os.environ["XLA_FLAGS"] = (flags + f" --xla_force_host_platform_device_count={count}").strip()
+    os.environ.setdefault(LAPACK_ENV, "force")
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     cpu_compile_flags()  # before the first computation initialises the backend
     status_only = args.command == "sweep" and args.status
+    if args.command == "sweep" and not status_only and not args.distributed:
+        try:
+            cpu_devices_flags(cpu_device_count(args.cpu_devices))  # before JAX starts (the cache below starts it)
+        except ValueError as error:
+            print(f"collapse-jax: error: {error}", file=sys.stderr)
+            return 2
     if (
         args.command in ("simulate", "sweep", "reproduce")
         and not status_only
@@ -239,6 +282,7 @@ def main(argv=None) -> int:
 
 
 FIGURES_GROUP = "collapse_jax.figures"
+MAX_AUTO_CPU_DEVICES = 8  # `sweep --cpu-devices 0`: one CPU device per core, at most this many
 REPRODUCE_MODES = ("smoke", "quick", "full", "paper")
 
 

@@ -8,6 +8,8 @@ import math
 import jax
 import jax.numpy as jnp
 
+from collapse_jax.options import LAPACK_ENV
+
 
 def cholesky_root(matrix: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Cholesky factor and log-determinant of a positive-definite matrix `(d, d)`.
@@ -56,7 +58,6 @@ def cholesky_lower(matrix: jax.Array) -> jax.Array:
     return lower
 
 
-LAPACK_ENV = "COLLAPSE_JAX_CPU_LAPACK"
 _LAPACK_MODES = ("", "0", "1", "force", "batched")
 
 
@@ -91,8 +92,9 @@ def lapack_is_safe() -> bool:
 
     The environment variable `COLLAPSE_JAX_CPU_LAPACK` overrides the CPU choice, read when a program is
     traced: `0`, the pure route on every CPU backend; `1` or unset, the rule above; `force`, LAPACK (one
-    matrix per call) on several CPU devices too; `batched`, LAPACK with jaxlib's batched calls whatever
-    the device count (the form that hangs; only for checking that it still does).
+    matrix per call) on several CPU devices too (what `collapse-jax sweep` sets when it gives the CPU one
+    device per core); `batched`, LAPACK with jaxlib's batched calls whatever the device count (the form
+    that hangs; only for checking that it still does).
     """
     if jax.default_backend() != "cpu":
         return True
