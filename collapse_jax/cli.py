@@ -166,9 +166,7 @@ def cpu_compile_flags() -> None:
 def cpu_device_count(requested: int) -> int:
     """The CPU devices a sweep runs on: `requested` (`--cpu-devices`), or for 0 one per core this process may
     use, at most MAX_AUTO_CPU_DEVICES. ValueError naming the option outside [0, 64]."""
-    if isinstance(requested, bool) or not isinstance(requested, int) or not 0 <= requested <= 64:
-        raise ValueError(f"cpu_devices (--cpu-devices) must be an integer in [0, 64], got {requested!r}")
-    if requested:
+    if check_count(requested, "cpu_devices", 0, 64):
         return requested
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(cores, MAX_AUTO_CPU_DEVICES))
@@ -183,7 +181,7 @@ def cpu_devices_flags(count: int) -> None:
     flags = os.environ.get("XLA_FLAGS", "")
     if count <= 1 or "jax" in sys.modules or "xla_force_host_platform_device_count" in flags:
         return
-    if _accelerator_plugin_installed():
+    if _accelerator_plugin_installed():  # GPU or TPU: their devices, not the CPU's
         return
     os.environ["XLA_FLAGS"] = (flags + f" --xla_force_host_platform_device_count={count}").strip()
     os.environ.setdefault(LAPACK_ENV, "force")
@@ -193,21 +191,17 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     cpu_compile_flags()  # before the first computation initialises the backend
     status_only = args.command == "sweep" and args.status
-    if args.command == "sweep" and not status_only and not args.distributed:
-        try:
-            cpu_devices_flags(cpu_device_count(args.cpu_devices))  # before JAX starts (the cache below starts it)
-        except ValueError as error:
-            print(f"collapse-jax: error: {error}", file=sys.stderr)
-            return 2
-    if (
-        args.command in ("simulate", "sweep", "reproduce")
-        and not status_only
-        and not os.environ.get("COLLAPSE_JAX_NO_CACHE")
-    ):
-        from collapse_jax.parallel import enable_compilation_cache
-
-        enable_compilation_cache()
     try:
+        if args.command == "sweep" and not status_only and not args.distributed:
+            cpu_devices_flags(cpu_device_count(args.cpu_devices))  # before JAX starts (the cache below starts it)
+        if (
+            args.command in ("simulate", "sweep", "reproduce")
+            and not status_only
+            and not os.environ.get("COLLAPSE_JAX_NO_CACHE")
+        ):
+            from collapse_jax.parallel import enable_compilation_cache
+
+            enable_compilation_cache()
         if args.command == "list":
             for provider in figure_providers():
                 for name, experiment in provider.REGISTRY.items():
@@ -286,11 +280,17 @@ MAX_AUTO_CPU_DEVICES = 8  # `sweep --cpu-devices 0`: one CPU device per core, at
 REPRODUCE_MODES = ("smoke", "quick", "full", "paper")
 
 
+def check_count(value, name: str, low: int, high: int) -> int:
+    """A command-line count: an integer in [low, high] (not a boolean), else ValueError naming `name` and
+    its option (`--name` with dashes)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} (--{name.replace('_', '-')}) must be an integer in [{low}, {high}], got {value!r}")
+    return value
+
+
 def check_jobs(jobs) -> int:
     """`reproduce`'s experiments at once (`--jobs`): an integer in [1, 64], else ValueError naming it."""
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= 64:
-        raise ValueError(f"jobs (--jobs) must be an integer in [1, 64], got {jobs!r}")
-    return jobs
+    return check_count(jobs, "jobs", 1, 64)
 
 
 def reproduce_mode(mode: str | None, quick: bool, smoke: bool) -> str:
