@@ -7,8 +7,8 @@ For each single-run workload (one `collapse-jax simulate` configuration):
             the compiled chunk calls, the rest being host-side streaming statistics and quantiles), the
             default metrics (run time with them minus run time with the cheapest one), theory
             (`predictions_for`), summary building and writing;
-  floor     the same random numbers drawn by one jitted program with the same generator, shapes,
-            `fold_in` keys, chunking and XLA flags, reduced to a scalar (nothing else computed);
+  floor     the same random numbers drawn by one jitted program with the same generator, shapes, devices,
+            `fold_in` keys, chunking and XLA flags, reduced to one sum per device (nothing else computed);
   numpy     float64 NumPy, vectorised over chains and/or a loop per chain (one BLAS thread, timed on
             a subset of the chains and scaled);
   command   the whole CLI command in a fresh process, warm compilation cache: wall time against the
@@ -76,16 +76,25 @@ def fresh_process_seconds(code: str, repeat: int, env: dict | None = None) -> fl
 
 
 def _chain_ids_program(draw_chain: Callable, chunk: int):
-    """A jitted `ids (chunk,) -> scalar`: `draw_chain(chain_key)` for every id, summed."""
+    """A jitted `ids (chunk,) -> per-device sums`: `draw_chain(chain_key)` for every id, the ids sharded over
+    every device as the run shards its lanes (`shard_map`, no collective)."""
     import jax
     import jax.numpy as jnp
+    from jax.sharding import PartitionSpec
 
+    from collapse_jax import parallel
     from collapse_jax.keys import chain_key
 
     def lane(chain_id):
         return draw_chain(chain_key(jax.random.key(0), chain_id))
 
-    return jax.jit(lambda ids: jnp.sum(jax.vmap(lane)(ids))).lower(jax.ShapeDtypeStruct((chunk,), jnp.int32)).compile()
+    lanes = PartitionSpec(parallel.CHAIN_AXIS)
+    mesh = parallel.chain_mesh()
+    local = jax.shard_map(
+        lambda ids: jnp.sum(jax.vmap(lane)(ids))[None], mesh=mesh, in_specs=lanes, out_specs=lanes, check_vma=False
+    )
+    ids = jax.ShapeDtypeStruct((chunk,), jnp.int32, sharding=parallel.chain_sharding(mesh))
+    return jax.jit(local).lower(ids).compile()
 
 
 def _scan_generations(generations: int, draw: Callable):
@@ -143,14 +152,20 @@ def floor_program(workload: str, config: dict, chunk: int):
 def time_floor(workload: str, config: dict, chunk: int, repeat: int) -> float:
     """Median seconds to draw a workload's random numbers for all its chains, chunk by chunk."""
     import jax
-    import jax.numpy as jnp
+    import numpy as np
+
+    from collapse_jax import parallel
 
     program = floor_program(workload, config, chunk)
-    starts = range(0, config["chains"], chunk)
+    sharding = parallel.chain_sharding(parallel.chain_mesh())
+    inputs = [
+        parallel.put_global(np.arange(first, first + chunk, dtype=np.int32), sharding)
+        for first in range(0, config["chains"], chunk)
+    ]
 
     def run():
-        for first in starts:
-            jax.block_until_ready(program(jnp.arange(first, first + chunk, dtype=jnp.int32)))
+        for ids in inputs:
+            jax.block_until_ready(program(ids))
 
     run()
     return median_time(run, repeat)[0]
@@ -371,9 +386,16 @@ def profile_workload(workload: Workload, quick: bool, repeat: int, out_dir: str)
 def command_args(workload: Workload, quick: bool, out: str) -> list[str]:
     overrides = dict(workload.overrides, chains=workload.quick_chains if quick else workload.overrides["chains"])
     args = [sys.executable, "-m", "collapse_jax", "simulate", workload.setting, "--out", out, "--quiet"]
+    args += ["--cpu-devices", str(_jax_device_count())]  # the devices this process measured with
     for name, value in overrides.items():
         args += ["--" + name.replace("_", "-"), str(value)]
     return args
+
+
+def _jax_device_count() -> int:
+    import jax
+
+    return jax.device_count()
 
 
 def time_command(workload: Workload, quick: bool, cache: str) -> dict:
@@ -538,6 +560,12 @@ def parse_args(argv=None):
     parser.add_argument("--no-command", action="store_true", help="skip the fresh-process command timings")
     parser.add_argument("--out", default=os.path.join(HERE, "results"), help="directory for the JSON and markdown")
     parser.add_argument("--tag", default="", help="file name suffix (default: cpu<cores> or the accelerator)")
+    parser.add_argument(
+        "--cpu-devices",
+        type=int,
+        default=0,
+        help="CPU devices, as `collapse-jax simulate --cpu-devices` (default 0: one per core, as the command line)",
+    )
     return parser.parse_args(argv)
 
 
@@ -545,9 +573,10 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     sys.path.insert(0, ROOT)
     os.environ.setdefault("COLLAPSE_JAX_NO_CACHE", "1")  # in-process compiles are measured, not loaded
-    from collapse_jax.cli import cpu_compile_flags
+    from collapse_jax.cli import cpu_compile_flags, cpu_device_count, cpu_devices_flags
 
-    cpu_compile_flags()  # the flags the command line uses
+    cpu_compile_flags()  # the flags the command line uses, and its CPU devices (inherited by the commands timed)
+    cpu_devices_flags(cpu_device_count(args.cpu_devices))
     import jax
 
     names = [n for n in args.only.split(",") if n] or [w.name for w in WORKLOADS]

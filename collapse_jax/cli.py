@@ -38,6 +38,19 @@ def _add_parameter(parser: argparse.ArgumentParser, parameter) -> None:
     )
 
 
+def _add_cpu_devices(parser: argparse.ArgumentParser, ignored: str = "") -> None:
+    parser.add_argument(
+        "--cpu-devices",
+        type=int,
+        default=0,
+        metavar="N",
+        help="on a CPU-only install, run the chains on N CPU devices, one thread each (XLA runs a program on one "
+        "core per device), with LAPACK's factorisations one matrix per call; 0 (default): one per core, at most "
+        f"{MAX_AUTO_CPU_DEVICES}; 1: one device. Every chain the same on any count. Ignored {ignored}on GPU or TPU, or "
+        "when XLA_FLAGS sets a device count",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="collapse-jax", description="Model collapse: simulation and theory.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -51,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--out", required=True, help="output directory (summary.json, chains.npz)")
         sub.add_argument("--save-chains", action="store_true", help="also write per-chain metrics to chains.npz")
         sub.add_argument("--quiet", action="store_true", help="no progress bar")
+        _add_cpu_devices(sub)
 
     sweep = commands.add_parser("sweep", help="run a grid of runs from a TOML spec (resumable, cell by cell)")
     sweep.add_argument("spec", help="sweep spec (TOML): setting, [fixed] parameters, [axes] lists")
@@ -76,16 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="join a multi-host run (jax.distributed; COLLAPSE_JAX_COORDINATOR, "
         "COLLAPSE_JAX_NUM_PROCESSES, COLLAPSE_JAX_PROCESS_ID or the cluster's environment)",
     )
-    sweep.add_argument(
-        "--cpu-devices",
-        type=int,
-        default=0,
-        metavar="N",
-        help="on a CPU-only install, run the chains on N CPU devices, one thread each (XLA runs a program on one "
-        "core per device), with LAPACK's factorisations one matrix per call; 0 (default): one per core, at most "
-        f"{MAX_AUTO_CPU_DEVICES}; 1: one device. Ignored with --distributed, on GPU or TPU, or when XLA_FLAGS sets "
-        "a device count",
-    )
+    _add_cpu_devices(sweep, "ignored with --distributed, ")
 
     reproduce = commands.add_parser("reproduce", help="run registered figure experiments")
     reproduce.add_argument("names", nargs="*", help="experiments to run (default: all)")
@@ -164,7 +169,7 @@ def cpu_compile_flags() -> None:
 
 
 def cpu_device_count(requested: int) -> int:
-    """The CPU devices a sweep runs on: `requested` (`--cpu-devices`), or for 0 one per core this process may
+    """The CPU devices a simulation or sweep runs on: `requested` (`--cpu-devices`), or for 0 one per core this process may
     use, at most MAX_AUTO_CPU_DEVICES. ValueError naming the option outside [0, 64]."""
     if check_count(requested, "cpu_devices", 0, 64):
         return requested
@@ -176,8 +181,9 @@ def cpu_devices_flags(count: int) -> None:
     """Before JAX starts (a fresh process, CPU-only install, no device count in XLA_FLAGS), give the CPU backend
     `count` devices and, with several, LAPACK one matrix per call (`COLLAPSE_JAX_CPU_LAPACK=force` unless set:
     a call on one matrix runs inline and never waits on the thread pool, see `linalg.lapack_is_safe`). A
-    sweep's lanes are sharded over the devices, each run by its own thread: the Collapse-or-Thrive Gaussian
-    grid on 2 cores took 95 s cold and 48 s warm on 2 devices, against 113 s and 59 s on one."""
+    simulation's or sweep's lanes are sharded over the devices, each run by its own thread: on 2 cores the
+    Collapse-or-Thrive Gaussian grid took 95 s cold and 48 s warm on 2 devices (113 s and 59 s on one), the
+    fresh-design regression benchmark 12.4 s (16.4 s)."""
     flags = os.environ.get("XLA_FLAGS", "")
     if count <= 1 or "jax" in sys.modules or "xla_force_host_platform_device_count" in flags:
         return
@@ -192,7 +198,7 @@ def main(argv=None) -> int:
     cpu_compile_flags()  # before the first computation initialises the backend
     status_only = args.command == "sweep" and args.status
     try:
-        if args.command == "sweep" and not status_only and not args.distributed:
+        if args.command == "simulate" or (args.command == "sweep" and not status_only and not args.distributed):
             cpu_devices_flags(cpu_device_count(args.cpu_devices))  # before JAX starts (the cache below starts it)
         if (
             args.command in ("simulate", "sweep", "reproduce")
@@ -276,7 +282,7 @@ def main(argv=None) -> int:
 
 
 FIGURES_GROUP = "collapse_jax.figures"
-MAX_AUTO_CPU_DEVICES = 8  # `sweep --cpu-devices 0`: one CPU device per core, at most this many
+MAX_AUTO_CPU_DEVICES = 8  # `simulate` and `sweep` with `--cpu-devices 0`: one CPU device per core, at most this many
 REPRODUCE_MODES = ("smoke", "quick", "full", "paper")
 
 

@@ -1,5 +1,5 @@
-"""`collapse-jax sweep --cpu-devices`: a sweep on a CPU-only install runs its chains on one CPU device per
-core (XLA runs a program on one thread per device) with LAPACK one matrix per call, and gets the same
+"""`collapse-jax simulate|sweep --cpu-devices`: on a CPU-only install the chains run on one CPU device per
+core (XLA runs a program on one thread per device) with LAPACK one matrix per call, and get the same
 results as on one device (the draws depend on the chain, never on the devices)."""
 
 import glob
@@ -83,3 +83,43 @@ def test_two_devices_give_the_one_device_results(tmp_path):
         assert record["num_devices"] == 2 and one[name]["num_devices"] == 1
         for metric, entry in record["metrics"].items():
             np.testing.assert_allclose(entry["mean"], one[name]["metrics"][metric]["mean"], rtol=2e-5, atol=1e-6)
+
+
+def _simulate(tmp_path, name, devices):
+    """`collapse-jax simulate` (fresh-design OLS: LAPACK Cholesky and solves) on `devices` CPU devices, in a
+    fresh process: (summary, per-chain excess risks)."""
+    env = dict(os.environ, COLLAPSE_JAX_CACHE_DIR=str(tmp_path / "cache"))
+    for key in ("XLA_FLAGS", "COLLAPSE_JAX_CPU_LAPACK", "COLLAPSE_JAX_NO_CACHE", "COLLAPSE_JAX_TEST_DEVICES"):
+        env.pop(key, None)
+    out = tmp_path / name
+    sizes = [
+        "--dim",
+        "10",
+        "--samples",
+        "40",
+        "--generations",
+        "8",
+        "--chains",
+        "51",
+        "--design",
+        "fresh",
+        "--metrics",
+        "excess_risk",
+    ]
+    command = [sys.executable, "-m", "collapse_jax", "simulate", "regression", *sizes, "--save-chains", "--quiet"]
+    run = subprocess.run(
+        [*command, "--out", str(out), "--cpu-devices", str(devices)], env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    with open(out / "summary.json") as stream:
+        summary = json.load(stream)
+    with np.load(out / "chains.npz") as chains:
+        return summary, chains["excess_risk"]
+
+
+def test_simulate_on_two_devices_gives_every_chain_of_one(tmp_path):
+    """An odd chain count (51 lanes padded to 52 on 2 devices): every chain bit for bit the 1-device chain."""
+    (one, chains_one), (two, chains_two) = _simulate(tmp_path, "one", 1), _simulate(tmp_path, "two", 2)
+    assert one["num_devices"] == 1 and two["num_devices"] == 2
+    assert chains_one.shape == chains_two.shape == (51, 9)
+    np.testing.assert_array_equal(chains_two, chains_one)
