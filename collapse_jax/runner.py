@@ -193,10 +193,11 @@ def auto_chunk_size(
 ) -> int:
     """Lanes per chunk (a multiple of the device count) whose footprint fits in free memory.
 
-    `bytes_hint` is a static per-chain over-estimate; where the chunk fits in the budget by that
-    estimate, no probe is compiled. Otherwise a small probe program is compiled and
-    its memory analysis (temporaries, outputs, arguments) sizes the chunk. On CPU, chains whose
-    generation touches at least CACHE_CHAIN_BYTES (`working_set`) are chunked for cache locality.
+    `bytes_hint` is a static per-chain over-estimate; where the chunk fits in the budget by that estimate, no
+    probe is compiled. Otherwise a probe program's memory analysis (of one device's shard) sizes the chunk:
+    the whole chunk in the budget on CPU (its devices share the host's memory), each shard on an accelerator.
+    On CPU, chains whose generation touches at least CACHE_CHAIN_BYTES (`working_set`) are chunked for cache
+    locality.
     """
     total = _round_up(num_lanes, num_devices)
     padded = total
@@ -212,9 +213,9 @@ def auto_chunk_size(
         return balanced_chunk(total, padded, num_devices)
     analysis = program.compiled(table, probe, True).memory_analysis()
     per_chain = bytes_hint
-    if analysis is not None:
+    if analysis is not None:  # of one device's 16 lanes; the CPU's devices share one memory, an accelerator's not
         footprint = analysis.temp_size_in_bytes + analysis.output_size_in_bytes + analysis.argument_size_in_bytes
-        per_chain = max(footprint / probe, 1.0)
+        per_chain = max(footprint / (16 if jax.default_backend() == "cpu" else probe), 1.0)
     fits = int(budget // per_chain) // num_devices * num_devices
     return balanced_chunk(total, max(num_devices, min(padded, fits, _round_up(MAX_CHUNK, num_devices))), num_devices)
 

@@ -141,3 +141,39 @@ def test_auto_chunks_are_balanced():
         for largest in (1, 5, 32, 88):
             chunk = balanced_chunk(lanes, largest, 1)
             assert chunk <= largest and -(-lanes // chunk) == -(-lanes // largest)
+
+
+def test_a_probed_chunk_fits_the_budget_whatever_the_device_count(monkeypatch):
+    """A probe's memory analysis is one device's shard (16 lanes); CPU devices share the host's memory, so
+    the whole chunk must fit the budget: with 4 devices, 1000 bytes per lane and 4 * 10^5 bytes, 400 lanes."""
+    import types
+
+    from collapse_jax import parallel, runner
+
+    analysis = types.SimpleNamespace(temp_size_in_bytes=16_000, output_size_in_bytes=0, argument_size_in_bytes=0)
+    compiled = types.SimpleNamespace(memory_analysis=lambda: analysis)
+    mesh = types.SimpleNamespace(devices=np.array([None] * 4))
+    program = types.SimpleNamespace(mesh=mesh, compiled=lambda table, chunk, history: compiled)
+    monkeypatch.setattr(parallel, "available_memory_bytes", lambda device: 10**6)
+    chunk = runner.auto_chunk_size(program, None, 10_000, 4, bytes_hint=10**5)
+    budget = runner.MEMORY_FRACTION * 10**6
+    assert jax.default_backend() == "cpu"
+    assert chunk % 4 == 0 and budget - 4 * 1000 < chunk * 1000 <= budget  # not 4x the budget (1600 lanes)
+
+
+@pytest.mark.multidevice
+def test_memory_analysis_of_a_sharded_program_is_per_device():
+    """What `auto_chunk_size` assumes of XLA: the analysis of a program sharded over the chain axis counts one
+    device's shard (run on 8 forced CPU devices: 128 lanes, 16 per device)."""
+    from jax.sharding import PartitionSpec
+
+    from collapse_jax import parallel
+
+    mesh = parallel.chain_mesh()
+    assert mesh.devices.size == 8
+    lanes = PartitionSpec(parallel.CHAIN_AXIS)
+    program = jax.shard_map(lambda x: x * 2.0, mesh=mesh, in_specs=lanes, out_specs=lanes, check_vma=False)
+    count = 16 * mesh.devices.size
+    x = jax.ShapeDtypeStruct((count, 100), jnp.float32, sharding=parallel.chain_sharding(mesh))
+    analysis = jax.jit(program).lower(x).compile().memory_analysis()
+    assert analysis.argument_size_in_bytes == 16 * 100 * 4
