@@ -169,8 +169,8 @@ def cpu_compile_flags() -> None:
 
 
 def cpu_device_count(requested: int) -> int:
-    """The CPU devices a simulation or sweep runs on: `requested` (`--cpu-devices`), or for 0 one per core this process may
-    use, at most MAX_AUTO_CPU_DEVICES. ValueError naming the option outside [0, 64]."""
+    """The CPU devices a simulation or sweep runs on: `requested` (`--cpu-devices`), or for 0 one per core this
+    process may use, at most MAX_AUTO_CPU_DEVICES. ValueError naming the option outside [0, 64]."""
     if check_count(requested, "cpu_devices", 0, 64):
         return requested
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -213,9 +213,9 @@ def auto_chunk_size(
         return balanced_chunk(total, padded, num_devices)
     analysis = program.compiled(table, probe, True).memory_analysis()
     per_chain = bytes_hint
-    if analysis is not None:  # of one device's 16 lanes; the CPU's devices share one memory, an accelerator's not
+    if analysis is not None:  # of one device's shard; the CPU's devices share one memory, an accelerator's not
         footprint = analysis.temp_size_in_bytes + analysis.output_size_in_bytes + analysis.argument_size_in_bytes
-        per_chain = max(footprint / (16 if jax.default_backend() == "cpu" else probe), 1.0)
+        per_chain = max(footprint / (probe // num_devices if jax.default_backend() == "cpu" else probe), 1.0)
     fits = int(budget // per_chain) // num_devices * num_devices
     return balanced_chunk(total, max(num_devices, min(padded, fits, _round_up(MAX_CHUNK, num_devices))), num_devices)
 
