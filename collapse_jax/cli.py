@@ -46,7 +46,8 @@ def _add_cpu_devices(parser: argparse.ArgumentParser, ignored: str = "") -> None
         metavar="N",
         help="on a CPU-only install, run the chains on N CPU devices, one thread each (XLA runs a program on one "
         "core per device), with LAPACK's factorisations one matrix per call; 0 (default): one per core, at most "
-        f"{MAX_AUTO_CPU_DEVICES}; 1: one device. Every chain the same on any count. Ignored {ignored}on GPU or TPU, or "
+        f"{MAX_AUTO_CPU_DEVICES}; 1: one device. The same draws on any count (metrics equal up to float32 rounding). "
+        f"Ignored {ignored}on GPU or TPU, or "
         "when XLA_FLAGS sets a device count",
     )
 
