@@ -194,8 +194,8 @@ def auto_chunk_size(
     """Lanes per chunk (a multiple of the device count) whose footprint fits in free memory.
 
     `bytes_hint` is a static per-chain over-estimate; where the chunk fits in the budget by that estimate, no
-    probe is compiled. Otherwise a probe program's memory analysis (of one device's shard) sizes the chunk:
-    the whole chunk in the budget on CPU (its devices share the host's memory), each shard on an accelerator.
+    probe is compiled. Otherwise the candidate chunk's memory analysis (of one device's shard) sizes it: the
+    whole chunk in the budget on CPU (its devices share the host's memory), each shard on an accelerator.
     On CPU, chains whose generation touches at least CACHE_CHAIN_BYTES (`working_set`) are chunked for cache
     locality.
     """
@@ -205,17 +205,15 @@ def auto_chunk_size(
         per_device = max(MIN_CACHE_CHUNK, int(CACHE_CHUNK_BYTES // working_set))
         padded = min(padded, per_device * num_devices)
     budget = MEMORY_FRACTION * parallel.available_memory_bytes(program.mesh.devices.flat[0])
-    # bytes_hint is a safe over-estimate (chain_bytes_estimate's safety factor): where it fits, no probe
-    if padded * bytes_hint <= budget:
-        return balanced_chunk(total, min(padded, _round_up(MAX_CHUNK, num_devices)), num_devices)
-    probe = num_devices * 16
-    if padded <= probe:
-        return balanced_chunk(total, padded, num_devices)
-    analysis = program.compiled(table, probe, True).memory_analysis()
+    candidate = balanced_chunk(total, min(padded, _round_up(MAX_CHUNK, num_devices)), num_devices)
+    if padded * bytes_hint <= budget:  # a safe over-estimate (chain_bytes_estimate's safety factor) fits
+        return candidate
+    # compiling allocates nothing: the candidate's own analysis decides, and it is kept (no second compile) if it fits
+    analysis = program.compiled(table, candidate, True).memory_analysis()
     per_chain = bytes_hint
     if analysis is not None:  # of one device's shard; the CPU's devices share one memory, an accelerator's not
         footprint = analysis.temp_size_in_bytes + analysis.output_size_in_bytes + analysis.argument_size_in_bytes
-        per_chain = max(footprint / (probe // num_devices if jax.default_backend() == "cpu" else probe), 1.0)
+        per_chain = max(footprint / (candidate // num_devices if jax.default_backend() == "cpu" else candidate), 1.0)
     fits = int(budget // per_chain) // num_devices * num_devices
     return balanced_chunk(total, max(num_devices, min(padded, fits, _round_up(MAX_CHUNK, num_devices))), num_devices)
 

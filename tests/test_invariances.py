@@ -144,21 +144,31 @@ def test_auto_chunks_are_balanced():
 
 
 def test_a_probed_chunk_fits_the_budget_whatever_the_device_count(monkeypatch):
-    """A probe's memory analysis is one device's shard (16 lanes); CPU devices share the host's memory, so
-    the whole chunk must fit the budget: with 4 devices, 1000 bytes per lane and 4 * 10^5 bytes, 400 lanes."""
+    """A compiled chunk's memory analysis is one device's shard; CPU devices share the host's memory, so the
+    whole chunk must fit the budget: with 4 devices, 1000 bytes per lane and 4 * 10^5 bytes, 400 lanes. A
+    candidate that fits is the chunk (its program is not compiled twice)."""
     import types
 
     from collapse_jax import parallel, runner
 
-    analysis = types.SimpleNamespace(temp_size_in_bytes=16_000, output_size_in_bytes=0, argument_size_in_bytes=0)
-    compiled = types.SimpleNamespace(memory_analysis=lambda: analysis)
+    def compiled(table, chunk, history):  # 1000 bytes per lane, analysed for one device's shard
+        shard = types.SimpleNamespace(
+            temp_size_in_bytes=1000 * chunk // 4, output_size_in_bytes=0, argument_size_in_bytes=0
+        )
+        asked.append(chunk)
+        return types.SimpleNamespace(memory_analysis=lambda: shard)
+
+    asked = []
     mesh = types.SimpleNamespace(devices=np.array([None] * 4))
-    program = types.SimpleNamespace(mesh=mesh, compiled=lambda table, chunk, history: compiled)
+    program = types.SimpleNamespace(mesh=mesh, compiled=compiled)
     monkeypatch.setattr(parallel, "available_memory_bytes", lambda device: 10**6)
     chunk = runner.auto_chunk_size(program, None, 10_000, 4, bytes_hint=10**5)
     budget = runner.MEMORY_FRACTION * 10**6
     assert jax.default_backend() == "cpu"
     assert chunk % 4 == 0 and budget - 4 * 1000 < chunk * 1000 <= budget  # not 4x the budget (1600 lanes)
+    assert asked == [10_000]  # the candidate (all lanes) analysed; the chunk that fits is compiled by its run
+    asked.clear()
+    assert runner.auto_chunk_size(program, None, 300, 4, bytes_hint=10**5) == 300 and asked == [300]  # kept
 
 
 @pytest.mark.multidevice
