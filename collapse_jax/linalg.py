@@ -92,8 +92,8 @@ def lapack_is_safe() -> bool:
 
     The environment variable `COLLAPSE_JAX_CPU_LAPACK` overrides the CPU choice, read when a program is
     traced: `0`, the pure route on every CPU backend; `1` or unset, the rule above; `force`, LAPACK (one
-    matrix per call) on several CPU devices too (what `collapse-jax sweep` sets when it gives the CPU one
-    device per core); `batched`, LAPACK with jaxlib's batched calls whatever the device count (the form
+    matrix per call) on several CPU devices too (what `collapse-jax simulate` and `sweep` set when they give
+    the CPU one device per core); `batched`, LAPACK with jaxlib's batched calls whatever the device count (the form
     that hangs; only for checking that it still does).
     """
     if jax.default_backend() != "cpu":

@@ -11,10 +11,10 @@ POLICIES = tuple(POOL_RULES)  # the pool rules, declared in collapse_jax.policie
 REAL_SOURCES = ("fresh", "original")
 REAL_DRAWS = ("fixed", "mixture")
 VERIFIED_BUDGETS = ("refill", "prune", "weight")
-CURATIONS = ("best", "bradley-terry", "tilted")
+CURATIONS = ("best", "bradley-terry", "tilted")  # how best-of-K picks among its candidates (verify.verified_sample)
 
 # how CPU factorisations are made (collapse_jax.linalg.lapack_is_safe); the command line sets it for several devices
-LAPACK_ENV = "COLLAPSE_JAX_CPU_LAPACK"  # how best-of-K picks among its candidates (verify.verified_sample)
+LAPACK_ENV = "COLLAPSE_JAX_CPU_LAPACK"
 REWARD_METRIC = "expected_reward"  # recorded when a reward curates the synthetic points
 VERIFICATION_METRICS = ("kept_fraction", "synthetic_kept")
 METHODS = ("samples", "sufficient")

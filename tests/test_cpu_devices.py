@@ -56,14 +56,20 @@ def test_a_bad_count_on_the_command_line_is_one_line(tmp_path, capsys):
     assert err.startswith("collapse-jax: error: cpu_devices (--cpu-devices)") and err.count("\n") == 1, err
 
 
-def _sweep(tmp_path, spec, name, devices):
+def _command(tmp_path, args, devices):
+    """`collapse-jax ARGS --cpu-devices N` in a fresh process, as a user's shell would start it (no device
+    count, LAPACK choice or test settings inherited from this process)."""
     env = dict(os.environ, COLLAPSE_JAX_CACHE_DIR=str(tmp_path / "cache"))
     for key in ("XLA_FLAGS", "COLLAPSE_JAX_CPU_LAPACK", "COLLAPSE_JAX_NO_CACHE", "COLLAPSE_JAX_TEST_DEVICES"):
         env.pop(key, None)
-    out = tmp_path / name
-    command = [sys.executable, "-m", "collapse_jax", "sweep", str(spec), "--out", str(out), "--quiet"]
-    run = subprocess.run([*command, "--cpu-devices", str(devices)], env=env, capture_output=True, text=True)
+    command = [sys.executable, "-m", "collapse_jax", *args, "--quiet", "--cpu-devices", str(devices)]
+    run = subprocess.run(command, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
+
+
+def _sweep(tmp_path, spec, name, devices):
+    out = tmp_path / name
+    _command(tmp_path, ["sweep", str(spec), "--out", str(out)], devices)
     cells = {}
     for path in glob.glob(str(out / "cells" / "*.json")):
         with open(path) as stream:
@@ -88,29 +94,9 @@ def test_two_devices_give_the_one_device_results(tmp_path):
 def _simulate(tmp_path, name, devices):
     """`collapse-jax simulate` (fresh-design OLS: LAPACK Cholesky and solves) on `devices` CPU devices, in a
     fresh process: (summary, per-chain excess risks)."""
-    env = dict(os.environ, COLLAPSE_JAX_CACHE_DIR=str(tmp_path / "cache"))
-    for key in ("XLA_FLAGS", "COLLAPSE_JAX_CPU_LAPACK", "COLLAPSE_JAX_NO_CACHE", "COLLAPSE_JAX_TEST_DEVICES"):
-        env.pop(key, None)
     out = tmp_path / name
-    sizes = [
-        "--dim",
-        "10",
-        "--samples",
-        "40",
-        "--generations",
-        "8",
-        "--chains",
-        "51",
-        "--design",
-        "fresh",
-        "--metrics",
-        "excess_risk",
-    ]
-    command = [sys.executable, "-m", "collapse_jax", "simulate", "regression", *sizes, "--save-chains", "--quiet"]
-    run = subprocess.run(
-        [*command, "--out", str(out), "--cpu-devices", str(devices)], env=env, capture_output=True, text=True
-    )
-    assert run.returncode == 0, run.stderr
+    sizes = "--dim 10 --samples 40 --generations 8 --chains 51 --design fresh --metrics excess_risk"
+    _command(tmp_path, ["simulate", "regression", *sizes.split(" "), "--save-chains", "--out", str(out)], devices)
     with open(out / "summary.json") as stream:
         summary = json.load(stream)
     with np.load(out / "chains.npz") as chains:

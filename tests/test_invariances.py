@@ -151,6 +151,8 @@ def test_a_probed_chunk_fits_the_budget_whatever_the_device_count(monkeypatch):
 
     from collapse_jax import parallel, runner
 
+    asked = []
+
     def compiled(table, chunk, history):  # 1000 bytes per lane, analysed for one device's shard
         shard = types.SimpleNamespace(
             temp_size_in_bytes=1000 * chunk // 4, output_size_in_bytes=0, argument_size_in_bytes=0
@@ -158,7 +160,6 @@ def test_a_probed_chunk_fits_the_budget_whatever_the_device_count(monkeypatch):
         asked.append(chunk)
         return types.SimpleNamespace(memory_analysis=lambda: shard)
 
-    asked = []
     mesh = types.SimpleNamespace(devices=np.array([None] * 4))
     program = types.SimpleNamespace(mesh=mesh, compiled=compiled)
     monkeypatch.setattr(parallel, "available_memory_bytes", lambda device: 10**6)
