@@ -514,8 +514,15 @@ def test_two_resumed_runs_of_different_specs_into_one_new_folder(tmp_path):
     first = subprocess.Popen(
         _sweep_command(a, out, "--resume"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+
+    def holds_lock():  # the holder writes its name after taking the lock (the file exists a moment before)
+        try:
+            return json.loads((out / "sweep.lock").read_text())["pid"] == first.pid
+        except (OSError, ValueError, KeyError):
+            return False
+
     deadline = time.monotonic() + 120
-    while not (out / "sweep.lock").exists() and first.poll() is None and time.monotonic() < deadline:
+    while not holds_lock() and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.001)
     first.send_signal(signal.SIGSTOP)
     try:
